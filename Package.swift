@@ -1,0 +1,69 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Keel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "WorkflowRuntime", targets: ["WorkflowRuntime"]),
+        .library(name: "WorkflowTesting", targets: ["WorkflowTesting"]),
+        .library(name: "KeelCLI", targets: ["KeelCLI"]),
+        .library(name: "Workflows", targets: ["Workflows"]),
+        .library(name: "Activities", targets: ["Activities"]),
+        .executable(name: "worker", targets: ["worker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "WorkflowRuntime",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            resources: [.copy("Persistence/SQLite/Migrations")]
+        ),
+        .target(
+            name: "WorkflowTesting",
+            dependencies: ["WorkflowRuntime", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "Activities",
+            dependencies: [
+                "WorkflowRuntime",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(name: "Workflows", dependencies: ["WorkflowRuntime", "Activities"]),
+        .target(
+            name: "KeelCLI",
+            dependencies: [
+                "WorkflowRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "worker",
+            dependencies: ["KeelCLI", "Workflows", "Activities", "WorkflowRuntime"]
+        ),
+        .testTarget(
+            name: "WorkflowRuntimeTests",
+            dependencies: ["WorkflowRuntime", "WorkflowTesting", "Workflows", "Activities"],
+            resources: [.copy("GoldenHistories")]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["WorkflowRuntime", "Workflows", "Activities", "worker"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// What an activity attempt knows about itself, and how it reports progress.
+///
+/// ```swift
+/// func run(context: ActivityContext, input: Upload) async throws -> Receipt {
+///     for chunk in input.chunks {
+///         try await store.put(chunk, idempotencyKey: "\(context.idempotencyKey)/\(chunk.index)")
+///         try await context.heartbeat(chunk.index)
+///     }
+/// }
+/// ```
+public final class ActivityContext: Sendable {
+    /// Stable across retries, crashes and replays: send it to external APIs as `Idempotency-Key`.
+    public let idempotencyKey: String
+    /// 1 for the first attempt, then 2, 3...
+    public let attempt: Int
+    public let activityName: String
+    public let workflowID: String
+    public let runID: String
+    /// The activity's sequence number within its run.
+    public let sequence: Int
+    public let scheduledAt: Date
+    /// Progress recorded by the previous attempt's last heartbeat, if any.
+    public let lastHeartbeatDetails: Payload?
+    public let logger: Logger
+    let clock: any WorkflowClock
+    private let heartbeatSink: @Sendable (Payload?) async throws -> Bool
+    private let cancelled = Atomic<Bool>(false)
+
+    init(task: ActivityTask, clock: any WorkflowClock, logger: Logger,
+         heartbeat: @escaping @Sendable (Payload?) async throws -> Bool) {
+        idempotencyKey = task.idempotencyKey
+        attempt = task.attempt
+        activityName = task.activityName
+        workflowID = task.workflowID
+        runID = task.runID
+        sequence = task.seq
+        scheduledAt = task.scheduledAt
+        lastHeartbeatDetails = task.heartbeatDetails
+        var logger = logger
+        logger[metadataKey: "activity"] = "\(task.activityName)"
+        logger[metadataKey: "idempotency-key"] = "\(task.idempotencyKey)"
+        logger[metadataKey: "attempt"] = "\(task.attempt)"
+        self.logger = logger
+        self.clock = clock
+        self.heartbeatSink = heartbeat
+    }
+
+    /// The engine's current time (the manual clock in tests).
+    public var now: Date { clock.now() }
+
+    /// Whether the attempt should stop: its run closed or its lease was lost.
+    public var isCancelled: Bool { cancelled.load(ordering: .relaxed) || Task.isCancelled }
+
+    /// Reports liveness and progress; extends the attempt's lease.
+    /// - Throws: `CancellationError` when the attempt should stop (its run closed, or another
+    ///   worker took it over after the lease expired).
+    public func heartbeat<Details: Encodable>(_ details: Details) async throws {
+        try await sendHeartbeat(try Payload.encode(details))
+    }
+
+    /// Reports liveness without details.
+    public func heartbeat() async throws {
+        try await sendHeartbeat(nil)
+    }
+
+    /// Throws `CancellationError` if the attempt should stop.
+    public func checkCancellation() throws {
+        if isCancelled { throw CancellationError() }
+    }
+
+    private func sendHeartbeat(_ details: Payload?) async throws {
+        try checkCancellation()
+        if try await !heartbeatSink(details) {
+            cancelled.store(true, ordering: .relaxed)
+            throw CancellationError()
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// An error raised by Keel itself, with a code a program can match and a message a person can act on.
+///
+/// ```swift
+/// do { try await client.signal(workflowID: "order-1", name: "go") }
+/// catch let error as KeelError where error.code == .workflowClosed { ... }
+/// ```
+public struct KeelError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What went wrong, as a stable code.
+    public enum Code: String, Sendable, Codable {
+        case unknownWorkflowType
+        case unknownActivityType
+        case malformedInput
+        case payloadEncoding
+        case payloadDecoding
+        case workflowNotFound
+        case workflowClosed
+        case workflowAlreadyExists
+        case invalidArgument
+        case invalidDatabaseURL
+        case databaseUnreachable
+        case storage
+        case nonDeterminism
+        case timeout
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,158 @@
+import Foundation
+
+/// Starts, signals, cancels, terminates and inspects workflows — from the CLI, a web handler or a test.
+///
+/// ```swift
+/// let client = WorkflowClient(store: store, registry: registry)
+/// let handle = try await client.start(Greeting.self, id: "greet-ada", input: "Ada")
+/// try await client.signal(workflowID: handle.workflowID, name: "go")
+/// let greeting = try await client.result(of: handle, as: Greeting.self)
+/// ```
+///
+/// Every call returns only after its change is committed.
+public struct WorkflowClient: Sendable {
+    public let store: any WorkflowStore
+    /// When set, `start` checks the type name and decodes the input before anything is written.
+    public let registry: WorkflowRegistry?
+    public let clock: any WorkflowClock
+    /// Inputs and signal payloads above this size are refused.
+    public var maximumPayloadBytes = 2 * 1024 * 1024
+    /// How often waits re-read a run written by another process.
+    public var pollInterval: Duration = .milliseconds(100)
+
+    public init(store: any WorkflowStore, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock()) {
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+    }
+
+    /// Starts a workflow; if a run of `id` is open, returns it instead (``WorkflowHandle/created`` is `false`).
+    @discardableResult
+    public func start<W: Workflow>(_ workflow: W.Type, id: String, input: W.Input) async throws -> WorkflowHandle {
+        try await start(workflowType: W.name, id: id, input: try Payload.encode(input))
+    }
+
+    /// Starts a workflow by type name with a JSON input.
+    /// - Throws: ``KeelError`` `.unknownWorkflowType`, `.malformedInput`, `.invalidArgument`.
+    @discardableResult
+    public func start(workflowType: String, id: String, input: Payload) async throws -> WorkflowHandle {
+        guard !id.isEmpty else { throw KeelError(.invalidArgument, "the workflow id must not be empty") }
+        try checkSize(input, of: "input")
+        if let registry {
+            try registry.validateStart(workflowType: workflowType, input: input)
+        } else {
+            try input.validateJSON()
+        }
+        let result = try await store.startWorkflow(
+            StartWorkflowRequest(workflowID: id, workflowType: workflowType, input: input, now: clock.now()))
+        return WorkflowHandle(workflowID: id, runID: result.runID, created: result.created)
+    }
+
+    /// Sends a signal; it is stored before this returns and delivered in order.
+    /// - Parameter requestID: a retry with the same id is acknowledged without a second delivery.
+    @discardableResult
+    public func signal(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil) async throws -> SignalOutcome {
+        guard !name.isEmpty else { throw KeelError(.invalidArgument, "the signal name must not be empty") }
+        try checkSize(payload, of: "signal payload")
+        try payload.validateJSON()
+        return try await store.signal(SignalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now()))
+    }
+
+    /// Sends a signal with an encodable payload.
+    @discardableResult
+    public func signal<T: Encodable>(workflowID: String, name: String, value: T, requestID: String? = nil) async throws -> SignalOutcome {
+        try await signal(workflowID: workflowID, name: name, payload: try Payload.encode(value), requestID: requestID)
+    }
+
+    /// Asks the open run to stop: its code sees ``WorkflowCancelledError``.
+    public func cancel(workflowID: String, reason: String? = nil) async throws {
+        _ = try await store.requestCancellation(workflowID: workflowID, reason: reason, now: clock.now())
+    }
+
+    /// Closes the open run at once, recording `reason`.
+    public func terminate(workflowID: String, reason: String) async throws {
+        guard !reason.isEmpty else { throw KeelError(.invalidArgument, "a termination needs a reason") }
+        _ = try await store.terminate(workflowID: workflowID, reason: reason, now: clock.now())
+    }
+
+    /// The run of `workflowID` (the open one, else the latest), its pending work and, optionally, its history.
+    public func describe(workflowID: String, includeHistory: Bool = false) async throws -> WorkflowDescription {
+        guard let run = try await store.findRun(workflowID: workflowID) else {
+            throw KeelError(.workflowNotFound, "no workflow with id '\(workflowID)'")
+        }
+        let pending = try await store.pendingWork(runID: run.runID)
+        let history = includeHistory ? try await store.history(runID: run.runID) : nil
+        return WorkflowDescription(run: run, pending: pending, history: history)
+    }
+
+    /// Lists runs, newest first.
+    public func list(_ query: RunQuery = RunQuery()) async throws -> [WorkflowRun] {
+        try await store.listRuns(query)
+    }
+
+    /// Waits until the run closes and returns it.
+    /// - Throws: ``KeelError`` `.timeout` if `timeout` passes first.
+    public func waitForClose(runID: String, timeout: Duration? = nil) async throws -> WorkflowRun {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        while true {
+            guard let run = try await store.run(runID: runID) else {
+                throw KeelError(.workflowNotFound, "no run with id '\(runID)'")
+            }
+            if !run.status.isOpen { return run }
+            var wait = pollInterval
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                if left <= .zero { throw KeelError(.timeout, "workflow '\(run.workflowID)' is still \(run.status.rawValue)") }
+                wait = min(wait, left)
+            }
+            await store.notifier.waitForClose(of: runID, timeout: wait)
+        }
+    }
+
+    /// Waits for the run and decodes its result.
+    /// - Throws: ``WorkflowRunError`` if it failed, was cancelled or terminated.
+    public func result<W: Workflow>(of handle: WorkflowHandle, as workflow: W.Type, timeout: Duration? = nil) async throws -> W.Output {
+        let run = try await waitForClose(runID: handle.runID, timeout: timeout)
+        guard run.status == .completed, let result = run.result else { throw WorkflowRunError(run: run) }
+        return try result.decode(as: W.Output.self)
+    }
+
+    private func checkSize(_ payload: Payload, of what: String) throws {
+        if payload.data.count > maximumPayloadBytes {
+            throw KeelError(.invalidArgument, "\(what) is \(payload.data.count) bytes; the limit is \(maximumPayloadBytes)")
+        }
+    }
+}
+
+/// A started run.
+public struct WorkflowHandle: Sendable, Hashable, Codable {
+    public var workflowID: String
+    public var runID: String
+    /// `false` when the workflow id already had an open run, which this handle designates.
+    public var created: Bool
+}
+
+/// A run with what it is waiting on, for operators.
+public struct WorkflowDescription: Sendable, Codable {
+    public var run: WorkflowRun
+    public var pending: PendingWork
+    public var history: [HistoryEvent]?
+}
+
+/// A run that closed without a result.
+public struct WorkflowRunError: Error, Sendable, CustomStringConvertible {
+    public var run: WorkflowRun
+
+    public init(run: WorkflowRun) {
+        self.run = run
+    }
+
+    public var description: String {
+        switch run.status {
+        case .failed: "workflow '\(run.workflowID)' failed: \(run.failure?.description ?? "unknown error")"
+        case .cancelled: "workflow '\(run.workflowID)' was cancelled" + (run.statusReason.map { ": \($0)" } ?? "")
+        case .terminated: "workflow '\(run.workflowID)' was terminated: \(run.statusReason ?? "")"
+        default: "workflow '\(run.workflowID)' is \(run.status.rawValue)"
+        }
+    }
+}

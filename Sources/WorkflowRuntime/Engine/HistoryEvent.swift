@@ -1,0 +1,116 @@
+import Foundation
+
+/// One entry of a run's append-only history.
+///
+/// Events are written by the workflow task that observed or produced them, so replaying a run's
+/// code against them in order yields the same commands.
+public struct HistoryEvent: Sendable, Hashable, Codable {
+    /// 1-based position in the run's history.
+    public var id: Int
+    public var timestamp: Date
+    public var kind: Kind
+
+    public init(id: Int, timestamp: Date, kind: Kind) {
+        self.id = id
+        self.timestamp = timestamp
+        self.kind = kind
+    }
+
+    /// What happened. Cases with a `seq` belong to the workflow operation with that sequence number.
+    public enum Kind: Sendable, Hashable, Codable {
+        case workflowStarted(workflowType: String, workflowID: String, input: Payload)
+        case activityScheduled(seq: Int, activity: String, input: Payload, idempotencyKey: String, options: ActivityOptions)
+        case activityCompleted(seq: Int, result: Payload, attempt: Int)
+        case activityFailed(seq: Int, failure: ErrorInfo, attempts: Int)
+        case timerStarted(seq: Int, fireAt: Date)
+        case timerFired(seq: Int)
+        case timerCancelled(seq: Int)
+        case markerRecorded(seq: Int, name: String, value: Payload)
+        case signalReceived(name: String, payload: Payload, requestID: String?)
+        case cancelRequested(reason: String?)
+        case workflowCompleted(result: Payload)
+        case workflowFailed(failure: ErrorInfo)
+        case workflowCancelled(reason: String?)
+        case workflowTerminated(reason: String)
+
+        /// The stable name stored in the `kind` column and shown in timelines.
+        public var name: String {
+            switch self {
+            case .workflowStarted: "workflowStarted"
+            case .activityScheduled: "activityScheduled"
+            case .activityCompleted: "activityCompleted"
+            case .activityFailed: "activityFailed"
+            case .timerStarted: "timerStarted"
+            case .timerFired: "timerFired"
+            case .timerCancelled: "timerCancelled"
+            case .markerRecorded: "markerRecorded"
+            case .signalReceived: "signalReceived"
+            case .cancelRequested: "cancelRequested"
+            case .workflowCompleted: "workflowCompleted"
+            case .workflowFailed: "workflowFailed"
+            case .workflowCancelled: "workflowCancelled"
+            case .workflowTerminated: "workflowTerminated"
+            }
+        }
+
+        /// The operation sequence number, for events tied to one operation.
+        public var seq: Int? {
+            switch self {
+            case .activityScheduled(let seq, _, _, _, _), .activityCompleted(let seq, _, _),
+                .activityFailed(let seq, _, _), .timerStarted(let seq, _), .timerFired(let seq),
+                .timerCancelled(let seq), .markerRecorded(let seq, _, _):
+                seq
+            default: nil
+            }
+        }
+
+        /// Events the workflow code produces (and replay must reproduce), as opposed to events
+        /// that happen to the run (completions, timer fires, signals, cancellation).
+        public var isCommand: Bool {
+            switch self {
+            case .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded,
+                .workflowCompleted, .workflowFailed, .workflowCancelled:
+                true
+            default: false
+            }
+        }
+
+        /// Whether the event closes the run.
+        public var isClosing: Bool {
+            switch self {
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated: true
+            default: false
+            }
+        }
+
+        /// A short description of the operation, used in non-determinism messages.
+        var operationDescription: String {
+            switch self {
+            case .activityScheduled(let seq, let activity, _, _, _): "#\(seq) activity '\(activity)'"
+            case .timerStarted(let seq, _): "#\(seq) timer"
+            case .timerCancelled(let seq): "#\(seq) timer cancellation"
+            case .markerRecorded(let seq, let name, _): "#\(seq) marker '\(name)'"
+            case .workflowCompleted: "workflow completion"
+            case .workflowFailed: "workflow failure"
+            case .workflowCancelled: "workflow cancellation"
+            default: name
+            }
+        }
+
+        /// Whether two commands are the same operation (kind, sequence and name; inputs may differ).
+        func isSameOperation(as other: Kind) -> Bool {
+            switch (self, other) {
+            case (.activityScheduled(let a, let nameA, _, _, _), .activityScheduled(let b, let nameB, _, _, _)):
+                a == b && nameA == nameB
+            case (.timerStarted(let a, _), .timerStarted(let b, _)): a == b
+            case (.timerCancelled(let a), .timerCancelled(let b)): a == b
+            case (.markerRecorded(let a, let nameA, _), .markerRecorded(let b, let nameB, _)):
+                a == b && nameA == nameB
+            case (.workflowCompleted, .workflowCompleted), (.workflowFailed, .workflowFailed),
+                (.workflowCancelled, .workflowCancelled):
+                true
+            default: false
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The worker daemon: runs workflow tasks, activity attempts and timers for every run in the store.
+///
+/// A `Service`: run it in a `ServiceGroup`. On graceful shutdown (SIGTERM) it stops claiming new
+/// work, lets the work in hand finish and commit, and returns.
+///
+/// ```swift
+/// let worker = Worker(store: store, registry: registry, logger: logger)
+/// let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+/// try await group.run()
+/// ```
+public final class Worker: Service, Sendable {
+    let engine: WorkflowEngine
+    private let stopping = Atomic<Bool>(false)
+
+    public init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
+                configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger) {
+        var logger = logger
+        logger[metadataKey: "worker"] = "\(configuration.identity)"
+        engine = WorkflowEngine(store: store, registry: registry, clock: clock, configuration: configuration, logger: logger)
+    }
+
+    public func run() async throws {
+        let engine = self.engine
+        engine.logger.info("worker started", metadata: [
+            "workflow-types": "\(engine.registry.workflowTypes.joined(separator: ","))",
+            "workflow-slots": "\(engine.configuration.workflowTaskSlots)",
+            "activity-slots": "\(engine.configuration.activityTaskSlots)",
+        ])
+        let unblocked = try await engine.store.unblockRuns(now: engine.clock.now())
+        if unblocked > 0 { engine.logger.info("retrying blocked runs", metadata: ["count": "\(unblocked)"]) }
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.workflowTaskLoop() }
+                group.addTask { await self.activityLoop() }
+                group.addTask { await self.timerLoop() }
+            }
+        } onGracefulShutdown: {
+            self.stop()
+        }
+        engine.evictAll()
+        engine.logger.info("worker stopped: in-flight work drained")
+    }
+
+    /// Stops claiming work; in-flight work finishes. `run()` then returns.
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        for topic in WorkNotifier.Topic.allCases { engine.store.notifier.notify(topic) }
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
+
+    private func workflowTaskLoop() async {
+        let slots = SlotPool(capacity: engine.configuration.workflowTaskSlots)
+        await withDiscardingTaskGroup { group in
+            while !isStopping {
+                let free = slots.available
+                if free == 0 {
+                    await engine.store.notifier.wait(for: .workflowTasks, timeout: .milliseconds(5))
+                    continue
+                }
+                let tasks: [WorkflowTask]
+                do {
+                    tasks = try await engine.claimWorkflowTasks(limit: free)
+                } catch {
+                    engine.logger.warning("cannot claim workflow tasks; backing off", metadata: ["error": "\(error)"])
+                    await sleepBeforeRetry()
+                    continue
+                }
+                if tasks.isEmpty {
+                    await engine.store.notifier.wait(for: .workflowTasks, timeout: engine.configuration.pollInterval)
+                    continue
+                }
+                for task in tasks {
+                    _ = slots.acquire(upTo: 1)
+                    group.addTask {
+                        let eager = await self.engine.process(task)
+                        slots.release()
+                        for activity in eager {
+                            await self.engine.runActivityChain(activity)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func activityLoop() async {
+        await withDiscardingTaskGroup { group in
+            while !isStopping {
+                let tasks: [ActivityTask]
+                do {
+                    tasks = try await engine.claimActivityTasks()
+                } catch {
+                    engine.logger.warning("cannot claim activity tasks; backing off", metadata: ["error": "\(error)"])
+                    await sleepBeforeRetry()
+                    continue
+                }
+                if tasks.isEmpty {
+                    await engine.store.notifier.wait(for: .activityTasks, timeout: engine.configuration.pollInterval)
+                    continue
+                }
+                for task in tasks {
+                    group.addTask { await self.engine.runActivityChain(task) }
+                }
+            }
+        }
+    }
+
+    private func timerLoop() async {
+        while !isStopping {
+            do {
+                let limit = 1000
+                if try await engine.fireDueTimers(limit: limit) == limit { continue }
+                var timeout = engine.configuration.pollInterval
+                if let next = try await engine.store.nextWakeUp() {
+                    let until = next.timeIntervalSince(engine.clock.now())
+                    if until > 0 { timeout = min(timeout, .seconds(until)) }
+                }
+                await engine.store.notifier.wait(for: .timers, timeout: timeout)
+                // Retries and expired leases become due with time, not with a notification.
+                engine.store.notifier.notify(.activityTasks)
+            } catch {
+                engine.logger.warning("cannot fire timers; backing off", metadata: ["error": "\(error)"])
+                await sleepBeforeRetry()
+            }
+        }
+    }
+
+    private func sleepBeforeRetry() async {
+        try? await Task.sleep(for: .seconds(1))
+    }
+}

@@ -1,0 +1,283 @@
+import Foundation
+import Logging
+
+/// The work a worker does, one item at a time: process a workflow task, run an activity attempt,
+/// fire due timers. The ``Worker`` service runs it in concurrent loops; the time-skipping test
+/// environment drives it step by step.
+///
+/// Fast path: activities scheduled by a task are leased to this worker in the same commit and run
+/// at once; when one finishes, the run's cached execution continues in memory and the activity's
+/// outcome and the run's next commands are committed together.
+package final class WorkflowEngine: Sendable {
+    package let store: any WorkflowStore
+    package let registry: WorkflowRegistry
+    package let clock: any WorkflowClock
+    package let configuration: WorkerConfiguration
+    let logger: Logger
+    let cache: ExecutionCache
+    let activitySlots: SlotPool
+
+    package init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock,
+                 configuration: WorkerConfiguration, logger: Logger) {
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.configuration = configuration
+        self.logger = logger
+        self.cache = ExecutionCache(capacity: configuration.maximumCachedRuns)
+        self.activitySlots = SlotPool(capacity: configuration.activityTaskSlots)
+    }
+
+    // MARK: - Workflow tasks
+
+    package func claimWorkflowTasks(limit: Int) async throws -> [WorkflowTask] {
+        let cache = self.cache
+        return try await store.claimWorkflowTasks(
+            owner: configuration.identity, limit: limit, lease: configuration.workflowTaskLease, now: clock.now(),
+            cachedTaskVersion: { cache.taskVersion(of: $0) })
+    }
+
+    /// Replays (or resumes from the cache) the task's run, applies its inbox and commits.
+    /// - Returns: activities leased to this worker for eager execution (each holds an activity slot).
+    package func process(_ task: WorkflowTask) async -> [ActivityTask] {
+        var logger = self.logger
+        logger[metadataKey: "workflow-id"] = "\(task.workflowID)"
+        logger[metadataKey: "run-id"] = "\(task.runID)"
+        let execution: WorkflowExecution
+        do {
+            execution = try await resume(task)
+        } catch {
+            let reason = (error as? WorkflowTaskFailure)?.message ?? "\(error)"
+            logger.error("workflow task failed; run blocked", metadata: ["reason": "\(reason)"])
+            try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: reason, now: clock.now())
+            return []
+        }
+        for event in task.inbox {
+            execution.apply(event.kind, at: event.timestamp)
+        }
+        if let failure = execution.taskFailure {
+            logger.error("workflow task failed; run blocked", metadata: ["reason": "\(failure.message)"])
+            execution.evict()
+            try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: failure.message, now: clock.now())
+            return []
+        }
+        let now = clock.now()
+        let events = execution.takeNewEvents()
+        let (leases, eager) = leaseEagerActivities(events, runID: task.runID, workflowID: task.workflowID, now: now)
+        let completion = WorkflowTaskCompletion(
+            runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken, expectedTaskVersion: execution.taskVersion,
+            consumedInboxThrough: task.inbox.last?.id, events: events, eagerLeases: leases, now: now)
+        do {
+            switch try await store.completeWorkflowTask(completion) {
+            case .committed(let version):
+                keep(execution, version: version)
+                return eager
+            case .rejected(let reason):
+                logger.debug("workflow task rejected", metadata: ["reason": "\(reason)"])
+            }
+        } catch {
+            logger.warning("workflow task commit failed", metadata: ["error": "\(error)"])
+        }
+        execution.evict()
+        activitySlots.release(eager.count)
+        return []
+    }
+
+    /// The run's execution, in step with `task`: from the cache, or replayed from history.
+    private func resume(_ task: WorkflowTask) async throws -> WorkflowExecution {
+        let cached = cache.checkOut(task.runID)
+        if let cached, cached.taskVersion == task.taskVersion {
+            return cached
+        }
+        cached?.evict()
+        let definition = try registry.workflow(named: task.workflowType)
+        let history: [HistoryEvent]
+        if let loaded = task.history {
+            history = loaded
+        } else {
+            history = try await store.history(runID: task.runID)
+        }
+        let execution = try WorkflowExecution.replay(history, runID: task.runID, definition: definition)
+        execution.taskVersion = task.taskVersion
+        return execution
+    }
+
+    private func keep(_ execution: WorkflowExecution, version: Int) {
+        execution.taskVersion = version
+        if !execution.isFinished { cache.checkIn(execution) }
+    }
+
+    /// Leases newly scheduled activities to this worker, as far as it has free slots and knows them.
+    private func leaseEagerActivities(_ events: [(kind: HistoryEvent.Kind, timestamp: Date)], runID: String, workflowID: String,
+                                      now: Date) -> ([Int: ActivityLease], [ActivityTask]) {
+        guard configuration.eagerActivities else { return ([:], []) }
+        var leases: [Int: ActivityLease] = [:]
+        var tasks: [ActivityTask] = []
+        for (kind, timestamp) in events {
+            guard case .activityScheduled(let seq, let name, let input, let key, let options) = kind,
+                  options.taskQueue == nil, registry.activity(named: name) != nil,
+                  activitySlots.acquire(upTo: 1) == 1 else { continue }
+            let lease = ActivityLease(
+                owner: configuration.identity, token: Int64.random(in: 1...Int64.max),
+                expiresAt: now.addingTimeInterval((options.startToCloseTimeout ?? configuration.defaultActivityLease).seconds))
+            leases[seq] = lease
+            tasks.append(ActivityTask(runID: runID, workflowID: workflowID, seq: seq, activityName: name, input: input,
+                                      idempotencyKey: key, options: options, attempt: 1, scheduledAt: timestamp,
+                                      leaseToken: lease.token, heartbeatDetails: nil))
+        }
+        return (leases, tasks)
+    }
+
+    // MARK: - Activities
+
+    /// Leases due activity attempts, as far as this worker has free slots (each returned task holds one).
+    package func claimActivityTasks() async throws -> [ActivityTask] {
+        let granted = activitySlots.acquire(upTo: activitySlots.available)
+        guard granted > 0 else { return [] }
+        do {
+            let tasks = try await store.claimActivityTasks(
+                owner: configuration.identity, limit: granted, defaultLease: configuration.defaultActivityLease, now: clock.now())
+            activitySlots.release(granted - tasks.count)
+            return tasks
+        } catch {
+            activitySlots.release(granted)
+            throw error
+        }
+    }
+
+    /// Runs an activity attempt and its follow-ups (the activities its run schedules next on the fast path).
+    package func runActivityChain(_ first: ActivityTask) async {
+        var next = await runActivity(first)
+        while next.count == 1 {
+            next = await runActivity(next[0])
+        }
+        guard !next.isEmpty else { return }
+        await withDiscardingTaskGroup { group in
+            for task in next {
+                group.addTask { await self.runActivityChain(task) }
+            }
+        }
+    }
+
+    /// Runs one attempt and records its outcome; releases the attempt's slot.
+    /// - Returns: activities the run scheduled next, leased to this worker.
+    func runActivity(_ task: ActivityTask) async -> [ActivityTask] {
+        defer { activitySlots.release() }
+        var logger = self.logger
+        logger[metadataKey: "workflow-id"] = "\(task.workflowID)"
+        let outcome = await attempt(task, logger: logger)
+        let now = clock.now()
+        let report = ActivityReport(runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, attempt: task.attempt,
+                                    outcome: outcome, now: now)
+        do {
+            if report.event != nil, let execution = cache.checkOut(task.runID) {
+                return try await continueRun(execution, after: report, workflowID: task.workflowID)
+            }
+            if try await !store.reportActivity(report) {
+                logger.info("activity outcome dropped: its lease was lost", metadata: ["activity": "\(task.activityName)"])
+            }
+        } catch {
+            logger.warning("activity outcome not recorded; it will be retried when its lease expires",
+                           metadata: ["activity": "\(task.activityName)", "error": "\(error)"])
+        }
+        return []
+    }
+
+    /// The fast path: applies a final activity outcome to the cached execution and commits both at once.
+    private func continueRun(_ execution: WorkflowExecution, after report: ActivityReport, workflowID: String) async throws -> [ActivityTask] {
+        execution.apply(report.event!, at: report.now)
+        if execution.taskFailure != nil {
+            // Let a regular workflow task hit the failure and block the run.
+            execution.evict()
+            _ = try await store.reportActivity(report)
+            return []
+        }
+        let events = execution.takeNewEvents()
+        let (leases, eager) = leaseEagerActivities(events, runID: report.runID, workflowID: workflowID, now: report.now)
+        let continuation = WorkflowTaskCompletion(
+            runID: report.runID, workflowID: workflowID, leaseToken: nil, expectedTaskVersion: execution.taskVersion,
+            consumedInboxThrough: nil, events: events, eagerLeases: leases, now: report.now)
+        let result: FastPathResult
+        do {
+            result = try await store.reportActivityAndContinue(report, continuation: continuation)
+        } catch {
+            execution.evict()
+            activitySlots.release(eager.count)
+            throw error
+        }
+        if case .continued(let version) = result {
+            keep(execution, version: version)
+            return eager
+        }
+        execution.evict()
+        activitySlots.release(eager.count)
+        return []
+    }
+
+    /// Runs the activity's code once, within its start-to-close timeout, and decides what comes next.
+    private func attempt(_ task: ActivityTask, logger: Logger) async -> ActivityReport.Outcome {
+        let policy = task.options.retryPolicy
+        let failure: ErrorInfo
+        if let maximum = policy.maximumAttempts, task.attempt > maximum {
+            // The last allowed attempt was lost with its worker.
+            return .failed(ErrorInfo(type: "ActivityTimeout", message: "attempt \(task.attempt - 1) was lost (its worker stopped or timed out)",
+                                     nonRetryable: true))
+        }
+        if let definition = registry.activity(named: task.activityName) {
+            let store = self.store
+            let clock = self.clock
+            let leaseLength = task.options.heartbeatTimeout ?? task.options.startToCloseTimeout ?? configuration.defaultActivityLease
+            let context = ActivityContext(task: task, clock: clock, logger: logger) { details in
+                try await store.heartbeat(runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, details: details,
+                                          leaseUntil: clock.now().addingTimeInterval(leaseLength.seconds))
+            }
+            do {
+                let output = try await runWithTimeout(task.options.startToCloseTimeout) {
+                    try await definition.run(context, task.input)
+                }
+                return .completed(output)
+            } catch {
+                failure = ErrorInfo(error)
+            }
+        } else {
+            failure = ErrorInfo(type: "UnknownActivity", message: "activity '\(task.activityName)' is not registered on worker \(configuration.identity)")
+        }
+        logger.info("activity attempt failed", metadata: ["activity": "\(task.activityName)", "attempt": "\(task.attempt)", "error": "\(failure)"])
+        guard policy.allowsRetry(after: task.attempt, failure: failure) else { return .failed(failure) }
+        let retryAt = clock.now().addingTimeInterval(policy.delay(afterAttempt: task.attempt).seconds)
+        if let limit = task.options.scheduleToCloseTimeout, retryAt > task.scheduledAt.addingTimeInterval(limit.seconds) {
+            return .failed(ErrorInfo(type: "ActivityTimeout", message: "schedule-to-close timeout of \(limit) passed; last error: \(failure)",
+                                     nonRetryable: true))
+        }
+        return .retry(failure, at: retryAt)
+    }
+
+    private func runWithTimeout(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> Payload) async throws -> Payload {
+        guard let timeout else { return try await body() }
+        let clock = self.clock
+        return try await withThrowingTaskGroup(of: Payload?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await clock.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let output = first else {
+                throw ApplicationError("start-to-close timeout of \(timeout) passed", type: "ActivityTimeout")
+            }
+            return output
+        }
+    }
+
+    // MARK: - Timers
+
+    /// Fires due timers. - Returns: how many fired.
+    package func fireDueTimers(limit: Int = 1000) async throws -> Int {
+        try await store.fireDueTimers(now: clock.now(), limit: limit)
+    }
+
+    /// Evicts every cached run (on shutdown).
+    package func evictAll() {
+        cache.removeAll()
+    }
+}

@@ -1,0 +1,346 @@
+import DequeModule
+import Foundation
+
+/// One run's workflow code, suspended in memory, and the replay state that feeds it.
+///
+/// The engine creates an execution from the run's history (``replay(_:)``), then applies new
+/// events one at a time (``apply(_:at:)``), draining the run's serial executor after each. Every
+/// operation the code issues gets the next sequence number; an operation already in history is
+/// checked against it (a mismatch blocks the run as non-deterministic), and a new one becomes a
+/// command. ``takeNewEvents()`` hands the events of the current task to the store.
+///
+/// Thread-safety: the state is touched only by the engine, one call at a time, and by workflow
+/// code while the engine drains the executor inside those calls; hence `@unchecked Sendable`.
+final class WorkflowExecution: @unchecked Sendable {
+    let info: WorkflowInfo
+    /// The store's task version this execution is in step with (see ``WorkflowStore``).
+    var taskVersion = 0
+    /// Events in history, including the ones handed out by ``takeNewEvents()``.
+    private(set) var historyLength = 0
+
+    private let executor = WorkflowTaskExecutor()
+    private var context: WorkflowContext!
+    let random: WorkflowRandom
+
+    // Replay bookkeeping.
+    private var recordedCommands: [Int: HistoryEvent.Kind] = [:]
+    private var recordedTimerCancellations: Set<Int> = []
+    private var recordedClosing: HistoryEvent.Kind?
+    private var nextSeq = 1
+    private(set) var isReplaying = false
+    private(set) var currentTime: Date
+
+    // Operations waiting for an event.
+    private var activityWaits: [Int: (activity: String, continuation: UnsafeContinuation<Payload, Error>)] = [:]
+    private var timerWaits: [Int: TimerWait] = [:]
+    private var earlyActivityResults: [Int: HistoryEvent.Kind] = [:]
+    private var signalBuffers: [String: Deque<Payload>] = [:]
+    private var signalWaiters: [String: Deque<SignalWaiter>] = [:]
+    private var nextWaiterID = 0
+    private var stranded: [UnsafeContinuation<Void, Never>] = []
+    private(set) var cancelRequest: CancelRequest?
+
+    // Output.
+    private var newEvents: [(kind: HistoryEvent.Kind, timestamp: Date)] = []
+    private var result: Result<Payload, Error>?
+    private var closingTaken = false
+    /// Set when the code cannot go on in this task: the run must be blocked, not failed.
+    private(set) var taskFailure: WorkflowTaskFailure?
+    private var evicted = false
+
+    struct CancelRequest { var reason: String? }
+
+    private enum TimerWait {
+        case sleep(UnsafeContinuation<Void, Error>)
+        case signalTimeout(name: String, waiterID: Int)
+    }
+
+    private struct SignalWaiter {
+        var id: Int
+        var timerSeq: Int?
+        var continuation: UnsafeContinuation<Payload?, Error>
+    }
+
+    private init(info: WorkflowInfo) {
+        self.info = info
+        self.currentTime = info.startedAt
+        self.random = WorkflowRandom(seed: info.runID)
+    }
+
+    // MARK: - Engine side
+
+    /// Starts the run's code and replays `history` (which begins with `workflowStarted`) against it.
+    static func replay(_ history: [HistoryEvent], runID: String, definition: WorkflowDefinition) throws -> WorkflowExecution {
+        guard let first = history.first, case .workflowStarted(let type, let workflowID, let input) = first.kind else {
+            throw WorkflowTaskFailure(message: "history of run \(runID) does not begin with workflowStarted")
+        }
+        let execution = WorkflowExecution(
+            info: WorkflowInfo(workflowID: workflowID, runID: runID, workflowType: type, startedAt: first.timestamp))
+        execution.loadRecordedCommands(history)
+        execution.isReplaying = true
+        execution.start(definition: definition, input: input)
+        for event in history.dropFirst() where !event.kind.isCommand {
+            execution.currentTime = event.timestamp
+            execution.resolve(event.kind)
+            execution.executor.drain()
+        }
+        execution.isReplaying = false
+        execution.historyLength = history.count
+        execution.checkReplayCompleteness()
+        return execution
+    }
+
+    /// Applies an event that happened to the run (a completion, a timer, a signal, a cancellation)
+    /// and lets the code run until it suspends again.
+    func apply(_ kind: HistoryEvent.Kind, at timestamp: Date) {
+        currentTime = max(currentTime, timestamp)
+        newEvents.append((kind, currentTime))
+        resolve(kind)
+        executor.drain()
+    }
+
+    /// The events of the current task, in order, including the closing command once the code returned.
+    func takeNewEvents() -> [(kind: HistoryEvent.Kind, timestamp: Date)] {
+        if let closing = closingCommand(), !closingTaken, taskFailure == nil {
+            closingTaken = true
+            newEvents.append((closing, currentTime))
+        }
+        let events = newEvents
+        newEvents.removeAll(keepingCapacity: true)
+        historyLength += events.count
+        return events
+    }
+
+    /// Whether the code has returned or thrown (the run will close).
+    var isFinished: Bool { result != nil }
+
+    /// Stops the suspended code: pending operations throw, and later ones throw at once.
+    /// Call before dropping an execution that did not finish.
+    func evict() {
+        guard !evicted, result == nil else { return }
+        evicted = true
+        let error = WorkflowEvictedError()
+        for (_, wait) in activityWaits { wait.continuation.resume(throwing: error) }
+        for (_, wait) in timerWaits { if case .sleep(let continuation) = wait { continuation.resume(throwing: error) } }
+        for (_, waiters) in signalWaiters { for waiter in waiters { waiter.continuation.resume(throwing: error) } }
+        for continuation in stranded { continuation.resume() }
+        activityWaits.removeAll(); timerWaits.removeAll(); signalWaiters.removeAll(); stranded.removeAll()
+        // Code that swallows every error could loop forever: bound the unwinding.
+        executor.drain(limit: 100_000)
+    }
+
+    /// For `worker replay`: checks that the recorded closing event matches what the code did.
+    func checkClosingMatchesHistory() -> WorkflowTaskFailure? {
+        if let taskFailure { return taskFailure }
+        guard let recordedClosing else { return nil }
+        guard let closing = closingCommand() else {
+            return nondeterminism(code: "no completion (the code is still waiting)", recorded: recordedClosing.operationDescription)
+        }
+        guard closing.isSameOperation(as: recordedClosing) else {
+            return nondeterminism(code: closing.operationDescription, recorded: recordedClosing.operationDescription)
+        }
+        return nil
+    }
+
+    private func start(definition: WorkflowDefinition, input: Payload) {
+        let context = WorkflowContext(execution: self)
+        self.context = context
+        Task(executorPreference: executor) { [self] in
+            do {
+                let output = try await definition.run(context, input)
+                finish(.success(output))
+            } catch {
+                finish(.failure(error))
+            }
+        }
+        executor.drain()
+    }
+
+    private func finish(_ outcome: Result<Payload, Error>) {
+        guard !evicted, taskFailure == nil else { return }
+        if case .failure(let error as WorkflowTaskFailure) = outcome {
+            taskFailure = error
+            return
+        }
+        result = outcome
+    }
+
+    private func closingCommand() -> HistoryEvent.Kind? {
+        switch result {
+        case nil: return nil
+        case .success(let payload): return .workflowCompleted(result: payload)
+        case .failure(let error):
+            if let cancelRequest, error is WorkflowCancelledError || error is CancellationError {
+                return .workflowCancelled(reason: cancelRequest.reason)
+            }
+            return .workflowFailed(failure: ErrorInfo(error))
+        }
+    }
+
+    private func loadRecordedCommands(_ history: [HistoryEvent]) {
+        for event in history where event.kind.isCommand {
+            switch event.kind {
+            case .timerCancelled(let seq): recordedTimerCancellations.insert(seq)
+            case .workflowCompleted, .workflowFailed, .workflowCancelled: recordedClosing = event.kind
+            default: if let seq = event.kind.seq { recordedCommands[seq] = event.kind }
+            }
+        }
+    }
+
+    private func checkReplayCompleteness() {
+        guard taskFailure == nil else { return }
+        if let missing = recordedCommands.min(by: { $0.key < $1.key })?.value {
+            taskFailure = nondeterminism(code: "no operation #\(missing.seq ?? 0) (the code never issued it)",
+                                         recorded: missing.operationDescription)
+        } else if let seq = recordedTimerCancellations.min() {
+            taskFailure = nondeterminism(code: "no timer cancellation #\(seq)", recorded: "#\(seq) timer cancellation")
+        }
+    }
+
+    private func resolve(_ kind: HistoryEvent.Kind) {
+        switch kind {
+        case .activityCompleted(let seq, let result, _):
+            if let wait = activityWaits.removeValue(forKey: seq) {
+                wait.continuation.resume(returning: result)
+            } else {
+                earlyActivityResults[seq] = kind
+            }
+        case .activityFailed(let seq, let failure, let attempts):
+            if let wait = activityWaits.removeValue(forKey: seq) {
+                wait.continuation.resume(throwing: ActivityFailure(activityName: wait.activity, cause: failure, attempts: attempts))
+            } else {
+                earlyActivityResults[seq] = kind
+            }
+        case .timerFired(let seq):
+            switch timerWaits.removeValue(forKey: seq) {
+            case .sleep(let continuation): continuation.resume()
+            case .signalTimeout(let name, let waiterID):
+                if let index = signalWaiters[name]?.firstIndex(where: { $0.id == waiterID }) {
+                    signalWaiters[name]!.remove(at: index).continuation.resume(returning: nil)
+                }
+            case nil: break  // a timer whose wait ended otherwise (cancelled or already signalled)
+            }
+        case .signalReceived(let name, let payload, _):
+            if let waiter = signalWaiters[name]?.popFirst() {
+                if let timerSeq = waiter.timerSeq, timerWaits.removeValue(forKey: timerSeq) != nil {
+                    recordTimerCancellation(timerSeq)
+                }
+                waiter.continuation.resume(returning: payload)
+            } else {
+                signalBuffers[name, default: []].append(payload)
+            }
+        case .cancelRequested(let reason):
+            guard cancelRequest == nil else { return }
+            cancelRequest = CancelRequest(reason: reason)
+            let error = WorkflowCancelledError(reason: reason)
+            for (_, wait) in activityWaits { wait.continuation.resume(throwing: error) }
+            for (_, wait) in timerWaits { if case .sleep(let continuation) = wait { continuation.resume(throwing: error) } }
+            for (_, waiters) in signalWaiters { for waiter in waiters { waiter.continuation.resume(throwing: error) } }
+            activityWaits.removeAll(); timerWaits.removeAll(); signalWaiters.removeAll()
+        default:
+            break
+        }
+    }
+
+    // MARK: - Operations (called by WorkflowContext on the run's executor)
+
+    private func takeSeq() -> Int {
+        defer { nextSeq += 1 }
+        return nextSeq
+    }
+
+    private func checkCanProceed() throws {
+        if evicted { throw WorkflowEvictedError() }
+        if let cancelRequest { throw WorkflowCancelledError(reason: cancelRequest.reason) }
+    }
+
+    /// Records a command issued by the code; during replay, checks it against the recorded one.
+    /// - Returns: the recorded command when there is one, `nil` for a new command.
+    private func issue(_ command: HistoryEvent.Kind) async throws -> HistoryEvent.Kind? {
+        if let seq = command.seq, let recorded = recordedCommands.removeValue(forKey: seq) {
+            guard recorded.isSameOperation(as: command) else {
+                taskFailure = nondeterminism(code: command.operationDescription, recorded: recorded.operationDescription)
+                await strand()
+                throw WorkflowEvictedError()
+            }
+            return recorded
+        }
+        newEvents.append((command, currentTime))
+        return nil
+    }
+
+    private func recordTimerCancellation(_ seq: Int) {
+        if recordedTimerCancellations.remove(seq) == nil {
+            newEvents.append((.timerCancelled(seq: seq), currentTime))
+        }
+    }
+
+    /// Suspends the code for good (until eviction): used once the task has failed.
+    private func strand() async {
+        await withUnsafeContinuation { stranded.append($0) }
+    }
+
+    private func nondeterminism(code: String, recorded: String) -> WorkflowTaskFailure {
+        WorkflowTaskFailure(message: "non-deterministic workflow '\(info.workflowType)' (id \(info.workflowID)): "
+            + "the code issued \(code) where the history has \(recorded)")
+    }
+
+    func executeActivity(name: String, input: Payload, options: ActivityOptions) async throws -> Payload {
+        try checkCanProceed()
+        let seq = takeSeq()
+        let key = options.idempotencyKey ?? "\(info.workflowID)/\(info.runID)/\(seq)"
+        _ = try await issue(.activityScheduled(seq: seq, activity: name, input: input, idempotencyKey: key, options: options))
+        switch earlyActivityResults.removeValue(forKey: seq) {
+        case .activityCompleted(_, let result, _): return result
+        case .activityFailed(_, let failure, let attempts):
+            throw ActivityFailure(activityName: name, cause: failure, attempts: attempts)
+        default:
+            return try await withUnsafeThrowingContinuation { activityWaits[seq] = (name, $0) }
+        }
+    }
+
+    func sleep(seconds: Double) async throws {
+        try checkCanProceed()
+        guard seconds > 0 else { return }
+        let seq = takeSeq()
+        _ = try await issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(seconds)))
+        try await withUnsafeThrowingContinuation { timerWaits[seq] = .sleep($0) }
+    }
+
+    func waitForSignal(named name: String, timeout: Duration?) async throws -> Payload? {
+        try checkCanProceed()
+        if let payload = signalBuffers[name]?.popFirst() { return payload }
+        var timerSeq: Int?
+        if let timeout {
+            let seq = takeSeq()
+            _ = try await issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(timeout.seconds)))
+            timerSeq = seq
+        }
+        let waiterID = nextWaiterID
+        nextWaiterID += 1
+        return try await withUnsafeThrowingContinuation { continuation in
+            signalWaiters[name, default: []].append(SignalWaiter(id: waiterID, timerSeq: timerSeq, continuation: continuation))
+            if let timerSeq { timerWaits[timerSeq] = .signalTimeout(name: name, waiterID: waiterID) }
+        }
+    }
+
+    func sideEffect(named name: String, _ body: () throws -> Payload) async throws -> Payload {
+        try checkCanProceed()
+        let seq = takeSeq()
+        if case .markerRecorded(_, let recordedName, let value)? = recordedCommands[seq], recordedName == name {
+            _ = try await issue(.markerRecorded(seq: seq, name: name, value: value))
+            return value
+        }
+        let value = try body()
+        _ = try await issue(.markerRecorded(seq: seq, name: name, value: value))
+        return value
+    }
+
+    var now: Date { currentTime }
+    var isCancellationRequested: Bool { cancelRequest != nil }
+}
+
+/// Thrown into workflow code whose in-memory execution is being discarded; never recorded.
+struct WorkflowEvictedError: Error, CustomStringConvertible {
+    var description: String { "workflow execution evicted from memory" }
+}

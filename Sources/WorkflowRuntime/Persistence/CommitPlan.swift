@@ -1,0 +1,40 @@
+import Foundation
+
+/// The rows a workflow task's events imply, computed once for every backend.
+struct CommitPlan {
+    struct NewActivity {
+        var seq: Int
+        var name: String
+        var input: Payload
+        var idempotencyKey: String
+        var options: ActivityOptions
+        var scheduledAt: Date
+    }
+
+    struct Closing {
+        var status: RunStatus
+        var result: Payload?
+        var failure: ErrorInfo?
+        var reason: String?
+    }
+
+    var activities: [NewActivity] = []
+    var timers: [(seq: Int, fireAt: Date)] = []
+    var cancelledTimers: [Int] = []
+    var closing: Closing?
+
+    init(events: [(kind: HistoryEvent.Kind, timestamp: Date)]) {
+        for (kind, timestamp) in events {
+            switch kind {
+            case .activityScheduled(let seq, let name, let input, let key, let options):
+                activities.append(NewActivity(seq: seq, name: name, input: input, idempotencyKey: key, options: options, scheduledAt: timestamp))
+            case .timerStarted(let seq, let fireAt): timers.append((seq, fireAt))
+            case .timerCancelled(let seq): cancelledTimers.append(seq)
+            case .workflowCompleted(let result): closing = Closing(status: .completed, result: result)
+            case .workflowFailed(let failure): closing = Closing(status: .failed, failure: failure)
+            case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
+            default: break
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// How history and inbox events are stored: the kind's name in its own column, the whole kind as JSON.
+enum EventCodec {
+    static func encode(_ kind: HistoryEvent.Kind) throws -> Data {
+        try JSONEncoder.keel.encode(kind)
+    }
+
+    static func decode(_ data: Data) throws -> HistoryEvent.Kind {
+        do {
+            return try JSONDecoder.keel.decode(HistoryEvent.Kind.self, from: data)
+        } catch {
+            throw KeelError(.storage, "stored event does not decode: \(Payload.describe(error))")
+        }
+    }
+
+    static func encode<T: Encodable>(attribute value: T) throws -> Data {
+        try JSONEncoder.keel.encode(value)
+    }
+
+    static func decode<T: Decodable>(attribute type: T.Type, from data: Data) throws -> T {
+        try JSONDecoder.keel.decode(T.self, from: data)
+    }
+
+    /// A one-line description of an inbox event for operators.
+    static func summary(of kind: HistoryEvent.Kind) -> String {
+        switch kind {
+        case .signalReceived(let name, let payload, let requestID):
+            "signal '\(name)' \(Payload.abbreviated(payload))" + (requestID.map { " (request \($0))" } ?? "")
+        case .activityCompleted(let seq, _, let attempt): "activity #\(seq) completed (attempt \(attempt))"
+        case .activityFailed(let seq, let failure, _): "activity #\(seq) failed: \(failure)"
+        case .timerFired(let seq): "timer #\(seq) fired"
+        case .cancelRequested(let reason): "cancellation requested" + (reason.map { ": \($0)" } ?? "")
+        default: kind.name
+        }
+    }
+}

@@ -1,0 +1,542 @@
+import Foundation
+import GRDB
+
+/// The embedded default store: one SQLite file in WAL mode, shared safely by a daemon and CLI
+/// processes (busy timeout; one writer at a time).
+///
+/// Durability: `synchronous=FULL` by default, so nothing acknowledged is lost even on power
+/// failure. ``Synchronous/normal`` keeps the database consistent but may lose the last commits on
+/// power failure (not on a process crash); choose it with `sqlite:PATH?synchronous=normal`.
+///
+/// Concurrent writes from this process are committed together (group commit).
+public final class SQLiteWorkflowStore: WorkflowStore {
+    /// SQLite's `synchronous` setting.
+    public enum Synchronous: String, Sendable {
+        case full, normal
+    }
+
+    public let notifier = WorkNotifier()
+    public let path: String
+    let pool: DatabasePool
+    private let writer: BatchedWriter
+
+    /// Opens (creating if needed) the database file at `path`. Call ``migrate()`` before use.
+    public init(path: String, synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(30)) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout.seconds)
+        configuration.maximumReaderCount = 4
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
+        }
+        do {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw KeelError(.databaseUnreachable, "cannot open SQLite database at \(path): \(error)")
+        }
+        self.path = path
+        writer = BatchedWriter(pool: pool)
+    }
+
+    public func migrate() async throws {
+        var migrator = DatabaseMigrator()
+        for migration in try SQLiteMigrations.all() {
+            migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
+        }
+        try migrator.migrate(pool)
+    }
+
+    // MARK: - Writes
+
+    /// Runs `body` in the next group commit and, once committed, delivers its notifications.
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database, inout Notifications) throws -> T) async throws -> T {
+        let (value, notifications) = try await writer.write { db in
+            var notifications = Notifications()
+            let value = try body(db, &notifications)
+            return (value, notifications)
+        }
+        notifications.deliver(to: notifier)
+        return value
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.read(body)
+    }
+
+    public func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
+        let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
+        return try await write { db, notifications in
+            if let existing = try String.fetchOne(db, sql: """
+                SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
+                """, arguments: [request.workflowID]) {
+                return StartWorkflowResult(runID: existing, created: false)
+            }
+            let now = request.now.timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
+                                           history_length, needs_task, task_ready_at)
+                VALUES (?, ?, ?, 'running', ?, ?, ?, 1, 1, ?)
+                """, arguments: [request.runID, request.workflowID, request.workflowType, request.input.data, now, now, now])
+            try db.execute(sql: "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)",
+                           arguments: [request.runID, now, body])
+            notifications.topics.insert(.workflowTasks)
+            return StartWorkflowResult(runID: request.runID, created: true)
+        }
+    }
+
+    public func signal(_ request: SignalRequest) async throws -> SignalOutcome {
+        let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
+        let body = try EventCodec.encode(kind)
+        return try await write { db, notifications in
+            let runID = try Self.openRunID(db, workflowID: request.workflowID, action: "signal '\(request.name)'")
+            if let requestID = request.requestID {
+                try db.execute(sql: "INSERT OR IGNORE INTO signal_requests (run_id, request_id, received_at) VALUES (?, ?, ?)",
+                               arguments: [runID, requestID, request.now.timeIntervalSince1970])
+                if db.changesCount == 0 { return .duplicate(runID: runID) }
+            }
+            try Self.addToInbox(db, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
+            return .delivered(runID: runID)
+        }
+    }
+
+    public func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
+        let kind = HistoryEvent.Kind.cancelRequested(reason: reason)
+        let body = try EventCodec.encode(kind)
+        return try await write { db, notifications in
+            let runID = try Self.openRunID(db, workflowID: workflowID, action: "cancel")
+            try Self.addToInbox(db, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
+            return runID
+        }
+    }
+
+    public func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
+        let body = try EventCodec.encode(.workflowTerminated(reason: reason))
+        return try await write { db, notifications in
+            let runID = try Self.openRunID(db, workflowID: workflowID, action: "terminate")
+            let time = now.timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
+                SELECT run_id, history_length + 1, 'workflowTerminated', ?, ? FROM workflow_runs WHERE run_id = ?
+                """, arguments: [time, body, runID])
+            try db.execute(sql: """
+                UPDATE workflow_runs SET status = 'terminated', status_reason = ?, closed_at = ?, updated_at = ?,
+                    history_length = history_length + 1, task_version = task_version + 1, needs_task = 0,
+                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                WHERE run_id = ?
+                """, arguments: [reason, time, time, runID])
+            try Self.deletePendingWork(db, runID: runID)
+            notifications.closedRuns.append(runID)
+            return runID
+        }
+    }
+
+    // MARK: - Workflow tasks
+
+    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+                                   cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
+        let token = Int64.random(in: 1...Int64.max)
+        let time = now.timeIntervalSince1970
+        let expiry = time + lease.seconds
+        return try await write { db, _ in
+            let rows = try Row.fetchAll(db, sql: """
+                UPDATE workflow_runs SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, task_ready_at = ?
+                WHERE run_id IN (SELECT run_id FROM workflow_runs
+                                 WHERE needs_task = 1 AND status = 'running' AND task_ready_at <= ?
+                                 ORDER BY task_ready_at LIMIT ?)
+                RETURNING run_id, workflow_id, workflow_type, task_version
+                """, arguments: [owner, token, expiry, expiry, time, limit])
+            return try rows.map { row in
+                let runID: String = row["run_id"]
+                let version: Int = row["task_version"]
+                let history = cachedTaskVersion(runID) == version ? nil : try Self.history(db, runID: runID)
+                return WorkflowTask(runID: runID, workflowID: row["workflow_id"], workflowType: row["workflow_type"],
+                                    leaseToken: token, taskVersion: version, history: history, inbox: try Self.inbox(db, runID: runID))
+            }
+        }
+    }
+
+    public func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
+        let prepared = try PreparedCompletion(completion)
+        return try await write { db, notifications in
+            guard let run = try RunState.fetch(db, runID: completion.runID), run.status == .running,
+                  run.taskVersion == completion.expectedTaskVersion, run.leaseToken == completion.leaseToken else {
+                return .rejected(reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
+            }
+            if prepared.plan.closing != nil,
+               try Self.hasInbox(db, runID: completion.runID, after: completion.consumedInboxThrough) {
+                // Refuse to close the run over an event it has not seen; release the lease so it runs again.
+                try db.execute(sql: """
+                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_ready_at = ?
+                    WHERE run_id = ?
+                    """, arguments: [completion.now.timeIntervalSince1970, completion.runID])
+                notifications.topics.insert(.workflowTasks)
+                return .rejected(reason: "an event arrived while the task was closing the run")
+            }
+            let version = try Self.commit(db, prepared, run: run, notifications: &notifications)
+            return .committed(taskVersion: version)
+        }
+    }
+
+    public func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
+        try await write { db, _ in
+            try db.execute(sql: """
+                UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                WHERE run_id = ? AND lease_token = ? AND status = 'running'
+                """, arguments: [reason, now.timeIntervalSince1970, runID, leaseToken])
+        }
+    }
+
+    public func unblockRuns(now: Date) async throws -> Int {
+        try await write { db, notifications in
+            try db.execute(sql: """
+                UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = 1, task_ready_at = ?,
+                    task_version = task_version + 1
+                WHERE status = 'blocked'
+                """, arguments: [now.timeIntervalSince1970])
+            let count = db.changesCount
+            if count > 0 { notifications.topics.insert(.workflowTasks) }
+            return count
+        }
+    }
+
+    // MARK: - Activity tasks
+
+    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
+        let token = Int64.random(in: 1...Int64.max)
+        let time = now.timeIntervalSince1970
+        return try await write { db, _ in
+            let rows = try Row.fetchAll(db, sql: """
+                UPDATE activity_tasks SET lease_owner = ?, lease_token = ?, attempt = attempt + 1,
+                    visible_at = ? + COALESCE(start_to_close, ?)
+                WHERE id IN (SELECT id FROM activity_tasks WHERE visible_at <= ? ORDER BY visible_at LIMIT ?)
+                RETURNING run_id, workflow_id, seq, activity_name, input, idempotency_key, options, attempt,
+                          scheduled_at, heartbeat_details
+                """, arguments: [owner, token, time, defaultLease.seconds, time, limit])
+            return try rows.map { row in
+                ActivityTask(
+                    runID: row["run_id"], workflowID: row["workflow_id"], seq: row["seq"], activityName: row["activity_name"],
+                    input: Payload(data: row["input"]), idempotencyKey: row["idempotency_key"],
+                    options: try EventCodec.decode(attribute: ActivityOptions.self, from: row["options"]),
+                    attempt: row["attempt"], scheduledAt: Date(timeIntervalSince1970: row["scheduled_at"]), leaseToken: token,
+                    heartbeatDetails: (row["heartbeat_details"] as Data?).map(Payload.init(data:)))
+            }
+        }
+    }
+
+    public func reportActivity(_ report: ActivityReport) async throws -> Bool {
+        let body = try report.event.map(EventCodec.encode)
+        return try await write { db, notifications in
+            guard try Self.holdsActivityLease(db, report) else { return false }
+            try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications)
+            return true
+        }
+    }
+
+    public func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
+        let body = try report.event.map(EventCodec.encode)
+        let prepared = try PreparedCompletion(continuation)
+        return try await write { db, notifications in
+            guard try Self.holdsActivityLease(db, report) else { return .stale }
+            guard let run = try RunState.fetch(db, runID: report.runID), run.status == .running,
+                  run.taskVersion == continuation.expectedTaskVersion,
+                  run.leaseToken == nil || run.leaseExpiresAt ?? 0 <= report.now.timeIntervalSince1970,
+                  try !Self.hasInbox(db, runID: report.runID, after: nil) else {
+                try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications)
+                return .outcomeOnly
+            }
+            try db.execute(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
+            return .continued(taskVersion: try Self.commit(db, prepared, run: run, notifications: &notifications))
+        }
+    }
+
+    public func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
+        try await write { db, _ in
+            try db.execute(sql: """
+                UPDATE activity_tasks SET visible_at = ?, heartbeat_details = COALESCE(?, heartbeat_details)
+                WHERE run_id = ? AND seq = ? AND lease_token = ?
+                """, arguments: [leaseUntil.timeIntervalSince1970, details?.data, runID, seq, leaseToken])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: - Timers
+
+    public func fireDueTimers(now: Date, limit: Int) async throws -> Int {
+        let time = now.timeIntervalSince1970
+        return try await write { db, notifications in
+            let due = try Row.fetchAll(db, sql: """
+                DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE fire_at <= ? ORDER BY fire_at LIMIT ?)
+                RETURNING run_id, seq
+                """, arguments: [time, limit])
+            for row in due {
+                let kind = HistoryEvent.Kind.timerFired(seq: row["seq"])
+                try Self.addToInbox(db, runID: row["run_id"], kind: kind, body: try EventCodec.encode(kind), now: now,
+                                    notifications: &notifications)
+            }
+            return due.count
+        }
+    }
+
+    public func nextWakeUp() async throws -> Date? {
+        try await read { db in
+            try Double.fetchOne(db, sql: """
+                SELECT MIN(t) FROM (
+                    SELECT MIN(fire_at) AS t FROM timers
+                    UNION ALL SELECT MIN(visible_at) FROM activity_tasks
+                    UNION ALL SELECT MIN(task_ready_at) FROM workflow_runs WHERE needs_task = 1 AND status = 'running')
+                """).map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    // MARK: - Queries
+
+    public func findRun(workflowID: String) async throws -> WorkflowRun? {
+        try await read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT * FROM workflow_runs WHERE workflow_id = ?
+                ORDER BY status IN ('running', 'blocked') DESC, created_at DESC, rowid DESC LIMIT 1
+                """, arguments: [workflowID]).map(Self.run(from:))
+        }
+    }
+
+    public func run(runID: String) async throws -> WorkflowRun? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM workflow_runs WHERE run_id = ?", arguments: [runID]).map(Self.run(from:))
+        }
+    }
+
+    public func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let status = query.status {
+            conditions.append("status = ?")
+            _ = arguments.append(contentsOf: [status.rawValue])
+        }
+        if let type = query.workflowType {
+            conditions.append("workflow_type = ?")
+            _ = arguments.append(contentsOf: [type])
+        }
+        if let after = query.after {
+            conditions.append("(created_at, run_id) < (?, ?)")
+            _ = arguments.append(contentsOf: [after.createdAt.timeIntervalSince1970, after.runID])
+        }
+        _ = arguments.append(contentsOf: [query.limit])
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT * FROM workflow_runs \(whereClause) ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        let finalArguments = arguments
+        return try await read { db in try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.run(from:)) }
+    }
+
+    public func history(runID: String) async throws -> [HistoryEvent] {
+        try await read { db in try Self.history(db, runID: runID) }
+    }
+
+    public func pendingWork(runID: String) async throws -> PendingWork {
+        try await read { db in
+            let activities = try Row.fetchAll(db, sql: """
+                SELECT seq, activity_name, attempt, visible_at, lease_owner, last_error FROM activity_tasks WHERE run_id = ? ORDER BY seq
+                """, arguments: [runID]).map { row in
+                PendingWork.Activity(seq: row["seq"], activityName: row["activity_name"], attempt: row["attempt"],
+                                     nextAttemptAt: Date(timeIntervalSince1970: row["visible_at"]), leaseOwner: row["lease_owner"],
+                                     lastError: row["last_error"])
+            }
+            let timers = try Row.fetchAll(db, sql: "SELECT seq, fire_at FROM timers WHERE run_id = ? ORDER BY fire_at", arguments: [runID])
+                .map { PendingWork.Timer(seq: $0["seq"], fireAt: Date(timeIntervalSince1970: $0["fire_at"])) }
+            let inbox = try Self.inbox(db, runID: runID).map {
+                PendingWork.Inbox(kind: $0.kind.name, detail: EventCodec.summary(of: $0.kind), receivedAt: $0.timestamp)
+            }
+            return PendingWork(activities: activities, timers: timers, inbox: inbox)
+        }
+    }
+}
+
+// MARK: - Statements shared by the operations above
+
+extension SQLiteWorkflowStore {
+    /// What to tell this process's waiters once a write has committed.
+    struct Notifications: Sendable {
+        var topics: Set<WorkNotifier.Topic> = []
+        var closedRuns: [String] = []
+
+        func deliver(to notifier: WorkNotifier) {
+            for topic in topics { notifier.notify(topic) }
+            for runID in closedRuns { notifier.runClosed(runID) }
+        }
+    }
+
+    /// The columns of a run that fencing decisions read.
+    struct RunState {
+        var status: RunStatus
+        var taskVersion: Int
+        var historyLength: Int
+        var leaseToken: Int64?
+        var leaseExpiresAt: Double?
+
+        static func fetch(_ db: Database, runID: String) throws -> RunState? {
+            try Row.fetchOne(db, sql: """
+                SELECT status, task_version, history_length, lease_token, lease_expires_at FROM workflow_runs WHERE run_id = ?
+                """, arguments: [runID]).map { row in
+                RunState(status: RunStatus(rawValue: row["status"]) ?? .running, taskVersion: row["task_version"],
+                         historyLength: row["history_length"], leaseToken: row["lease_token"], leaseExpiresAt: row["lease_expires_at"])
+            }
+        }
+    }
+
+    /// A completion with its events encoded outside the write lock.
+    struct PreparedCompletion: Sendable {
+        var completion: WorkflowTaskCompletion
+        var plan: CommitPlan
+        var bodies: [Data]
+        var encodedOptions: [Int: Data]
+        var closingFailure: Data?
+
+        init(_ completion: WorkflowTaskCompletion) throws {
+            self.completion = completion
+            plan = CommitPlan(events: completion.events)
+            bodies = try completion.events.map { try EventCodec.encode($0.kind) }
+            encodedOptions = try Dictionary(uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(attribute: $0.options)) })
+            closingFailure = try plan.closing?.failure.map { try EventCodec.encode(attribute: $0) }
+        }
+    }
+
+    static func openRunID(_ db: Database, workflowID: String, action: String) throws -> String {
+        if let runID = try String.fetchOne(db, sql: """
+            SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
+            """, arguments: [workflowID]) {
+            return runID
+        }
+        if let status = try String.fetchOne(db, sql: """
+            SELECT status FROM workflow_runs WHERE workflow_id = ? ORDER BY created_at DESC LIMIT 1
+            """, arguments: [workflowID]) {
+            throw KeelError(.workflowClosed, "cannot \(action): workflow '\(workflowID)' is closed (\(status))")
+        }
+        throw KeelError(.workflowNotFound, "cannot \(action): no workflow with id '\(workflowID)'")
+    }
+
+    static func addToInbox(_ db: Database, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
+                           notifications: inout Notifications) throws {
+        let time = now.timeIntervalSince1970
+        try db.execute(sql: "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
+                       arguments: [runID, kind.name, time, body])
+        try db.execute(sql: """
+            UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task = 1 THEN task_ready_at ELSE ? END,
+                needs_task = 1, updated_at = ?
+            WHERE run_id = ?
+            """, arguments: [time, time, runID])
+        notifications.topics.insert(.workflowTasks)
+    }
+
+    static func hasInbox(_ db: Database, runID: String, after id: Int64?) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM run_inbox WHERE run_id = ? AND id > ?)",
+                          arguments: [runID, id ?? 0]) ?? false
+    }
+
+    static func inbox(_ db: Database, runID: String) throws -> [InboxEvent] {
+        try Row.fetchAll(db, sql: "SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? ORDER BY id", arguments: [runID])
+            .map { InboxEvent(id: $0["id"], timestamp: Date(timeIntervalSince1970: $0["timestamp"]), kind: try EventCodec.decode($0["body"])) }
+    }
+
+    static func history(_ db: Database, runID: String) throws -> [HistoryEvent] {
+        try Row.fetchAll(db, sql: "SELECT event_id, timestamp, body FROM history_events WHERE run_id = ? ORDER BY event_id",
+                         arguments: [runID])
+            .map { HistoryEvent(id: $0["event_id"], timestamp: Date(timeIntervalSince1970: $0["timestamp"]), kind: try EventCodec.decode($0["body"])) }
+    }
+
+    static func deletePendingWork(_ db: Database, runID: String) throws {
+        try db.execute(sql: "DELETE FROM activity_tasks WHERE run_id = ?", arguments: [runID])
+        try db.execute(sql: "DELETE FROM timers WHERE run_id = ?", arguments: [runID])
+        try db.execute(sql: "DELETE FROM run_inbox WHERE run_id = ?", arguments: [runID])
+    }
+
+    static func holdsActivityLease(_ db: Database, _ report: ActivityReport) throws -> Bool {
+        try Int64.fetchOne(db, sql: "SELECT lease_token FROM activity_tasks WHERE run_id = ? AND seq = ?",
+                           arguments: [report.runID, report.seq]) == report.leaseToken
+    }
+
+    static func recordActivityOutcome(_ db: Database, _ report: ActivityReport, body: Data?, notifications: inout Notifications) throws {
+        switch report.outcome {
+        case .retry(let failure, let retryAt):
+            try db.execute(sql: """
+                UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, last_error = ?
+                WHERE run_id = ? AND seq = ?
+                """, arguments: [retryAt.timeIntervalSince1970, failure.description, report.runID, report.seq])
+            notifications.topics.insert(.activityTasks)
+        case .completed, .failed:
+            try db.execute(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
+            try addToInbox(db, runID: report.runID, kind: report.event!, body: body!, now: report.now, notifications: &notifications)
+        }
+    }
+
+    /// Appends the task's events and writes the rows they imply. - Returns: the new task version.
+    static func commit(_ db: Database, _ prepared: PreparedCompletion, run: RunState, notifications: inout Notifications) throws -> Int {
+        let completion = prepared.completion
+        let runID = completion.runID
+        let now = completion.now.timeIntervalSince1970
+        let insertEvent = try db.cachedStatement(sql: "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, ?, ?, ?, ?)")
+        for (index, event) in completion.events.enumerated() {
+            try insertEvent.execute(arguments: [runID, run.historyLength + index + 1, event.kind.name,
+                                                event.timestamp.timeIntervalSince1970, prepared.bodies[index]])
+        }
+        if let consumed = completion.consumedInboxThrough {
+            try db.execute(sql: "DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", arguments: [runID, consumed])
+        }
+        let newVersion = run.taskVersion + 1
+        let historyLength = run.historyLength + completion.events.count
+        if let closing = prepared.plan.closing {
+            try db.execute(sql: """
+                UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?, updated_at = ?,
+                    history_length = ?, task_version = ?, needs_task = 0, task_ready_at = NULL,
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                WHERE run_id = ?
+                """, arguments: [closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason, now, now,
+                                 historyLength, newVersion, runID])
+            try deletePendingWork(db, runID: runID)
+            notifications.closedRuns.append(runID)
+            return newVersion
+        }
+        let insertActivity = try db.cachedStatement(sql: """
+            INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options, start_to_close,
+                                        attempt, scheduled_at, visible_at, lease_owner, lease_token)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for activity in prepared.plan.activities {
+            let lease = completion.eagerLeases[activity.seq]
+            try insertActivity.execute(arguments: [
+                runID, activity.seq, completion.workflowID, activity.name, activity.input.data, activity.idempotencyKey,
+                prepared.encodedOptions[activity.seq], activity.options.startToCloseTimeout?.seconds,
+                lease == nil ? 0 : 1, activity.scheduledAt.timeIntervalSince1970,
+                lease?.expiresAt.timeIntervalSince1970 ?? now, lease?.owner, lease?.token,
+            ])
+            if lease == nil { notifications.topics.insert(.activityTasks) }
+        }
+        for timer in prepared.plan.timers {
+            try db.execute(sql: "INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)",
+                           arguments: [runID, timer.seq, timer.fireAt.timeIntervalSince1970])
+            notifications.topics.insert(.timers)
+        }
+        for seq in prepared.plan.cancelledTimers {
+            try db.execute(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ?", arguments: [runID, seq])
+        }
+        let pending = try hasInbox(db, runID: runID, after: completion.consumedInboxThrough)
+        try db.execute(sql: """
+            UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
+                task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+            WHERE run_id = ?
+            """, arguments: [historyLength, newVersion, now, pending, pending ? now : nil, runID])
+        if pending { notifications.topics.insert(.workflowTasks) }
+        return newVersion
+    }
+
+    static func run(from row: Row) throws -> WorkflowRun {
+        WorkflowRun(
+            workflowID: row["workflow_id"], runID: row["run_id"], workflowType: row["workflow_type"],
+            status: RunStatus(rawValue: row["status"]) ?? .running, input: Payload(data: row["input"]),
+            result: (row["result"] as Data?).map(Payload.init(data:)),
+            failure: try (row["failure"] as Data?).map { try EventCodec.decode(attribute: ErrorInfo.self, from: $0) },
+            statusReason: row["status_reason"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            updatedAt: Date(timeIntervalSince1970: row["updated_at"]),
+            closedAt: (row["closed_at"] as Double?).map(Date.init(timeIntervalSince1970:)), historyLength: row["history_length"])
+    }
+}

@@ -1,0 +1,287 @@
+import Foundation
+
+/// The one storage seam of the engine. Every backend (SQLite, PostgreSQL) implements it with the
+/// same semantics, checked by one conformance suite.
+///
+/// Model: a run has an append-only history, written only by the workflow task that produced or
+/// observed the events. Things that happen to a run while no task runs (activity outcomes, timer
+/// fires, signals, cancellation) wait in the run's *inbox*; the next workflow task moves them into
+/// history in order. A run needs a task while its inbox is not empty (or it has just started).
+/// Tasks are claimed with a lease (owner, expiry, token); a commit is fenced by the token and the
+/// run's *task version*, which every commit increments — so a stale worker cannot write.
+///
+/// Every method is one transaction: it happens completely or not at all.
+public protocol WorkflowStore: Sendable {
+    /// Wakes this process's workers when this process creates work.
+    var notifier: WorkNotifier { get }
+
+    /// Applies pending schema migrations.
+    func migrate() async throws
+
+    // MARK: Client operations
+
+    /// Creates a run, or returns the open run of that workflow id (idempotent start).
+    func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult
+    /// Puts a signal in the open run's inbox, unless its request id was seen for that run.
+    /// - Throws: `.workflowNotFound`, `.workflowClosed`.
+    func signal(_ request: SignalRequest) async throws -> SignalOutcome
+    /// Puts a cancellation request in the open run's inbox.
+    func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String
+    /// Closes the open run at once as terminated, dropping its pending work.
+    func terminate(workflowID: String, reason: String, now: Date) async throws -> String
+
+    // MARK: Queries
+
+    /// The open run of `workflowID`, or else its latest run.
+    func findRun(workflowID: String) async throws -> WorkflowRun?
+    func run(runID: String) async throws -> WorkflowRun?
+    func listRuns(_ query: RunQuery) async throws -> [WorkflowRun]
+    func history(runID: String) async throws -> [HistoryEvent]
+    func pendingWork(runID: String) async throws -> PendingWork
+
+    // MARK: Workflow tasks
+
+    /// Leases up to `limit` runs that need a workflow task. Each task carries the run's inbox,
+    /// and its full history unless `cachedTaskVersion(runID)` equals the run's task version.
+    func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+                            cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask]
+    /// Commits a workflow task (see ``WorkflowTaskCompletion``).
+    func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult
+    /// Parks the run as blocked (a non-determinism or a bug in its code); it keeps its inbox.
+    func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws
+    /// Puts blocked runs back to work (after a deploy). - Returns: how many.
+    func unblockRuns(now: Date) async throws -> Int
+
+    // MARK: Activity tasks
+
+    func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask]
+    /// Records an attempt's outcome. - Returns: `false` if the lease was no longer held (nothing written).
+    func reportActivity(_ report: ActivityReport) async throws -> Bool
+    /// Records an activity's final outcome and the workflow task that continues the run, in one
+    /// transaction, when the run is in step with `continuation.expectedTaskVersion`, its lease is
+    /// free and its inbox empty; otherwise records only the outcome (into the inbox).
+    func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult
+    /// Extends an attempt's lease and stores progress. - Returns: `false` if the attempt should stop.
+    func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool
+
+    // MARK: Timers
+
+    /// Moves due timers into their runs' inboxes. - Returns: how many fired.
+    func fireDueTimers(now: Date, limit: Int) async throws -> Int
+    /// The earliest future time something becomes due (a timer, an activity retry).
+    func nextWakeUp() async throws -> Date?
+}
+
+/// Lifecycle state of a run.
+public enum RunStatus: String, Sendable, Codable, CaseIterable {
+    case running, blocked, completed, failed, cancelled, terminated
+
+    /// Running and blocked runs are open: their workflow id is taken.
+    public var isOpen: Bool { self == .running || self == .blocked }
+}
+
+/// A run as stored.
+public struct WorkflowRun: Sendable, Hashable, Codable {
+    public var workflowID: String
+    public var runID: String
+    public var workflowType: String
+    public var status: RunStatus
+    public var input: Payload
+    public var result: Payload?
+    public var failure: ErrorInfo?
+    /// Why a blocked run is blocked (non-determinism, a task failure), or a close reason.
+    public var statusReason: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var closedAt: Date?
+    public var historyLength: Int
+
+    public init(workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
+                result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
+                createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int) {
+        self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.status = status
+        self.input = input; self.result = result; self.failure = failure; self.statusReason = statusReason
+        self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt; self.historyLength = historyLength
+    }
+}
+
+public struct StartWorkflowRequest: Sendable {
+    public var workflowID: String
+    public var runID: String
+    public var workflowType: String
+    public var input: Payload
+    public var now: Date
+
+    public init(workflowID: String, runID: String = UUID().uuidString.lowercased(), workflowType: String, input: Payload, now: Date) {
+        self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input; self.now = now
+    }
+}
+
+public struct StartWorkflowResult: Sendable {
+    public var runID: String
+    /// `false` when an open run of that workflow id already existed and was returned.
+    public var created: Bool
+}
+
+public struct SignalRequest: Sendable {
+    public var workflowID: String
+    public var name: String
+    public var payload: Payload
+    /// Deduplicates retries of the same signal within a run.
+    public var requestID: String?
+    public var now: Date
+
+    public init(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil, now: Date) {
+        self.workflowID = workflowID; self.name = name; self.payload = payload; self.requestID = requestID; self.now = now
+    }
+}
+
+public enum SignalOutcome: Sendable, Hashable {
+    case delivered(runID: String)
+    /// A signal with the same request id was already accepted by this run; nothing was written.
+    case duplicate(runID: String)
+}
+
+/// Filters for listing runs, newest first, with keyset paging.
+public struct RunQuery: Sendable {
+    public var status: RunStatus?
+    public var workflowType: String?
+    public var limit: Int
+    /// Return runs created before this one (the last run of the previous page).
+    public var after: (createdAt: Date, runID: String)?
+
+    public init(status: RunStatus? = nil, workflowType: String? = nil, limit: Int = 100, after: (createdAt: Date, runID: String)? = nil) {
+        self.status = status; self.workflowType = workflowType; self.limit = limit; self.after = after
+    }
+}
+
+/// An event waiting in a run's inbox.
+public struct InboxEvent: Sendable, Hashable {
+    public var id: Int64
+    public var timestamp: Date
+    public var kind: HistoryEvent.Kind
+}
+
+/// A leased workflow task.
+public struct WorkflowTask: Sendable {
+    public var runID: String
+    public var workflowID: String
+    public var workflowType: String
+    public var leaseToken: Int64
+    public var taskVersion: Int
+    /// The full history, or `nil` when the claimer's cached execution is in step.
+    public var history: [HistoryEvent]?
+    public var inbox: [InboxEvent]
+}
+
+/// The lease an eagerly dispatched activity is created with.
+public struct ActivityLease: Sendable, Hashable {
+    public var owner: String
+    public var token: Int64
+    public var expiresAt: Date
+}
+
+/// What a workflow task commits. The store derives activity tasks, timers and the run's closing
+/// from `events` (see ``CommitPlan``).
+public struct WorkflowTaskCompletion: Sendable {
+    public var runID: String
+    public var workflowID: String
+    /// The claimed lease; `nil` for the sticky fast path (``WorkflowStore/reportActivityAndContinue(_:continuation:)``).
+    public var leaseToken: Int64?
+    public var expectedTaskVersion: Int
+    /// Inbox entries up to this id were applied and move into history (as the first matching `events`).
+    public var consumedInboxThrough: Int64?
+    public var events: [(kind: HistoryEvent.Kind, timestamp: Date)]
+    /// Activities (by sequence number) leased at once to the committing worker.
+    public var eagerLeases: [Int: ActivityLease]
+    public var now: Date
+
+    public init(runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
+                events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease], now: Date) {
+        self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken; self.expectedTaskVersion = expectedTaskVersion
+        self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases; self.now = now
+    }
+}
+
+public enum WorkflowTaskCommitResult: Sendable, Equatable {
+    case committed(taskVersion: Int)
+    /// Nothing was written: the lease was lost, or a signal arrived while the task would close the run.
+    case rejected(reason: String)
+}
+
+public enum FastPathResult: Sendable, Equatable {
+    case continued(taskVersion: Int)
+    /// The run was not in step; only the activity outcome was recorded (into the inbox).
+    case outcomeOnly
+    /// The activity lease was no longer held; nothing was written.
+    case stale
+}
+
+/// A leased activity attempt.
+public struct ActivityTask: Sendable {
+    public var runID: String
+    public var workflowID: String
+    public var seq: Int
+    public var activityName: String
+    public var input: Payload
+    public var idempotencyKey: String
+    public var options: ActivityOptions
+    public var attempt: Int
+    public var scheduledAt: Date
+    public var leaseToken: Int64
+    public var heartbeatDetails: Payload?
+}
+
+/// The outcome of one activity attempt.
+public struct ActivityReport: Sendable {
+    public enum Outcome: Sendable {
+        case completed(Payload)
+        case failed(ErrorInfo)
+        /// Failed; try again at this time.
+        case retry(ErrorInfo, at: Date)
+    }
+
+    public var runID: String
+    public var seq: Int
+    public var leaseToken: Int64
+    public var attempt: Int
+    public var outcome: Outcome
+    public var now: Date
+
+    public init(runID: String, seq: Int, leaseToken: Int64, attempt: Int, outcome: Outcome, now: Date) {
+        self.runID = runID; self.seq = seq; self.leaseToken = leaseToken; self.attempt = attempt; self.outcome = outcome; self.now = now
+    }
+
+    /// The inbox/history event a final outcome becomes (`nil` for a retry).
+    var event: HistoryEvent.Kind? {
+        switch outcome {
+        case .completed(let result): .activityCompleted(seq: seq, result: result, attempt: attempt)
+        case .failed(let failure): .activityFailed(seq: seq, failure: failure, attempts: attempt)
+        case .retry: nil
+        }
+    }
+}
+
+/// What a run is waiting on, for operators.
+public struct PendingWork: Sendable, Codable {
+    public struct Activity: Sendable, Codable {
+        public var seq: Int
+        public var activityName: String
+        public var attempt: Int
+        public var nextAttemptAt: Date
+        public var leaseOwner: String?
+        public var lastError: String?
+    }
+    public struct Timer: Sendable, Codable {
+        public var seq: Int
+        public var fireAt: Date
+    }
+    public struct Inbox: Sendable, Codable {
+        public var kind: String
+        public var detail: String
+        public var receivedAt: Date
+    }
+    public var activities: [Activity]
+    public var timers: [Timer]
+    public var inbox: [Inbox]
+}

@@ -1,0 +1,105 @@
+import Activities
+import Foundation
+import WorkflowRuntime
+
+/// `diagnostics.sequence`: N sequential activities, each recording its idempotency key in
+/// `diagnostic_effects`, so exactly-once effects can be checked from outside.
+public struct DiagnosticSequence: Workflow {
+    public static let name = "diagnostics.sequence"
+
+    public struct Input: Codable, Sendable {
+        public var steps: Int
+        /// Milliseconds each step works before recording its effect.
+        public var stepDelayMilliseconds: Int?
+        /// Lease of one step's attempt; a crashed worker's step is retried after it.
+        public var stepTimeoutSeconds: Double?
+
+        public init(steps: Int, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil) {
+            self.steps = steps
+            self.stepDelayMilliseconds = stepDelayMilliseconds
+            self.stepTimeoutSeconds = stepTimeoutSeconds
+        }
+    }
+
+    public struct Output: Codable, Sendable {
+        public var steps: Int
+        /// Attempts each step's effect saw (more than 1 where a crash or failure forced a retry).
+        public var attempts: [Int]
+    }
+
+    public init() {}
+
+    public func run(context: WorkflowContext, input: Input) async throws -> Output {
+        guard input.steps >= 0 else { throw ApplicationError("steps must not be negative", type: "InvalidInput", nonRetryable: true) }
+        let options = ActivityOptions(
+            retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5)),
+            startToCloseTimeout: .seconds(input.stepTimeoutSeconds ?? 30))
+        var attempts: [Int] = []
+        for index in 0..<input.steps {
+            let output = try await context.execute(
+                RecordDiagnosticEffect.self, .init(step: index + 1, delayMilliseconds: input.stepDelayMilliseconds), options: options)
+            attempts.append(output.attempts)
+        }
+        return Output(steps: input.steps, attempts: attempts)
+    }
+}
+
+/// `diagnostics.wait-signal`: waits for the signal `go` and returns its payload.
+public struct DiagnosticWaitSignal: Workflow {
+    public static let name = "diagnostics.wait-signal"
+
+    public init() {}
+
+    public func run(context: WorkflowContext, input: JSONValue) async throws -> JSONValue {
+        try await context.waitForSignal("go", as: JSONValue.self)
+    }
+}
+
+/// `diagnostics.sleep`: sleeps durably for `seconds` and reports how late it woke.
+public struct DiagnosticSleep: Workflow {
+    public static let name = "diagnostics.sleep"
+
+    public struct Input: Codable, Sendable {
+        public var seconds: Double
+        public init(seconds: Double) { self.seconds = seconds }
+    }
+
+    public struct Output: Codable, Sendable {
+        public var intendedWake: Date
+        public var wokeAt: Date
+    }
+
+    public init() {}
+
+    public func run(context: WorkflowContext, input: Input) async throws -> Output {
+        let intended = context.now.addingTimeInterval(input.seconds)
+        try await context.sleep(until: intended)
+        return Output(intendedWake: intended, wokeAt: context.now)
+    }
+}
+
+/// `diagnostics.three-steps`: the peers' `ThreeSteps` benchmark — three sequential activities
+/// that return their input; returns the last result.
+public struct DiagnosticThreeSteps: Workflow {
+    public static let name = "diagnostics.three-steps"
+
+    public init() {}
+
+    public func run(context: WorkflowContext, input: String) async throws -> String {
+        var result = input
+        for _ in 0..<3 {
+            result = try await context.execute(Echo.self, result)
+        }
+        return result
+    }
+}
+
+extension WorkflowRegistry {
+    /// Registers the diagnostic workflows.
+    public mutating func registerDiagnosticWorkflows() {
+        register(DiagnosticSequence.self)
+        register(DiagnosticWaitSignal.self)
+        register(DiagnosticSleep.self)
+        register(DiagnosticThreeSteps.self)
+    }
+}
