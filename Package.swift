@@ -53,7 +53,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "worker",
-            dependencies: ["KeelCLI", "Workflows", "Activities", "WorkflowRuntime"]
+            dependencies: [
+                "KeelCLI", "Workflows", "Activities", "WorkflowRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "WorkflowRuntimeTests",

@@ -1,1 +1,9 @@
-print("x")
+import Activities
+import KeelCLI
+import WorkflowRuntime
+import Workflows
+
+/// The Keel worker: the daemon and admin CLI with the business and diagnostic workflows.
+await KeelCLI.main(name: "worker", extraCommands: [DemoCommand.self, BenchCommand.self]) { location in
+    try WorkerRegistry.make(for: location)
+}

@@ -17,6 +17,8 @@ public protocol WorkflowStore: Sendable {
 
     /// Applies pending schema migrations.
     func migrate() async throws
+    /// Names of the migrations not yet applied (empty when the schema is current).
+    func pendingMigrations() async throws -> [String]
 
     // MARK: Client operations
 

@@ -40,11 +40,23 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     }
 
     public func migrate() async throws {
+        try Self.migrator().migrate(pool)
+    }
+
+    public func pendingMigrations() async throws -> [String] {
+        let migrator = try Self.migrator()
+        return try await pool.read { db in
+            let applied = try migrator.appliedIdentifiers(db)
+            return migrator.migrations.filter { !applied.contains($0) }
+        }
+    }
+
+    private static func migrator() throws -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         for migration in try SQLiteMigrations.all() {
             migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
         }
-        try migrator.migrate(pool)
+        return migrator
     }
 
     // MARK: - Writes

@@ -1,0 +1,219 @@
+import ArgumentParser
+import Foundation
+import WorkflowRuntime
+
+/// `worker migrate`.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Apply pending schema migrations.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let store = try database.location().open()
+            let pending = try await store.pendingMigrations()
+            try await store.migrate()
+            print(pending.isEmpty ? "schema is up to date" : "applied \(pending.joined(separator: ", "))")
+        }
+    }
+}
+
+/// `worker start TYPE --id ID --input JSON [--wait]`.
+struct StartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start a workflow (an open run with the same id is returned instead).")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "Workflow type, e.g. diagnostics.sequence.")
+    var type: String
+
+    @Option(help: "Workflow id, unique among open runs.")
+    var id: String
+
+    @Option(help: "Input as JSON.")
+    var input = "{}"
+
+    @Flag(help: "Wait for the run to close and print its result (a worker must be running).")
+    var wait = false
+
+    @Option(help: "Seconds to wait with --wait.")
+    var timeout: Double?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let (store, location) = try await database.openStore()
+            let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: location))
+            let handle = try await client.start(workflowType: type, id: id, input: Payload(json: input))
+            guard wait else {
+                if json { try printJSON(handle) } else {
+                    print(handle.created ? "started \(handle.workflowID) (run \(handle.runID))"
+                                         : "already running: \(handle.workflowID) (run \(handle.runID))")
+                }
+                return
+            }
+            let run = try await client.waitForClose(runID: handle.runID, timeout: timeout.map { .milliseconds(Int64($0 * 1000)) })
+            if json { try printJSON(run) } else { print(RunRenderer.summary(run)) }
+            if run.status != .completed { throw ExitCode(1) }
+        }
+    }
+}
+
+/// `worker list [--status S] [--type T] [--json]`.
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List runs, newest first.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Only runs in this status: running, blocked, completed, failed, cancelled, terminated.")
+    var status: RunStatus?
+
+    @Option(help: "Only runs of this workflow type.")
+    var type: String?
+
+    @Option(help: "At most this many runs.")
+    var limit = 50
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            guard limit > 0 else { throw KeelError(.invalidArgument, "--limit must be positive") }
+            let (store, _) = try await database.openStore()
+            let runs = try await store.listRuns(RunQuery(status: status, workflowType: type, limit: limit))
+            if json { return try printJSON(runs) }
+            var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED", "EVENTS")
+            for run in runs {
+                table.add(run.workflowID, run.workflowType, run.status.rawValue, Formatting.time(run.createdAt),
+                          Formatting.time(run.closedAt), "\(run.historyLength)")
+            }
+            print(runs.isEmpty ? "no runs" : table.render())
+        }
+    }
+}
+
+extension RunStatus: ExpressibleByArgument {}
+
+/// `worker show ID [--history] [--json]`.
+struct ShowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show a run: status, result or error, pending work, and its history timeline.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "Workflow id.")
+    var id: String
+
+    @Flag(help: "Include the history timeline.")
+    var history = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let (store, _) = try await database.openStore()
+            let description = try await WorkflowClient(store: store).describe(workflowID: id, includeHistory: history)
+            if json { try printJSON(description) } else { print(RunRenderer.details(description)) }
+        }
+    }
+}
+
+/// `worker signal ID NAME [--payload JSON] [--request-id R]`.
+struct SignalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "signal", abstract: "Send a signal to an open run.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "Workflow id.")
+    var id: String
+
+    @Argument(help: "Signal name.")
+    var name: String
+
+    @Option(help: "Payload as JSON.")
+    var payload = "{}"
+
+    @Option(help: "Request id: a retry with the same id is not delivered twice.")
+    var requestId: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let (store, _) = try await database.openStore()
+            switch try await WorkflowClient(store: store).signal(workflowID: id, name: name, payload: Payload(json: payload), requestID: requestId) {
+            case .delivered(let runID): print("signal '\(name)' stored for \(id) (run \(runID))")
+            case .duplicate(let runID): print("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")
+            }
+        }
+    }
+}
+
+/// `worker cancel ID [--reason R]`.
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel", abstract: "Ask an open run to stop; its code sees a cancellation error.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "Workflow id.")
+    var id: String
+
+    @Option(help: "Why.")
+    var reason: String?
+
+    func run() async throws {
+        try await reportingErrors {
+            let (store, _) = try await database.openStore()
+            try await WorkflowClient(store: store).cancel(workflowID: id, reason: reason)
+            print("cancellation requested for \(id)")
+        }
+    }
+}
+
+/// `worker terminate ID --reason R`.
+struct TerminateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "terminate", abstract: "Stop an open run at once, recording why.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "Workflow id.")
+    var id: String
+
+    @Option(help: "Why (recorded in the history).")
+    var reason: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let (store, _) = try await database.openStore()
+            try await WorkflowClient(store: store).terminate(workflowID: id, reason: reason)
+            print("terminated \(id)")
+        }
+    }
+}
+
+/// `worker replay ID`.
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay", abstract: "Check a run's stored history against this build's workflow code.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Argument(help: "Workflow id.")
+    var id: String
+
+    func run() async throws {
+        try await reportingErrors {
+            let (store, location) = try await database.openStore()
+            guard let run = try await store.findRun(workflowID: id) else {
+                throw KeelError(.workflowNotFound, "no workflow with id '\(id)'")
+            }
+            let history = try await store.history(runID: run.runID)
+            try WorkflowReplayer(registry: try KeelCLI.registry(for: location)).replay(history, runID: run.runID)
+            print("replayed \(history.count) events of \(id) (run \(run.runID)): deterministic")
+        }
+    }
+}

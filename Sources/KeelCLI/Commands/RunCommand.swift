@@ -1,0 +1,64 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import WorkflowRuntime
+
+/// `worker run`: the daemon.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the worker daemon: workflow tasks, activities and timers. SIGTERM drains in-flight work and exits 0.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Workflow tasks processed at once.")
+    var workflowSlots = 64
+
+    @Option(help: "Activity attempts run at once.")
+    var activitySlots = 128
+
+    @Option(help: "Milliseconds between polls for work created by other processes.")
+    var pollIntervalMs = 200
+
+    @Option(help: "Seconds a workflow task is leased; a crashed worker's task is taken over after it.")
+    var workflowTaskTimeout = 10.0
+
+    @Option(help: "Seconds an activity attempt is leased when its options set no start-to-close timeout.")
+    var activityTimeout = 60.0
+
+    @Flag(help: "Apply pending migrations at start-up.")
+    var migrate = false
+
+    @Flag(help: "Do not run activities eagerly on the worker that scheduled them.")
+    var noEagerActivities = false
+
+    @Option(help: "Worker identity in leases and logs (default: host:pid:random).")
+    var identity: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        try await reportingErrors {
+            let level = logLevel
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "keel.worker")
+            let (store, location) = try await database.openStore(migrate: migrate)
+            var configuration = WorkerConfiguration(
+                workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
+                workflowTaskLease: .milliseconds(Int64(workflowTaskTimeout * 1000)),
+                defaultActivityLease: .milliseconds(Int64(activityTimeout * 1000)), eagerActivities: !noEagerActivities)
+            if let identity { configuration.identity = identity }
+            let worker = Worker(store: store, registry: try KeelCLI.registry(for: location), configuration: configuration, logger: logger)
+            logger.info("opening \(location)")
+            let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            try await group.run()
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

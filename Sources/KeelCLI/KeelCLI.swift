@@ -1,0 +1,74 @@
+import ArgumentParser
+import Logging
+import Synchronization
+import WorkflowRuntime
+
+/// The worker daemon and admin CLI as a library: a team registers its own workflows and
+/// activities and gets `run`, `start`, `list`, `show`, `signal`, `cancel`, `terminate`, `replay`
+/// and `migrate` in a few lines.
+///
+/// ```swift
+/// import KeelCLI
+/// import WorkflowRuntime
+///
+/// @main struct MyWorker {
+///     static func main() async {
+///         await KeelCLI.main(name: "my-worker") { _ in
+///             var registry = WorkflowRegistry()
+///             registry.register(Onboarding.self)
+///             registry.register(SendWelcomeEmail())
+///             return registry
+///         }
+///     }
+/// }
+/// ```
+public enum KeelCLI {
+    /// Builds the registry for the store a command opened (activities may need its location).
+    public typealias RegistryBuilder = @Sendable (StoreLocation) throws -> WorkflowRegistry
+
+    struct Setup: Sendable {
+        var name: String
+        var registry: RegistryBuilder
+        var extraCommands: [any ParsableCommand.Type]
+    }
+
+    private static let setup = Mutex<Setup?>(nil)
+
+    /// Parses the process's arguments and runs the command.
+    /// - Parameters:
+    ///   - name: the executable's name, shown in help.
+    ///   - extraCommands: more subcommands (the `worker` executable adds `demo` and `bench`).
+    ///   - registry: the workflows and activities this worker runs.
+    public static func main(name: String = "worker", extraCommands: [any ParsableCommand.Type] = [],
+                            registry: @escaping RegistryBuilder) async {
+        setup.withLock { $0 = Setup(name: name, registry: registry, extraCommands: extraCommands) }
+        await KeelCommand.main()
+    }
+
+    static var current: Setup {
+        setup.withLock { $0 } ?? Setup(name: "worker", registry: { _ in WorkflowRegistry() }, extraCommands: [])
+    }
+
+    /// The registry for `location`.
+    public static func registry(for location: StoreLocation) throws -> WorkflowRegistry {
+        try current.registry(location)
+    }
+}
+
+struct KeelCommand: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        let setup = KeelCLI.current
+        return CommandConfiguration(
+            commandName: setup.name,
+            abstract: "Keel: durable workflows — the worker daemon and its admin commands.",
+            discussion: """
+                Every command takes --database URL (or KEEL_DATABASE_URL); the default is keel.sqlite in the \
+                working directory. Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 workflow closed, \
+                5 database unreachable or not migrated, 6 non-deterministic history.
+                """,
+            subcommands: [
+                RunCommand.self, MigrateCommand.self, StartCommand.self, ListCommand.self, ShowCommand.self,
+                SignalCommand.self, CancelCommand.self, TerminateCommand.self, ReplayCommand.self,
+            ] + setup.extraCommands)
+    }
+}

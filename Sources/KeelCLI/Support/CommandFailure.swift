@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import WorkflowRuntime
+
+/// Runs a command body, turning errors into a message on stderr and a meaningful exit code.
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as KeelError {
+        printError(error.message)
+        throw ExitCode(exitCode(for: error.code))
+    } catch let error as WorkflowRunError {
+        printError(error.description)
+        throw ExitCode(1)
+    } catch {
+        printError("\(error)")
+        throw ExitCode(1)
+    }
+}
+
+func exitCode(for code: KeelError.Code) -> Int32 {
+    switch code {
+    case .unknownWorkflowType, .unknownActivityType, .malformedInput, .payloadEncoding, .payloadDecoding,
+         .invalidArgument, .invalidDatabaseURL:
+        2
+    case .workflowNotFound: 3
+    case .workflowClosed, .workflowAlreadyExists: 4
+    case .databaseUnreachable, .storage: 5
+    case .nonDeterminism: 6
+    case .timeout: 1
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+}
+
+/// Prints a value as pretty JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

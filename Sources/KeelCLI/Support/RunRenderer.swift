@@ -1,0 +1,55 @@
+import WorkflowRuntime
+
+/// Human-readable views of runs.
+enum RunRenderer {
+    static func summary(_ run: WorkflowRun) -> String {
+        var lines = ["\(run.workflowID): \(run.status.rawValue)"]
+        if let result = run.result { lines.append("result: \(result)") }
+        if let failure = run.failure { lines.append("error: \(failure)") }
+        if let reason = run.statusReason { lines.append("reason: \(reason)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func details(_ description: WorkflowDescription) -> String {
+        let run = description.run
+        var fields: [(String, String)] = [
+            ("Workflow", run.workflowID), ("Run", run.runID), ("Type", run.workflowType), ("Status", run.status.rawValue),
+            ("Created", Formatting.time(run.createdAt)), ("Updated", Formatting.time(run.updatedAt)),
+        ]
+        if let closed = run.closedAt { fields.append(("Closed", Formatting.time(closed))) }
+        fields.append(("Input", run.input.description))
+        if let result = run.result { fields.append(("Result", result.description)) }
+        if let failure = run.failure { fields.append(("Error", failure.description)) }
+        if let reason = run.statusReason { fields.append((run.status == .blocked ? "Blocked" : "Reason", reason)) }
+        fields.append(("Events", "\(run.historyLength)"))
+        var sections = [fields.map { "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\($0.1)" }.joined(separator: "\n")]
+
+        let pending = description.pending
+        if !pending.activities.isEmpty {
+            var table = TextTable("SEQ", "ACTIVITY", "ATTEMPT", "NEXT ATTEMPT / LEASE UNTIL", "OWNER", "LAST ERROR")
+            for activity in pending.activities {
+                table.add("\(activity.seq)", activity.activityName, "\(activity.attempt)", Formatting.time(activity.nextAttemptAt),
+                          activity.leaseOwner ?? "-", Formatting.abbreviate(activity.lastError ?? "-"))
+            }
+            sections.append("Pending activities\n" + table.render())
+        }
+        if !pending.timers.isEmpty {
+            var table = TextTable("SEQ", "FIRES AT")
+            for timer in pending.timers { table.add("\(timer.seq)", Formatting.time(timer.fireAt)) }
+            sections.append("Pending timers\n" + table.render())
+        }
+        if !pending.inbox.isEmpty {
+            var table = TextTable("RECEIVED", "EVENT")
+            for entry in pending.inbox { table.add(Formatting.time(entry.receivedAt), entry.detail) }
+            sections.append("Not yet processed\n" + table.render())
+        }
+        if let history = description.history {
+            var table = TextTable("#", "TIME", "EVENT", "DETAIL")
+            for event in history {
+                table.add("\(event.id)", Formatting.time(event.timestamp), event.kind.name, Formatting.abbreviate(event.kind.detail, to: 100))
+            }
+            sections.append("History\n" + table.render())
+        }
+        return sections.joined(separator: "\n\n")
+    }
+}

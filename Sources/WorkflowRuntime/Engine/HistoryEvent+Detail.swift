@@ -1,0 +1,23 @@
+import Foundation
+
+extension HistoryEvent.Kind {
+    /// A one-line description of the event's content, for timelines.
+    public var detail: String {
+        switch self {
+        case .workflowStarted(let type, _, let input): "\(type) input=\(Payload.abbreviated(input))"
+        case .activityScheduled(let seq, let activity, let input, let key, _):
+            "#\(seq) \(activity) input=\(Payload.abbreviated(input)) key=\(key)"
+        case .activityCompleted(let seq, let result, let attempt): "#\(seq) result=\(Payload.abbreviated(result)) attempt=\(attempt)"
+        case .activityFailed(let seq, let failure, let attempts): "#\(seq) \(failure) attempts=\(attempts)"
+        case .timerStarted(let seq, let fireAt): "#\(seq) fires at \(fireAt.formatted(.iso8601))"
+        case .timerFired(let seq), .timerCancelled(let seq): "#\(seq)"
+        case .markerRecorded(let seq, let name, let value): "#\(seq) \(name)=\(Payload.abbreviated(value))"
+        case .signalReceived(let name, let payload, let requestID):
+            "\(name) payload=\(Payload.abbreviated(payload))" + (requestID.map { " request=\($0)" } ?? "")
+        case .cancelRequested(let reason), .workflowCancelled(let reason): reason ?? ""
+        case .workflowCompleted(let result): "result=\(Payload.abbreviated(result))"
+        case .workflowFailed(let failure): failure.description
+        case .workflowTerminated(let reason): reason
+        }
+    }
+}
