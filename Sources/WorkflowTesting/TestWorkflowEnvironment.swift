@@ -23,12 +23,15 @@ public final class TestWorkflowEnvironment: Sendable {
     public let databasePath: String
     private let engine: WorkflowEngine
 
-    /// - Parameter eagerActivities: run activities on the fast path (as the daemon does), or only through the task queue.
+    /// - Parameters:
+    ///   - eagerActivities: run activities on the fast path (as the daemon does), or only through the task queue.
+    ///   - databasePath: an existing database to use (e.g. to run the same runs with changed code); default: a new file.
     public init(registry: WorkflowRegistry, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
-                eagerActivities: Bool = true) async throws {
+                eagerActivities: Bool = true, databasePath: String? = nil) async throws {
         clock = ManualClock(now: startTime)
-        databasePath = FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite").path
-        store = try SQLiteWorkflowStore(path: databasePath, synchronous: .normal)
+        self.databasePath = databasePath
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite").path
+        store = try SQLiteWorkflowStore(path: self.databasePath, synchronous: .normal)
         try await store.migrate()
         client = WorkflowClient(store: store, registry: registry, clock: clock)
         var logger = Logger(label: "keel.test")

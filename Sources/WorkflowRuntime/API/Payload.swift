@@ -22,7 +22,7 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         do {
             return Payload(data: try JSONEncoder.keel.encode(value))
         } catch {
-            throw KeelError(.payloadEncoding, "cannot encode a value of type \(T.self) as JSON: \(error)")
+            throw KeelError(.payloadEncoding, "cannot encode a value of type \(String(reflecting: T.self)) as JSON: \(error)")
         }
     }
 
@@ -32,7 +32,7 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         do {
             return try JSONDecoder.keel.decode(T.self, from: data)
         } catch {
-            throw KeelError(.payloadDecoding, "cannot decode \(T.self) from \(Payload.abbreviated(self)): \(Payload.describe(error))")
+            throw KeelError(.payloadDecoding, "cannot decode \(String(reflecting: T.self)) from \(Payload.abbreviated(self)): \(Payload.describe(error))")
         }
     }
 

@@ -25,6 +25,11 @@ public struct DiagnosticSequence: Workflow {
         public var steps: Int
         /// Attempts each step's effect saw (more than 1 where a crash or failure forced a retry).
         public var attempts: [Int]
+
+        public init(steps: Int, attempts: [Int]) {
+            self.steps = steps
+            self.attempts = attempts
+        }
     }
 
     public init() {}
