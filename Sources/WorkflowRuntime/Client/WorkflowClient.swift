@@ -95,17 +95,30 @@ public struct WorkflowClient: Sendable {
     public func waitForClose(runID: String, timeout: Duration? = nil) async throws -> WorkflowRun {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
-            guard let run = try await store.run(runID: runID) else {
+            let ticket = store.notifier.closeTicket(for: runID)
+            let run: WorkflowRun?
+            do { run = try await store.run(runID: runID) } catch {
+                store.notifier.discard(ticket)
+                throw error
+            }
+            guard let run else {
+                store.notifier.discard(ticket)
                 throw KeelError(.workflowNotFound, "no run with id '\(runID)'")
             }
-            if !run.status.isOpen { return run }
+            if !run.status.isOpen {
+                store.notifier.discard(ticket)
+                return run
+            }
             var wait = pollInterval
             if let deadline {
                 let left = deadline - ContinuousClock.now
-                if left <= .zero { throw KeelError(.timeout, "workflow '\(run.workflowID)' is still \(run.status.rawValue)") }
+                if left <= .zero {
+                    store.notifier.discard(ticket)
+                    throw KeelError(.timeout, "workflow '\(run.workflowID)' is still \(run.status.rawValue)")
+                }
                 wait = min(wait, left)
             }
-            await store.notifier.waitForClose(of: runID, timeout: wait)
+            await store.notifier.wait(for: ticket, timeout: wait)
         }
     }
 

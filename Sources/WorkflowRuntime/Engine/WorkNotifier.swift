@@ -17,7 +17,9 @@ public final class WorkNotifier: Sendable {
     private struct State {
         var pending: [Bool] = Array(repeating: false, count: Topic.allCases.count)
         var topicWaiters: [[Waiter]] = Array(repeating: [], count: Topic.allCases.count)
-        var closeWaiters: [String: [Waiter]] = [:]
+        var closeTickets: [String: Set<Int>] = [:]
+        var firedTickets: Set<Int> = []
+        var closeWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextID = 0
         /// Waits that timed out before they were registered.
         var expired: Set<Int> = []
@@ -40,8 +42,39 @@ public final class WorkNotifier: Sendable {
 
     /// Wakes whoever waits for `runID` to close.
     public func runClosed(_ runID: String) {
-        let waiters = state.withLock { $0.closeWaiters.removeValue(forKey: runID) ?? [] }
-        for waiter in waiters { waiter.continuation.resume() }
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard let tickets = state.closeTickets.removeValue(forKey: runID) else { return [] }
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            for ticket in tickets {
+                if let waiter = state.closeWaiters.removeValue(forKey: ticket) { waiters.append(waiter) } else { state.firedTickets.insert(ticket) }
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Interest in a run's closing, registered before the run is read so no closing is missed
+    /// between the read and the wait.
+    struct CloseTicket {
+        var runID: String
+        var id: Int
+    }
+
+    func closeTicket(for runID: String) -> CloseTicket {
+        state.withLock { state in
+            defer { state.nextID += 1 }
+            state.closeTickets[runID, default: []].insert(state.nextID)
+            return CloseTicket(runID: runID, id: state.nextID)
+        }
+    }
+
+    /// Forgets a ticket that will not be waited on.
+    func discard(_ ticket: CloseTicket) {
+        state.withLock { state in
+            state.closeTickets[ticket.runID]?.remove(ticket.id)
+            if state.closeTickets[ticket.runID]?.isEmpty == true { state.closeTickets[ticket.runID] = nil }
+            state.firedTickets.remove(ticket.id)
+        }
     }
 
     /// Returns when `topic` is notified (or was since the last wait), or after `timeout`.
@@ -51,35 +84,38 @@ public final class WorkNotifier: Sendable {
             return state.pending[topic.rawValue]
         }
         if consumed { return }
-        await waitWithTimeout(timeout) { state, id, continuation in
+        let id = state.withLock { state -> Int in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+        await waitWithTimeout(timeout, id: id) { state, id, continuation in
             state.topicWaiters[topic.rawValue].append(Waiter(id: id, continuation: continuation))
+            return true
         } remove: { state, id in
                 guard let index = state.topicWaiters[topic.rawValue].firstIndex(where: { $0.id == id }) else { return nil }
                 return state.topicWaiters[topic.rawValue].remove(at: index).continuation
         }
     }
 
-    /// Returns when `runID` is reported closed, or after `timeout`.
-    func waitForClose(of runID: String, timeout: Duration) async {
-        await waitWithTimeout(timeout) { state, id, continuation in
-            state.closeWaiters[runID, default: []].append(Waiter(id: id, continuation: continuation))
+    /// Returns when the ticket's run is reported closed (or was since the ticket), or after `timeout`.
+    /// The ticket is used up either way.
+    func wait(for ticket: CloseTicket, timeout: Duration) async {
+        await waitWithTimeout(timeout, id: ticket.id) { state, id, continuation in
+            if state.firedTickets.remove(id) != nil { return false }
+            state.closeWaiters[id] = continuation
+            return true
         } remove: { state, id in
-                guard let index = state.closeWaiters[runID]?.firstIndex(where: { $0.id == id }) else { return nil }
-                let waiter = state.closeWaiters[runID]!.remove(at: index)
-                if state.closeWaiters[runID]!.isEmpty { state.closeWaiters[runID] = nil }
-                return waiter.continuation
+            state.closeWaiters.removeValue(forKey: id)
         }
+        discard(ticket)
     }
 
     private func waitWithTimeout(
         _ timeout: Duration,
-        add: (inout State, Int, CheckedContinuation<Void, Never>) -> Void,
+        id: Int,
+        add: (inout State, Int, CheckedContinuation<Void, Never>) -> Bool,
         remove: @escaping @Sendable (inout State, Int) -> CheckedContinuation<Void, Never>?
     ) async {
-        let id = state.withLock { state -> Int in
-            defer { state.nextID += 1 }
-            return state.nextID
-        }
         let expire: @Sendable () -> Void = { [self] in
             let continuation = self.state.withLock { state in
                 let continuation = remove(&state, id)
@@ -97,8 +133,7 @@ public final class WorkNotifier: Sendable {
                 await withCheckedContinuation { continuation in
                     let expired = state.withLock { state -> Bool in
                         if state.expired.remove(id) != nil { return true }
-                        add(&state, id, continuation)
-                        return false
+                        return !add(&state, id, continuation)
                     }
                     if expired { continuation.resume() }
                 }

@@ -26,7 +26,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         configuration.busyMode = .timeout(busyTimeout.seconds)
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
+            try db.executeCached(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
         }
         do {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -79,18 +79,18 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
         let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
         return try await write { db, notifications in
-            if let existing = try String.fetchOne(db, sql: """
+            if let existing = try db.cachedValue(String.self, sql: """
                 SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
                 """, arguments: [request.workflowID]) {
                 return StartWorkflowResult(runID: existing, created: false)
             }
             let now = request.now.timeIntervalSince1970
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
                                            history_length, needs_task, task_ready_at)
                 VALUES (?, ?, ?, 'running', ?, ?, ?, 1, 1, ?)
                 """, arguments: [request.runID, request.workflowID, request.workflowType, request.input.data, now, now, now])
-            try db.execute(sql: "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)",
+            try db.executeCached(sql: "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)",
                            arguments: [request.runID, now, body])
             notifications.topics.insert(.workflowTasks)
             return StartWorkflowResult(runID: request.runID, created: true)
@@ -103,7 +103,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         return try await write { db, notifications in
             let runID = try Self.openRunID(db, workflowID: request.workflowID, action: "signal '\(request.name)'")
             if let requestID = request.requestID {
-                try db.execute(sql: "INSERT OR IGNORE INTO signal_requests (run_id, request_id, received_at) VALUES (?, ?, ?)",
+                try db.executeCached(sql: "INSERT OR IGNORE INTO signal_requests (run_id, request_id, received_at) VALUES (?, ?, ?)",
                                arguments: [runID, requestID, request.now.timeIntervalSince1970])
                 if db.changesCount == 0 { return .duplicate(runID: runID) }
             }
@@ -127,11 +127,11 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         return try await write { db, notifications in
             let runID = try Self.openRunID(db, workflowID: workflowID, action: "terminate")
             let time = now.timeIntervalSince1970
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
                 SELECT run_id, history_length + 1, 'workflowTerminated', ?, ? FROM workflow_runs WHERE run_id = ?
                 """, arguments: [time, body, runID])
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'terminated', status_reason = ?, closed_at = ?, updated_at = ?,
                     history_length = history_length + 1, task_version = task_version + 1, needs_task = 0,
                     task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -151,7 +151,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let time = now.timeIntervalSince1970
         let expiry = time + lease.seconds
         return try await write { db, _ in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try db.cachedRows(sql: """
                 UPDATE workflow_runs SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, task_ready_at = ?
                 WHERE run_id IN (SELECT run_id FROM workflow_runs
                                  WHERE needs_task = 1 AND status = 'running' AND task_ready_at <= ?
@@ -178,7 +178,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             if prepared.plan.closing != nil,
                try Self.hasInbox(db, runID: completion.runID, after: completion.consumedInboxThrough) {
                 // Refuse to close the run over an event it has not seen; release the lease so it runs again.
-                try db.execute(sql: """
+                try db.executeCached(sql: """
                     UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_ready_at = ?
                     WHERE run_id = ?
                     """, arguments: [completion.now.timeIntervalSince1970, completion.runID])
@@ -192,7 +192,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
         try await write { db, _ in
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
                 WHERE run_id = ? AND lease_token = ? AND status = 'running'
@@ -202,7 +202,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func unblockRuns(now: Date) async throws -> Int {
         try await write { db, notifications in
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = 1, task_ready_at = ?,
                     task_version = task_version + 1
                 WHERE status = 'blocked'
@@ -219,7 +219,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
         return try await write { db, _ in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try db.cachedRows(sql: """
                 UPDATE activity_tasks SET lease_owner = ?, lease_token = ?, attempt = attempt + 1,
                     visible_at = ? + COALESCE(start_to_close, ?)
                 WHERE id IN (SELECT id FROM activity_tasks WHERE visible_at <= ? ORDER BY visible_at LIMIT ?)
@@ -258,14 +258,14 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                 try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications)
                 return .outcomeOnly
             }
-            try db.execute(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
+            try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
             return .continued(taskVersion: try Self.commit(db, prepared, run: run, notifications: &notifications))
         }
     }
 
     public func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
         try await write { db, _ in
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 UPDATE activity_tasks SET visible_at = ?, heartbeat_details = COALESCE(?, heartbeat_details)
                 WHERE run_id = ? AND seq = ? AND lease_token = ?
                 """, arguments: [leaseUntil.timeIntervalSince1970, details?.data, runID, seq, leaseToken])
@@ -278,7 +278,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func fireDueTimers(now: Date, limit: Int) async throws -> Int {
         let time = now.timeIntervalSince1970
         return try await write { db, notifications in
-            let due = try Row.fetchAll(db, sql: """
+            let due = try db.cachedRows(sql: """
                 DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE fire_at <= ? ORDER BY fire_at LIMIT ?)
                 RETURNING run_id, seq
                 """, arguments: [time, limit])
@@ -293,7 +293,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func nextWakeUp() async throws -> Date? {
         try await read { db in
-            try Double.fetchOne(db, sql: """
+            try db.cachedValue(Double.self, sql: """
                 SELECT MIN(t) FROM (
                     SELECT MIN(fire_at) AS t FROM timers
                     UNION ALL SELECT MIN(visible_at) FROM activity_tasks
@@ -306,7 +306,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func findRun(workflowID: String) async throws -> WorkflowRun? {
         try await read { db in
-            try Row.fetchOne(db, sql: """
+            try db.cachedRow(sql: """
                 SELECT * FROM workflow_runs WHERE workflow_id = ?
                 ORDER BY status IN ('running', 'blocked') DESC, created_at DESC, rowid DESC LIMIT 1
                 """, arguments: [workflowID]).map(Self.run(from:))
@@ -315,7 +315,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func run(runID: String) async throws -> WorkflowRun? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM workflow_runs WHERE run_id = ?", arguments: [runID]).map(Self.run(from:))
+            try db.cachedRow(sql: "SELECT * FROM workflow_runs WHERE run_id = ?", arguments: [runID]).map(Self.run(from:))
         }
     }
 
@@ -338,7 +338,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let sql = "SELECT * FROM workflow_runs \(whereClause) ORDER BY created_at DESC, run_id DESC LIMIT ?"
         let finalArguments = arguments
-        return try await read { db in try Row.fetchAll(db, sql: sql, arguments: finalArguments).map(Self.run(from:)) }
+        return try await read { db in try db.cachedRows(sql: sql, arguments: finalArguments).map(Self.run(from:)) }
     }
 
     public func history(runID: String) async throws -> [HistoryEvent] {
@@ -347,14 +347,14 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func pendingWork(runID: String) async throws -> PendingWork {
         try await read { db in
-            let activities = try Row.fetchAll(db, sql: """
+            let activities = try db.cachedRows(sql: """
                 SELECT seq, activity_name, attempt, visible_at, lease_owner, last_error FROM activity_tasks WHERE run_id = ? ORDER BY seq
                 """, arguments: [runID]).map { row in
                 PendingWork.Activity(seq: row["seq"], activityName: row["activity_name"], attempt: row["attempt"],
                                      nextAttemptAt: Date(timeIntervalSince1970: row["visible_at"]), leaseOwner: row["lease_owner"],
                                      lastError: row["last_error"])
             }
-            let timers = try Row.fetchAll(db, sql: "SELECT seq, fire_at FROM timers WHERE run_id = ? ORDER BY fire_at", arguments: [runID])
+            let timers = try db.cachedRows(sql: "SELECT seq, fire_at FROM timers WHERE run_id = ? ORDER BY fire_at", arguments: [runID])
                 .map { PendingWork.Timer(seq: $0["seq"], fireAt: Date(timeIntervalSince1970: $0["fire_at"])) }
             let inbox = try Self.inbox(db, runID: runID).map {
                 PendingWork.Inbox(kind: $0.kind.name, detail: EventCodec.summary(of: $0.kind), receivedAt: $0.timestamp)
@@ -387,7 +387,7 @@ extension SQLiteWorkflowStore {
         var leaseExpiresAt: Double?
 
         static func fetch(_ db: Database, runID: String) throws -> RunState? {
-            try Row.fetchOne(db, sql: """
+            try db.cachedRow(sql: """
                 SELECT status, task_version, history_length, lease_token, lease_expires_at FROM workflow_runs WHERE run_id = ?
                 """, arguments: [runID]).map { row in
                 RunState(status: RunStatus(rawValue: row["status"]) ?? .running, taskVersion: row["task_version"],
@@ -414,12 +414,12 @@ extension SQLiteWorkflowStore {
     }
 
     static func openRunID(_ db: Database, workflowID: String, action: String) throws -> String {
-        if let runID = try String.fetchOne(db, sql: """
+        if let runID = try db.cachedValue(String.self, sql: """
             SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
             """, arguments: [workflowID]) {
             return runID
         }
-        if let status = try String.fetchOne(db, sql: """
+        if let status = try db.cachedValue(String.self, sql: """
             SELECT status FROM workflow_runs WHERE workflow_id = ? ORDER BY created_at DESC LIMIT 1
             """, arguments: [workflowID]) {
             throw KeelError(.workflowClosed, "cannot \(action): workflow '\(workflowID)' is closed (\(status))")
@@ -430,9 +430,9 @@ extension SQLiteWorkflowStore {
     static func addToInbox(_ db: Database, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
                            notifications: inout Notifications) throws {
         let time = now.timeIntervalSince1970
-        try db.execute(sql: "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
+        try db.executeCached(sql: "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
                        arguments: [runID, kind.name, time, body])
-        try db.execute(sql: """
+        try db.executeCached(sql: """
             UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task = 1 THEN task_ready_at ELSE ? END,
                 needs_task = 1, updated_at = ?
             WHERE run_id = ?
@@ -441,42 +441,42 @@ extension SQLiteWorkflowStore {
     }
 
     static func hasInbox(_ db: Database, runID: String, after id: Int64?) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM run_inbox WHERE run_id = ? AND id > ?)",
+        try db.cachedValue(Bool.self, sql: "SELECT EXISTS (SELECT 1 FROM run_inbox WHERE run_id = ? AND id > ?)",
                           arguments: [runID, id ?? 0]) ?? false
     }
 
     static func inbox(_ db: Database, runID: String) throws -> [InboxEvent] {
-        try Row.fetchAll(db, sql: "SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? ORDER BY id", arguments: [runID])
+        try db.cachedRows(sql: "SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? ORDER BY id", arguments: [runID])
             .map { InboxEvent(id: $0["id"], timestamp: Date(timeIntervalSince1970: $0["timestamp"]), kind: try EventCodec.decode($0["body"])) }
     }
 
     static func history(_ db: Database, runID: String) throws -> [HistoryEvent] {
-        try Row.fetchAll(db, sql: "SELECT event_id, timestamp, body FROM history_events WHERE run_id = ? ORDER BY event_id",
+        try db.cachedRows(sql: "SELECT event_id, timestamp, body FROM history_events WHERE run_id = ? ORDER BY event_id",
                          arguments: [runID])
             .map { HistoryEvent(id: $0["event_id"], timestamp: Date(timeIntervalSince1970: $0["timestamp"]), kind: try EventCodec.decode($0["body"])) }
     }
 
     static func deletePendingWork(_ db: Database, runID: String) throws {
-        try db.execute(sql: "DELETE FROM activity_tasks WHERE run_id = ?", arguments: [runID])
-        try db.execute(sql: "DELETE FROM timers WHERE run_id = ?", arguments: [runID])
-        try db.execute(sql: "DELETE FROM run_inbox WHERE run_id = ?", arguments: [runID])
+        try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ?", arguments: [runID])
+        try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ?", arguments: [runID])
+        try db.executeCached(sql: "DELETE FROM run_inbox WHERE run_id = ?", arguments: [runID])
     }
 
     static func holdsActivityLease(_ db: Database, _ report: ActivityReport) throws -> Bool {
-        try Int64.fetchOne(db, sql: "SELECT lease_token FROM activity_tasks WHERE run_id = ? AND seq = ?",
+        try db.cachedValue(Int64.self, sql: "SELECT lease_token FROM activity_tasks WHERE run_id = ? AND seq = ?",
                            arguments: [report.runID, report.seq]) == report.leaseToken
     }
 
     static func recordActivityOutcome(_ db: Database, _ report: ActivityReport, body: Data?, notifications: inout Notifications) throws {
         switch report.outcome {
         case .retry(let failure, let retryAt):
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, last_error = ?
                 WHERE run_id = ? AND seq = ?
                 """, arguments: [retryAt.timeIntervalSince1970, failure.description, report.runID, report.seq])
             notifications.topics.insert(.activityTasks)
         case .completed, .failed:
-            try db.execute(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
+            try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
             try addToInbox(db, runID: report.runID, kind: report.event!, body: body!, now: report.now, notifications: &notifications)
         }
     }
@@ -492,12 +492,12 @@ extension SQLiteWorkflowStore {
                                                 event.timestamp.timeIntervalSince1970, prepared.bodies[index]])
         }
         if let consumed = completion.consumedInboxThrough {
-            try db.execute(sql: "DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", arguments: [runID, consumed])
+            try db.executeCached(sql: "DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", arguments: [runID, consumed])
         }
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
         if let closing = prepared.plan.closing {
-            try db.execute(sql: """
+            try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?, updated_at = ?,
                     history_length = ?, task_version = ?, needs_task = 0, task_ready_at = NULL,
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -524,15 +524,15 @@ extension SQLiteWorkflowStore {
             if lease == nil { notifications.topics.insert(.activityTasks) }
         }
         for timer in prepared.plan.timers {
-            try db.execute(sql: "INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)",
+            try db.executeCached(sql: "INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)",
                            arguments: [runID, timer.seq, timer.fireAt.timeIntervalSince1970])
             notifications.topics.insert(.timers)
         }
         for seq in prepared.plan.cancelledTimers {
-            try db.execute(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ?", arguments: [runID, seq])
+            try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ?", arguments: [runID, seq])
         }
         let pending = try hasInbox(db, runID: runID, after: completion.consumedInboxThrough)
-        try db.execute(sql: """
+        try db.executeCached(sql: """
             UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
                 task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
             WHERE run_id = ?
