@@ -67,7 +67,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["WorkflowRuntime", "Workflows", "Activities", "worker"]
+            dependencies: [
+                "WorkflowRuntime", "Workflows", "Activities", "worker",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

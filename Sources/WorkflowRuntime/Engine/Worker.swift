@@ -49,6 +49,7 @@ public final class Worker: Service, Sendable {
     /// Stops claiming work; in-flight work finishes. `run()` then returns.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
+        engine.beginDraining()
         for topic in WorkNotifier.Topic.allCases { engine.store.notifier.notify(topic) }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// The work a worker does, one item at a time: process a workflow task, run an activity attempt,
 /// fire due timers. The ``Worker`` service runs it in concurrent loops; the time-skipping test
@@ -16,6 +17,7 @@ package final class WorkflowEngine: Sendable {
     let logger: Logger
     let cache: ExecutionCache
     let activitySlots: SlotPool
+    private let draining = Atomic<Bool>(false)
 
     package init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock,
                  configuration: WorkerConfiguration, logger: Logger) {
@@ -110,7 +112,7 @@ package final class WorkflowEngine: Sendable {
     /// Leases newly scheduled activities to this worker, as far as it has free slots and knows them.
     private func leaseEagerActivities(_ events: [(kind: HistoryEvent.Kind, timestamp: Date)], runID: String, workflowID: String,
                                       now: Date) -> ([Int: ActivityLease], [ActivityTask]) {
-        guard configuration.eagerActivities else { return ([:], []) }
+        guard configuration.eagerActivities, !draining.load(ordering: .relaxed) else { return ([:], []) }
         var leases: [Int: ActivityLease] = [:]
         var tasks: [ActivityTask] = []
         for (kind, timestamp) in events {
@@ -274,6 +276,11 @@ package final class WorkflowEngine: Sendable {
     /// Fires due timers. - Returns: how many fired.
     package func fireDueTimers(limit: Int = 1000) async throws -> Int {
         try await store.fireDueTimers(now: clock.now(), limit: limit)
+    }
+
+    /// Stops leasing new activities to this worker: work in hand finishes, new work is left to others.
+    package func beginDraining() {
+        draining.store(true, ordering: .relaxed)
     }
 
     /// Evicts every cached run (on shutdown).

@@ -1,0 +1,86 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `worker` executable built next to this test bundle, run as a child process.
+enum WorkerBinary {
+    static var url: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("worker")
+    }
+
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a CLI command to completion.
+    static func run(_ arguments: [String], database: String) throws -> Output {
+        let process = Process()
+        process.executableURL = url
+        process.arguments = arguments + ["--database", database]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// A `worker run` daemon child process.
+final class Daemon {
+    private let process = Process()
+
+    init(database: String, logPath: String, extraArguments: [String] = []) throws {
+        process.executableURL = WorkerBinary.url
+        process.arguments = ["run", "--database", database, "--poll-interval-ms", "50",
+                             "--workflow-task-timeout", "1", "--activity-timeout", "1"] + extraArguments
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    func kill() {
+        _ = Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait. - Returns: the exit status.
+    func terminate() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill() }
+    }
+}
+
+/// A scratch directory with a database file, removed afterwards.
+struct Scratch {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var databasePath: String { directory.appendingPathComponent("keel.sqlite").path }
+    var databaseURL: String { "sqlite:\(databasePath)" }
+    var logPath: String { directory.appendingPathComponent("worker.log").path }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
