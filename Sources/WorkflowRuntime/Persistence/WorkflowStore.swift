@@ -162,6 +162,10 @@ public struct InboxEvent: Sendable, Hashable {
     public var id: Int64
     public var timestamp: Date
     public var kind: HistoryEvent.Kind
+
+    public init(id: Int64, timestamp: Date, kind: HistoryEvent.Kind) {
+        self.id = id; self.timestamp = timestamp; self.kind = kind
+    }
 }
 
 /// A leased workflow task.
@@ -174,6 +178,12 @@ public struct WorkflowTask: Sendable {
     /// The full history, or `nil` when the claimer's cached execution is in step.
     public var history: [HistoryEvent]?
     public var inbox: [InboxEvent]
+
+    public init(runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
+                history: [HistoryEvent]?, inbox: [InboxEvent]) {
+        self.runID = runID; self.workflowID = workflowID; self.workflowType = workflowType; self.leaseToken = leaseToken
+        self.taskVersion = taskVersion; self.history = history; self.inbox = inbox
+    }
 }
 
 /// The lease an eagerly dispatched activity is created with.
@@ -181,6 +191,10 @@ public struct ActivityLease: Sendable, Hashable {
     public var owner: String
     public var token: Int64
     public var expiresAt: Date
+
+    public init(owner: String, token: Int64, expiresAt: Date) {
+        self.owner = owner; self.token = token; self.expiresAt = expiresAt
+    }
 }
 
 /// What a workflow task commits. The store derives activity tasks, timers and the run's closing
@@ -232,6 +246,13 @@ public struct ActivityTask: Sendable {
     public var scheduledAt: Date
     public var leaseToken: Int64
     public var heartbeatDetails: Payload?
+
+    public init(runID: String, workflowID: String, seq: Int, activityName: String, input: Payload, idempotencyKey: String,
+                options: ActivityOptions, attempt: Int, scheduledAt: Date, leaseToken: Int64, heartbeatDetails: Payload?) {
+        self.runID = runID; self.workflowID = workflowID; self.seq = seq; self.activityName = activityName; self.input = input
+        self.idempotencyKey = idempotencyKey; self.options = options; self.attempt = attempt; self.scheduledAt = scheduledAt
+        self.leaseToken = leaseToken; self.heartbeatDetails = heartbeatDetails
+    }
 }
 
 /// The outcome of one activity attempt.
