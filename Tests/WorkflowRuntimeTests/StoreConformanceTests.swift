@@ -8,15 +8,20 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
 
     var testDescription: String { rawValue }
 
-    /// A fresh, migrated store.
-    func makeStore() async throws -> any WorkflowStore {
+    /// A fresh, empty store whose schema is not created yet.
+    func makeEmptyStore() throws -> any WorkflowStore {
         switch self {
         case .sqlite:
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-conformance-\(UUID().uuidString).sqlite").path
-            let store = try SQLiteWorkflowStore(path: path)
-            try await store.migrate()
-            return store
+            return try SQLiteWorkflowStore(path: path)
         }
+    }
+
+    /// A fresh, migrated store.
+    func makeStore() async throws -> any WorkflowStore {
+        let store = try makeEmptyStore()
+        try await store.migrate()
+        return store
     }
 }
 
@@ -42,13 +47,11 @@ private let scheduleStep = HistoryEvent.Kind.activityScheduled(seq: 1, activity:
 struct StoreConformanceTests {
     @Test("migrations apply from empty, once", arguments: StoreBackend.allCases)
     func migrationsFromEmpty(backend: StoreBackend) async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-empty-\(UUID().uuidString).sqlite").path
-        let store = try SQLiteWorkflowStore(path: path)
+        let store = try backend.makeEmptyStore()
         #expect(try await store.pendingMigrations() == ["0001_initial"])
         try await store.migrate()
         try await store.migrate()
         #expect(try await store.pendingMigrations().isEmpty)
-        _ = backend
     }
 
     @Test("starting an open workflow id returns the existing run; a closed id starts a new one", arguments: StoreBackend.allCases)
