@@ -3,7 +3,7 @@
 /// The delay before attempt `n + 1` is `initialInterval * backoffCoefficient^(n - 1)`, capped at
 /// `maximumInterval`. As in Temporal, retries are unlimited unless `maximumAttempts` is set or a
 /// schedule-to-close timeout ends them.
-public struct RetryPolicy: Sendable, Hashable, Codable {
+public struct RetryPolicy: Sendable, Hashable {
     public var initialInterval: Duration
     public var backoffCoefficient: Double
     /// Defaults to 100 × `initialInterval`.
@@ -44,7 +44,7 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
 }
 
 /// Options for one activity invocation.
-public struct ActivityOptions: Sendable, Hashable, Codable {
+public struct ActivityOptions: Sendable, Hashable {
     public var retryPolicy: RetryPolicy
     /// Longest time one attempt may run; also the lease a worker holds on the attempt, so a
     /// crashed worker's attempt is retried once it passes. Defaults to the worker's setting.

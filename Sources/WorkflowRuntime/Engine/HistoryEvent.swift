@@ -17,7 +17,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
     }
 
     /// What happened. Cases with a `seq` belong to the workflow operation with that sequence number.
-    public enum Kind: Sendable, Hashable, Codable {
+    public enum Kind: Sendable, Hashable {
         case workflowStarted(workflowType: String, workflowID: String, input: Payload)
         case activityScheduled(seq: Int, activity: String, input: Payload, idempotencyKey: String, options: ActivityOptions)
         case activityCompleted(seq: Int, result: Payload, attempt: Int)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// How history and inbox events are stored: the kind's name in its own column, the whole kind as JSON.
 enum EventCodec {
@@ -12,6 +13,19 @@ enum EventCodec {
         } catch {
             throw KeelError(.storage, "stored event does not decode: \(Payload.describe(error))")
         }
+    }
+
+    private static let optionsCache = Mutex<[ActivityOptions: Data]>([:])
+
+    /// Encoded activity options, cached: most activities of a deployment share a few option sets.
+    static func encode(options: ActivityOptions) throws -> Data {
+        if let cached = optionsCache.withLock({ $0[options] }) { return cached }
+        let data = try encode(attribute: options)
+        optionsCache.withLock { cache in
+            if cache.count >= 256 { cache.removeAll() }
+            cache[options] = data
+        }
+        return data
     }
 
     static func encode<T: Encodable>(attribute value: T) throws -> Data {

@@ -29,13 +29,13 @@ final class BatchedWriter: Sendable {
                 run: { db in
                     let result: Result<T, Error>
                     do {
-                        try db.execute(sql: "SAVEPOINT keel_write")
+                        try db.executeCached(sql: "SAVEPOINT keel_write")
                         do {
                             result = .success(try body(db))
-                            try db.execute(sql: "RELEASE keel_write")
+                            try db.executeCached(sql: "RELEASE keel_write")
                         } catch {
-                            try db.execute(sql: "ROLLBACK TO keel_write")
-                            try db.execute(sql: "RELEASE keel_write")
+                            try db.executeCached(sql: "ROLLBACK TO keel_write")
+                            try db.executeCached(sql: "RELEASE keel_write")
                             throw error
                         }
                     } catch {

@@ -408,7 +408,7 @@ extension SQLiteWorkflowStore {
             self.completion = completion
             plan = CommitPlan(events: completion.events)
             bodies = try completion.events.map { try EventCodec.encode($0.kind) }
-            encodedOptions = try Dictionary(uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(attribute: $0.options)) })
+            encodedOptions = try Dictionary(uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(options: $0.options)) })
             closingFailure = try plan.closing?.failure.map { try EventCodec.encode(attribute: $0) }
         }
     }

@@ -1,0 +1,133 @@
+import Foundation
+
+/// Events are stored as flat JSON objects (`{"type": "activityScheduled", "seq": 1, ...}`):
+/// readable with `sqlite3`/`psql`, and several times cheaper to encode than nested enum coding.
+extension HistoryEvent.Kind: Codable {
+    private enum Key: String, CodingKey {
+        case type, seq, workflowType, workflowID, input, activity, idempotencyKey, options, result, attempt, attempts,
+             failure, fireAt, name, value, payload, requestID, reason
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        let type = try c.decode(String.self, forKey: .type)
+        func seq() throws -> Int { try c.decode(Int.self, forKey: .seq) }
+        switch type {
+        case "workflowStarted":
+            self = .workflowStarted(workflowType: try c.decode(String.self, forKey: .workflowType),
+                                    workflowID: try c.decode(String.self, forKey: .workflowID), input: try c.decode(Payload.self, forKey: .input))
+        case "activityScheduled":
+            self = .activityScheduled(seq: try seq(), activity: try c.decode(String.self, forKey: .activity),
+                                      input: try c.decode(Payload.self, forKey: .input),
+                                      idempotencyKey: try c.decode(String.self, forKey: .idempotencyKey),
+                                      options: try c.decodeIfPresent(ActivityOptions.self, forKey: .options) ?? ActivityOptions())
+        case "activityCompleted":
+            self = .activityCompleted(seq: try seq(), result: try c.decode(Payload.self, forKey: .result), attempt: try c.decode(Int.self, forKey: .attempt))
+        case "activityFailed":
+            self = .activityFailed(seq: try seq(), failure: try c.decode(ErrorInfo.self, forKey: .failure), attempts: try c.decode(Int.self, forKey: .attempts))
+        case "timerStarted": self = .timerStarted(seq: try seq(), fireAt: try c.decode(Date.self, forKey: .fireAt))
+        case "timerFired": self = .timerFired(seq: try seq())
+        case "timerCancelled": self = .timerCancelled(seq: try seq())
+        case "markerRecorded":
+            self = .markerRecorded(seq: try seq(), name: try c.decode(String.self, forKey: .name), value: try c.decode(Payload.self, forKey: .value))
+        case "signalReceived":
+            self = .signalReceived(name: try c.decode(String.self, forKey: .name), payload: try c.decode(Payload.self, forKey: .payload),
+                                   requestID: try c.decodeIfPresent(String.self, forKey: .requestID))
+        case "cancelRequested": self = .cancelRequested(reason: try c.decodeIfPresent(String.self, forKey: .reason))
+        case "workflowCompleted": self = .workflowCompleted(result: try c.decode(Payload.self, forKey: .result))
+        case "workflowFailed": self = .workflowFailed(failure: try c.decode(ErrorInfo.self, forKey: .failure))
+        case "workflowCancelled": self = .workflowCancelled(reason: try c.decodeIfPresent(String.self, forKey: .reason))
+        case "workflowTerminated": self = .workflowTerminated(reason: try c.decode(String.self, forKey: .reason))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown event type '\(type)'")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(name, forKey: .type)
+        if let seq { try c.encode(seq, forKey: .seq) }
+        switch self {
+        case .workflowStarted(let workflowType, let workflowID, let input):
+            try c.encode(workflowType, forKey: .workflowType)
+            try c.encode(workflowID, forKey: .workflowID)
+            try c.encode(input, forKey: .input)
+        case .activityScheduled(_, let activity, let input, let idempotencyKey, let options):
+            try c.encode(activity, forKey: .activity)
+            try c.encode(input, forKey: .input)
+            try c.encode(idempotencyKey, forKey: .idempotencyKey)
+            if options != ActivityOptions() { try c.encode(options, forKey: .options) }
+        case .activityCompleted(_, let result, let attempt):
+            try c.encode(result, forKey: .result)
+            try c.encode(attempt, forKey: .attempt)
+        case .activityFailed(_, let failure, let attempts):
+            try c.encode(failure, forKey: .failure)
+            try c.encode(attempts, forKey: .attempts)
+        case .timerStarted(_, let fireAt): try c.encode(fireAt, forKey: .fireAt)
+        case .timerFired, .timerCancelled: break
+        case .markerRecorded(_, let name, let value):
+            try c.encode(name, forKey: .name)
+            try c.encode(value, forKey: .value)
+        case .signalReceived(let name, let payload, let requestID):
+            try c.encode(name, forKey: .name)
+            try c.encode(payload, forKey: .payload)
+            try c.encodeIfPresent(requestID, forKey: .requestID)
+        case .cancelRequested(let reason), .workflowCancelled(let reason): try c.encodeIfPresent(reason, forKey: .reason)
+        case .workflowCompleted(let result): try c.encode(result, forKey: .result)
+        case .workflowFailed(let failure): try c.encode(failure, forKey: .failure)
+        case .workflowTerminated(let reason): try c.encode(reason, forKey: .reason)
+        }
+    }
+}
+
+/// Options are stored compactly: durations in seconds, defaults left out.
+extension RetryPolicy: Codable {
+    private enum Key: String, CodingKey {
+        case initialInterval, backoffCoefficient, maximumInterval, maximumAttempts, nonRetryableErrorTypes
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        self.init(
+            initialInterval: .seconds(try c.decodeIfPresent(Double.self, forKey: .initialInterval) ?? 1),
+            backoffCoefficient: try c.decodeIfPresent(Double.self, forKey: .backoffCoefficient) ?? 2,
+            maximumInterval: try c.decodeIfPresent(Double.self, forKey: .maximumInterval).map { .seconds($0) },
+            maximumAttempts: try c.decodeIfPresent(Int.self, forKey: .maximumAttempts),
+            nonRetryableErrorTypes: try c.decodeIfPresent([String].self, forKey: .nonRetryableErrorTypes) ?? [])
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(initialInterval.seconds, forKey: .initialInterval)
+        try c.encode(backoffCoefficient, forKey: .backoffCoefficient)
+        try c.encodeIfPresent(maximumInterval?.seconds, forKey: .maximumInterval)
+        try c.encodeIfPresent(maximumAttempts, forKey: .maximumAttempts)
+        if !nonRetryableErrorTypes.isEmpty { try c.encode(nonRetryableErrorTypes, forKey: .nonRetryableErrorTypes) }
+    }
+}
+
+extension ActivityOptions: Codable {
+    private enum Key: String, CodingKey {
+        case retryPolicy, startToCloseTimeout, scheduleToCloseTimeout, heartbeatTimeout, taskQueue, idempotencyKey
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        func duration(_ key: Key) throws -> Duration? { try c.decodeIfPresent(Double.self, forKey: key).map { .seconds($0) } }
+        self.init(
+            retryPolicy: try c.decodeIfPresent(RetryPolicy.self, forKey: .retryPolicy) ?? RetryPolicy(),
+            startToCloseTimeout: try duration(.startToCloseTimeout), scheduleToCloseTimeout: try duration(.scheduleToCloseTimeout),
+            heartbeatTimeout: try duration(.heartbeatTimeout), taskQueue: try c.decodeIfPresent(String.self, forKey: .taskQueue),
+            idempotencyKey: try c.decodeIfPresent(String.self, forKey: .idempotencyKey))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        if retryPolicy != RetryPolicy() { try c.encode(retryPolicy, forKey: .retryPolicy) }
+        try c.encodeIfPresent(startToCloseTimeout?.seconds, forKey: .startToCloseTimeout)
+        try c.encodeIfPresent(scheduleToCloseTimeout?.seconds, forKey: .scheduleToCloseTimeout)
+        try c.encodeIfPresent(heartbeatTimeout?.seconds, forKey: .heartbeatTimeout)
+        try c.encodeIfPresent(taskQueue, forKey: .taskQueue)
+        try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+    }
+}
