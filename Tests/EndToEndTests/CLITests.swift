@@ -11,6 +11,7 @@ struct CLITests {
         let db = scratch.databaseURL
         #expect(try WorkerBinary.run(["migrate"], database: db).status == 0)
         let daemon = try Daemon(database: db, logPath: scratch.logPath)
+        try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
 
         // Concurrent CLI processes: starts and listings while the daemon works.
         let starts = try await withThrowingTaskGroup(of: WorkerBinary.Output.self) { group in

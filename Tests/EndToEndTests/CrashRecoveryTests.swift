@@ -16,18 +16,20 @@ struct CrashRecoveryTests {
         let client = WorkflowClient(store: store)
 
         var daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
+        try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         let runs = 30
-        let steps = 4
+        let steps = 6
         var handles: [WorkflowHandle] = []
         for index in 0..<runs {
             handles.append(try await client.start(
                 DiagnosticSequence.self, id: "crash-\(index)",
-                input: .init(steps: steps, stepDelayMilliseconds: 40, stepTimeoutSeconds: 1)))
+                input: .init(steps: steps, stepDelayMilliseconds: 100, stepTimeoutSeconds: 1)))
         }
-        for _ in 0..<3 {
-            try await Task.sleep(for: .milliseconds(400))
+        for restart in 1...3 {
+            try await Task.sleep(for: .milliseconds(300))
             daemon.kill()
             daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
+            try await Daemon.waitForStart(logPath: scratch.logPath, count: restart + 1)
         }
         for handle in handles {
             let run = try await client.waitForClose(runID: handle.runID, timeout: .seconds(90))
@@ -61,6 +63,7 @@ struct CrashRecoveryTests {
         let store = try SQLiteWorkflowStore(path: scratch.databasePath)
         let client = WorkflowClient(store: store)
         let daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
+        try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         let handle = try await client.start(DiagnosticSequence.self, id: "drain",
                                             input: .init(steps: 3, stepDelayMilliseconds: 1500, stepTimeoutSeconds: 10))
         // Wait until the first step is running.

@@ -50,6 +50,16 @@ final class Daemon {
         try process.run()
     }
 
+    /// Waits until the log shows `count` worker start-ups (signal handlers are installed by then).
+    static func waitForStart(logPath: String, count: Int) async throws {
+        for _ in 0..<500 {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if log.components(separatedBy: "worker started").count - 1 >= count { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw DaemonError(description: "the worker did not start within 10 s; log: \(logPath)")
+    }
+
     func kill() {
         _ = Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -65,6 +75,10 @@ final class Daemon {
     deinit {
         if process.isRunning { kill() }
     }
+}
+
+struct DaemonError: Error, CustomStringConvertible {
+    var description: String
 }
 
 /// A scratch directory with a database file, removed afterwards.

@@ -19,6 +19,9 @@ public struct WorkflowClient: Sendable {
     public var maximumPayloadBytes = 2 * 1024 * 1024
     /// How often waits re-read a run written by another process.
     public var pollInterval: Duration = .milliseconds(100)
+    /// A worker in this process that runs new runs' first tasks as part of their start (eager
+    /// start: one commit instead of three, and no wait for a poll). Optional.
+    public var localWorker: (any LocalWorkflowStarter)?
 
     public init(store: any WorkflowStore, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock()) {
         self.store = store
@@ -43,8 +46,13 @@ public struct WorkflowClient: Sendable {
         } else {
             try input.validateJSON()
         }
-        let result = try await store.startWorkflow(
-            StartWorkflowRequest(workflowID: id, workflowType: workflowType, input: input, now: clock.now()))
+        let request = StartWorkflowRequest(workflowID: id, workflowType: workflowType, input: input, now: clock.now())
+        let result: StartWorkflowResult
+        if let localWorker, let eager = try await localWorker.startLocally(request) {
+            result = eager
+        } else {
+            result = try await store.startWorkflow(request)
+        }
         return WorkflowHandle(workflowID: id, runID: result.runID, created: result.created)
     }
 
@@ -135,6 +143,13 @@ public struct WorkflowClient: Sendable {
             throw KeelError(.invalidArgument, "\(what) is \(payload.data.count) bytes; the limit is \(maximumPayloadBytes)")
         }
     }
+}
+
+/// A worker in this process that can start runs eagerly (see ``WorkflowClient/localWorker``).
+public protocol LocalWorkflowStarter: Sendable {
+    /// Starts the run with its first workflow task; `nil` if this worker declines (not running,
+    /// type not registered here), and the client then starts it the plain way.
+    func startLocally(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult?
 }
 
 /// A started run.

@@ -13,15 +13,20 @@ import Synchronization
 /// let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
-public final class Worker: Service, Sendable {
+public final class Worker: Service, LocalWorkflowStarter, Sendable {
     let engine: WorkflowEngine
     private let stopping = Atomic<Bool>(false)
+    private let running = Atomic<Bool>(false)
+    /// Activity chains of runs started eagerly, handed to `run()`'s task group.
+    private let eagerStarts: AsyncStream<ActivityTask>
+    private let eagerStartsInput: AsyncStream<ActivityTask>.Continuation
 
     public init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
                 configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger) {
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.identity)"
         engine = WorkflowEngine(store: store, registry: registry, clock: clock, configuration: configuration, logger: logger)
+        (eagerStarts, eagerStartsInput) = AsyncStream.makeStream(of: ActivityTask.self)
     }
 
     public func run() async throws {
@@ -33,11 +38,13 @@ public final class Worker: Service, Sendable {
         ])
         let unblocked = try await engine.store.unblockRuns(now: engine.clock.now())
         if unblocked > 0 { engine.logger.info("retrying blocked runs", metadata: ["count": "\(unblocked)"]) }
+        running.store(true, ordering: .relaxed)
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.workflowTaskLoop() }
                 group.addTask { await self.activityLoop() }
                 group.addTask { await self.timerLoop() }
+                group.addTask { await self.eagerStartLoop() }
             }
         } onGracefulShutdown: {
             self.stop()
@@ -49,11 +56,35 @@ public final class Worker: Service, Sendable {
     /// Stops claiming work; in-flight work finishes. `run()` then returns.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
+        running.store(false, ordering: .relaxed)
         engine.beginDraining()
+        eagerStartsInput.finish()
         for topic in WorkNotifier.Topic.allCases { engine.store.notifier.notify(topic) }
     }
 
     private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
+
+    /// Eager start: while this worker runs, a client in the same process may have it compute a new
+    /// run's first workflow task and commit it with the start, and run its first activities at once.
+    public func startLocally(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult? {
+        guard running.load(ordering: .relaxed), engine.registry.workflowTypes.contains(request.workflowType),
+              let (result, eager) = try await engine.startEagerly(request) else { return nil }
+        for task in eager {
+            if case .terminated = eagerStartsInput.yield(task) {
+                // Stopping: the attempt's lease expires and another worker runs it.
+                engine.activitySlots.release()
+            }
+        }
+        return result
+    }
+
+    private func eagerStartLoop() async {
+        await withDiscardingTaskGroup { group in
+            for await task in eagerStarts {
+                group.addTask { await self.engine.runActivityChain(task) }
+            }
+        }
+    }
 
     private func workflowTaskLoop() async {
         let slots = SlotPool(capacity: engine.configuration.workflowTaskSlots)

@@ -30,6 +30,40 @@ package final class WorkflowEngine: Sendable {
         self.activitySlots = SlotPool(capacity: configuration.activityTaskSlots)
     }
 
+    // MARK: - Eager start
+
+    /// Starts a run with its first workflow task computed here and committed in the same transaction.
+    /// - Returns: the start's result and the activities leased to this worker (each holds a slot);
+    ///   `nil` when the run cannot start eagerly (its code fails at once), so a plain start should be used.
+    package func startEagerly(_ request: StartWorkflowRequest) async throws -> (StartWorkflowResult, [ActivityTask])? {
+        let definition = try registry.workflow(named: request.workflowType)
+        let started = HistoryEvent(id: 1, timestamp: request.now, kind: .workflowStarted(
+            workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
+        guard let execution = try? WorkflowExecution.replay([started], runID: request.runID, definition: definition),
+              execution.taskFailure == nil else { return nil }
+        let events = execution.takeNewEvents()
+        let (leases, eager) = leaseEagerActivities(events, runID: request.runID, workflowID: request.workflowID, now: request.now)
+        var request = request
+        request.firstTask = WorkflowTaskCompletion(
+            runID: request.runID, workflowID: request.workflowID, leaseToken: nil, expectedTaskVersion: 0, consumedInboxThrough: nil,
+            events: events, eagerLeases: leases, now: request.now)
+        let result: StartWorkflowResult
+        do {
+            result = try await store.startWorkflow(request)
+        } catch {
+            execution.evict()
+            activitySlots.release(eager.count)
+            throw error
+        }
+        guard result.created else {
+            execution.evict()
+            activitySlots.release(eager.count)
+            return (result, [])
+        }
+        keep(execution, version: 1)
+        return (result, eager)
+    }
+
     // MARK: - Workflow tasks
 
     package func claimWorkflowTasks(limit: Int) async throws -> [WorkflowTask] {

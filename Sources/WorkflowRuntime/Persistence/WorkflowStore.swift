@@ -22,7 +22,8 @@ public protocol WorkflowStore: Sendable {
 
     // MARK: Client operations
 
-    /// Creates a run, or returns the open run of that workflow id (idempotent start).
+    /// Creates a run, or returns the open run of that workflow id (idempotent start). When the
+    /// request carries a first workflow task (eager start), a created run gets it in the same transaction.
     func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult
     /// Puts a signal in the open run's inbox, unless its request id was seen for that run.
     /// - Throws: `.workflowNotFound`, `.workflowClosed`.
@@ -113,9 +114,14 @@ public struct StartWorkflowRequest: Sendable {
     public var workflowType: String
     public var input: Payload
     public var now: Date
+    /// The run's first workflow task, computed by a worker in this process (eager start); its
+    /// expected task version is 0 and it holds no lease.
+    public var firstTask: WorkflowTaskCompletion?
 
-    public init(workflowID: String, runID: String = UUID().uuidString.lowercased(), workflowType: String, input: Payload, now: Date) {
+    public init(workflowID: String, runID: String = UUID().uuidString.lowercased(), workflowType: String, input: Payload, now: Date,
+                firstTask: WorkflowTaskCompletion? = nil) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input; self.now = now
+        self.firstTask = firstTask
     }
 }
 
@@ -123,6 +129,11 @@ public struct StartWorkflowResult: Sendable {
     public var runID: String
     /// `false` when an open run of that workflow id already existed and was returned.
     public var created: Bool
+
+    public init(runID: String, created: Bool) {
+        self.runID = runID
+        self.created = created
+    }
 }
 
 public struct SignalRequest: Sendable {

@@ -42,6 +42,7 @@ struct BenchCommand: AsyncParsableCommand {
         let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(pollInterval: .milliseconds(100)), logger: logger)
         var client = WorkflowClient(store: store, registry: registry)
         client.pollInterval = .seconds(1)
+        client.localWorker = worker
         let setupSeconds = (ContinuousClock.now - setupStart).seconds
         let workloads = Workloads(client: client)
 

@@ -78,6 +78,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     public func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
         let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
+        let firstTask = try request.firstTask.map(PreparedCompletion.init)
         return try await write { db, notifications in
             if let existing = try db.cachedValue(String.self, sql: """
                 SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
@@ -85,14 +86,21 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                 return StartWorkflowResult(runID: existing, created: false)
             }
             let now = request.now.timeIntervalSince1970
+            let needsTask = firstTask == nil
             try db.executeCached(sql: """
                 INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
                                            history_length, needs_task, task_ready_at)
-                VALUES (?, ?, ?, 'running', ?, ?, ?, 1, 1, ?)
-                """, arguments: [request.runID, request.workflowID, request.workflowType, request.input.data, now, now, now])
+                VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?)
+                """, arguments: [request.runID, request.workflowID, request.workflowType, request.input.data, now, now,
+                                 needsTask, needsTask ? now : nil])
             try db.executeCached(sql: "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)",
-                           arguments: [request.runID, now, body])
-            notifications.topics.insert(.workflowTasks)
+                                 arguments: [request.runID, now, body])
+            if let firstTask {
+                let run = RunState(status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false)
+                _ = try Self.commit(db, firstTask, run: run, notifications: &notifications)
+            } else {
+                notifications.topics.insert(.workflowTasks)
+            }
             return StartWorkflowResult(runID: request.runID, created: true)
         }
     }
@@ -175,7 +183,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                   run.taskVersion == completion.expectedTaskVersion, run.leaseToken == completion.leaseToken else {
                 return .rejected(reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
-            if prepared.plan.closing != nil,
+            if prepared.plan.closing != nil, run.hasInbox,
                try Self.hasInbox(db, runID: completion.runID, after: completion.consumedInboxThrough) {
                 // Refuse to close the run over an event it has not seen; release the lease so it runs again.
                 try db.executeCached(sql: """
@@ -240,9 +248,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func reportActivity(_ report: ActivityReport) async throws -> Bool {
         let body = try report.event.map(EventCodec.encode)
         return try await write { db, notifications in
-            guard try Self.holdsActivityLease(db, report) else { return false }
             try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications)
-            return true
         }
     }
 
@@ -250,15 +256,12 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
         return try await write { db, notifications in
-            guard try Self.holdsActivityLease(db, report) else { return .stale }
             guard let run = try RunState.fetch(db, runID: report.runID), run.status == .running,
                   run.taskVersion == continuation.expectedTaskVersion,
-                  run.leaseToken == nil || run.leaseExpiresAt ?? 0 <= report.now.timeIntervalSince1970,
-                  try !Self.hasInbox(db, runID: report.runID, after: nil) else {
-                try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications)
-                return .outcomeOnly
+                  run.leaseToken == nil || run.leaseExpiresAt ?? 0 <= report.now.timeIntervalSince1970, !run.hasInbox else {
+                return try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications) ? .outcomeOnly : .stale
             }
-            try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
+            guard try Self.takeLeasedActivity(db, report) else { return .stale }
             return .continued(taskVersion: try Self.commit(db, prepared, run: run, notifications: &notifications))
         }
     }
@@ -385,13 +388,18 @@ extension SQLiteWorkflowStore {
         var historyLength: Int
         var leaseToken: Int64?
         var leaseExpiresAt: Double?
+        /// Whether anything waits in the run's inbox.
+        var hasInbox: Bool
 
         static func fetch(_ db: Database, runID: String) throws -> RunState? {
             try db.cachedRow(sql: """
-                SELECT status, task_version, history_length, lease_token, lease_expires_at FROM workflow_runs WHERE run_id = ?
+                SELECT status, task_version, history_length, lease_token, lease_expires_at,
+                       EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id) AS has_inbox
+                FROM workflow_runs WHERE run_id = ?
                 """, arguments: [runID]).map { row in
                 RunState(status: RunStatus(rawValue: row["status"]) ?? .running, taskVersion: row["task_version"],
-                         historyLength: row["history_length"], leaseToken: row["lease_token"], leaseExpiresAt: row["lease_expires_at"])
+                         historyLength: row["history_length"], leaseToken: row["lease_token"], leaseExpiresAt: row["lease_expires_at"],
+                         hasInbox: row["has_inbox"])
             }
         }
     }
@@ -462,23 +470,28 @@ extension SQLiteWorkflowStore {
         try db.executeCached(sql: "DELETE FROM run_inbox WHERE run_id = ?", arguments: [runID])
     }
 
-    static func holdsActivityLease(_ db: Database, _ report: ActivityReport) throws -> Bool {
-        try db.cachedValue(Int64.self, sql: "SELECT lease_token FROM activity_tasks WHERE run_id = ? AND seq = ?",
-                           arguments: [report.runID, report.seq]) == report.leaseToken
+    /// Deletes the attempt's row if its lease is still held. - Returns: whether it was.
+    static func takeLeasedActivity(_ db: Database, _ report: ActivityReport) throws -> Bool {
+        try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?",
+                             arguments: [report.runID, report.seq, report.leaseToken])
+        return db.changesCount > 0
     }
 
-    static func recordActivityOutcome(_ db: Database, _ report: ActivityReport, body: Data?, notifications: inout Notifications) throws {
+    /// Records an attempt's outcome under its lease. - Returns: `false` if the lease was no longer held.
+    static func recordActivityOutcome(_ db: Database, _ report: ActivityReport, body: Data?, notifications: inout Notifications) throws -> Bool {
         switch report.outcome {
         case .retry(let failure, let retryAt):
             try db.executeCached(sql: """
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, last_error = ?
-                WHERE run_id = ? AND seq = ?
-                """, arguments: [retryAt.timeIntervalSince1970, failure.description, report.runID, report.seq])
+                WHERE run_id = ? AND seq = ? AND lease_token = ?
+                """, arguments: [retryAt.timeIntervalSince1970, failure.description, report.runID, report.seq, report.leaseToken])
+            guard db.changesCount > 0 else { return false }
             notifications.topics.insert(.activityTasks)
         case .completed, .failed:
-            try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ?", arguments: [report.runID, report.seq])
+            guard try takeLeasedActivity(db, report) else { return false }
             try addToInbox(db, runID: report.runID, kind: report.event!, body: body!, now: report.now, notifications: &notifications)
         }
+        return true
     }
 
     /// Appends the task's events and writes the rows they imply. - Returns: the new task version.
@@ -491,7 +504,7 @@ extension SQLiteWorkflowStore {
             try insertEvent.execute(arguments: [runID, run.historyLength + index + 1, event.kind.name,
                                                 event.timestamp.timeIntervalSince1970, prepared.bodies[index]])
         }
-        if let consumed = completion.consumedInboxThrough {
+        if let consumed = completion.consumedInboxThrough, run.hasInbox {
             try db.executeCached(sql: "DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", arguments: [runID, consumed])
         }
         let newVersion = run.taskVersion + 1
@@ -531,7 +544,7 @@ extension SQLiteWorkflowStore {
         for seq in prepared.plan.cancelledTimers {
             try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ?", arguments: [runID, seq])
         }
-        let pending = try hasInbox(db, runID: runID, after: completion.consumedInboxThrough)
+        let pending = try run.hasInbox && hasInbox(db, runID: runID, after: completion.consumedInboxThrough)
         try db.executeCached(sql: """
             UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
                 task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL

@@ -1,0 +1,62 @@
+import Activities
+import Foundation
+import Logging
+import Testing
+import WorkflowRuntime
+import Workflows
+
+@Suite("Worker service in process")
+struct WorkerServiceTests {
+    private func makeWorker(_ path: String) async throws -> (Worker, WorkflowClient, SQLiteWorkflowStore) {
+        let store = try SQLiteWorkflowStore(path: path)
+        try await store.migrate()
+        var registry = testRegistry()
+        registry.registerDiagnosticWorkflows()
+        registry.registerDiagnosticActivities(effects: try SQLiteDiagnosticEffects(path: path))
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(pollInterval: .milliseconds(50)), logger: logger)
+        var client = WorkflowClient(store: store, registry: registry)
+        client.localWorker = worker
+        return (worker, client, store)
+    }
+
+    @Test("eager start: the first task commits with the start; runs finish with the same history as a plain start",
+          .timeLimit(.minutes(1)))
+    func eagerStart() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-worker-\(UUID().uuidString).sqlite").path
+        let (worker, client, store) = try await makeWorker(path)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            defer { worker.stop() }
+            // Wait until the worker accepts eager starts.
+            var probe = try await client.start(DiagnosticThreeSteps.self, id: "probe-0", input: "x")
+            var attempt = 0
+            while try await store.history(runID: probe.runID).count == 1 && attempt < 100 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(10))
+                probe = try await client.start(DiagnosticThreeSteps.self, id: "probe-\(attempt)", input: "x")
+            }
+            let handles = try await withThrowingTaskGroup(of: WorkflowHandle.self) { starts in
+                for index in 0..<50 {
+                    starts.addTask { try await client.start(DiagnosticThreeSteps.self, id: "eager-\(index)", input: "hello") }
+                }
+                return try await starts.reduce(into: []) { $0.append($1) }
+            }
+            let step = ["activityScheduled", "activityCompleted"]
+            let expected: [String] = ["workflowStarted"] + step + step + step + ["workflowCompleted"]
+            for handle in handles {
+                #expect(try await client.result(of: handle, as: DiagnosticThreeSteps.self, timeout: .seconds(20)) == "hello")
+                let kinds = try await store.history(runID: handle.runID).map(\.kind.name)
+                #expect(kinds == expected)
+            }
+            // Starting an open id eagerly returns the existing run and writes nothing.
+            let waiting = try await client.start(DiagnosticWaitSignal.self, id: "open", input: .null)
+            let again = try await client.start(DiagnosticWaitSignal.self, id: "open", input: .null)
+            #expect(waiting.created && !again.created && again.runID == waiting.runID)
+            try await client.signal(workflowID: "open", name: "go", value: "done")
+            #expect(try await client.result(of: waiting, as: DiagnosticWaitSignal.self, timeout: .seconds(20)) == .string("done"))
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+}
