@@ -26,7 +26,11 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         configuration.busyMode = .timeout(busyTimeout.seconds)
         configuration.maximumReaderCount = 4
         configuration.prepareDatabase { db in
-            try db.executeCached(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue.uppercased())")
+            // Hot pages (run rows, index roots) are rewritten by every commit: checkpoint less often so
+            // each is copied back once per checkpoint rather than many times, and keep more pages cached.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 8000")
+            try db.execute(sql: "PRAGMA cache_size = -65536")
         }
         do {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
