@@ -25,7 +25,7 @@ public final class ActivityContext: Sendable {
     public let scheduledAt: Date
     /// Progress recorded by the previous attempt's last heartbeat, if any.
     public let lastHeartbeatDetails: Payload?
-    public let logger: Logger
+    private let baseLogger: Logger
     let clock: any WorkflowClock
     private let heartbeatSink: @Sendable (Payload?) async throws -> Bool
     private let cancelled = Atomic<Bool>(false)
@@ -40,13 +40,19 @@ public final class ActivityContext: Sendable {
         sequence = task.seq
         scheduledAt = task.scheduledAt
         lastHeartbeatDetails = task.heartbeatDetails
-        var logger = logger
-        logger[metadataKey: "activity"] = "\(task.activityName)"
-        logger[metadataKey: "idempotency-key"] = "\(task.idempotencyKey)"
-        logger[metadataKey: "attempt"] = "\(task.attempt)"
-        self.logger = logger
+        baseLogger = logger
         self.clock = clock
         self.heartbeatSink = heartbeat
+    }
+
+    /// A logger carrying the workflow id, activity, idempotency key and attempt as metadata.
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "workflow-id"] = "\(workflowID)"
+        logger[metadataKey: "activity"] = "\(activityName)"
+        logger[metadataKey: "idempotency-key"] = "\(idempotencyKey)"
+        logger[metadataKey: "attempt"] = "\(attempt)"
+        return logger
     }
 
     /// The engine's current time (the manual clock in tests).

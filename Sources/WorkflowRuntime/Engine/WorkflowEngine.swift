@@ -76,15 +76,13 @@ package final class WorkflowEngine: Sendable {
     /// Replays (or resumes from the cache) the task's run, applies its inbox and commits.
     /// - Returns: activities leased to this worker for eager execution (each holds an activity slot).
     package func process(_ task: WorkflowTask) async -> [ActivityTask] {
-        var logger = self.logger
-        logger[metadataKey: "workflow-id"] = "\(task.workflowID)"
-        logger[metadataKey: "run-id"] = "\(task.runID)"
+        let runMetadata: Logger.Metadata = ["workflow-id": "\(task.workflowID)", "run-id": "\(task.runID)"]
         let execution: WorkflowExecution
         do {
             execution = try await resume(task)
         } catch {
             let reason = (error as? WorkflowTaskFailure)?.message ?? "\(error)"
-            logger.error("workflow task failed; run blocked", metadata: ["reason": "\(reason)"])
+            logger.error("workflow task failed; run blocked", metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
             try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: reason, now: clock.now())
             return []
         }
@@ -92,7 +90,7 @@ package final class WorkflowEngine: Sendable {
             execution.apply(event.kind, at: event.timestamp)
         }
         if let failure = execution.taskFailure {
-            logger.error("workflow task failed; run blocked", metadata: ["reason": "\(failure.message)"])
+            logger.error("workflow task failed; run blocked", metadata: runMetadata.merging(["reason": "\(failure.message)"]) { $1 })
             execution.evict()
             try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: failure.message, now: clock.now())
             return []
@@ -109,10 +107,10 @@ package final class WorkflowEngine: Sendable {
                 keep(execution, version: version)
                 return eager
             case .rejected(let reason):
-                logger.debug("workflow task rejected", metadata: ["reason": "\(reason)"])
+                logger.debug("workflow task rejected", metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
             }
         } catch {
-            logger.warning("workflow task commit failed", metadata: ["error": "\(error)"])
+            logger.warning("workflow task commit failed", metadata: runMetadata.merging(["error": "\(error)"]) { $1 })
         }
         execution.evict()
         activitySlots.release(eager.count)
@@ -199,9 +197,7 @@ package final class WorkflowEngine: Sendable {
     /// - Returns: activities the run scheduled next, leased to this worker.
     func runActivity(_ task: ActivityTask) async -> [ActivityTask] {
         defer { activitySlots.release() }
-        var logger = self.logger
-        logger[metadataKey: "workflow-id"] = "\(task.workflowID)"
-        let outcome = await attempt(task, logger: logger)
+        let outcome = await attempt(task)
         let now = clock.now()
         let report = ActivityReport(runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, attempt: task.attempt,
                                     outcome: outcome, now: now)
@@ -210,11 +206,12 @@ package final class WorkflowEngine: Sendable {
                 return try await continueRun(execution, after: report, workflowID: task.workflowID)
             }
             if try await !store.reportActivity(report) {
-                logger.info("activity outcome dropped: its lease was lost", metadata: ["activity": "\(task.activityName)"])
+                logger.info("activity outcome dropped: its lease was lost",
+                            metadata: ["workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)"])
             }
         } catch {
             logger.warning("activity outcome not recorded; it will be retried when its lease expires",
-                           metadata: ["activity": "\(task.activityName)", "error": "\(error)"])
+                           metadata: ["workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)", "error": "\(error)"])
         }
         return []
     }
@@ -251,7 +248,7 @@ package final class WorkflowEngine: Sendable {
     }
 
     /// Runs the activity's code once, within its start-to-close timeout, and decides what comes next.
-    private func attempt(_ task: ActivityTask, logger: Logger) async -> ActivityReport.Outcome {
+    private func attempt(_ task: ActivityTask) async -> ActivityReport.Outcome {
         let policy = task.options.retryPolicy
         let failure: ErrorInfo
         if let maximum = policy.maximumAttempts, task.attempt > maximum {
@@ -278,7 +275,9 @@ package final class WorkflowEngine: Sendable {
         } else {
             failure = ErrorInfo(type: "UnknownActivity", message: "activity '\(task.activityName)' is not registered on worker \(configuration.identity)")
         }
-        logger.info("activity attempt failed", metadata: ["activity": "\(task.activityName)", "attempt": "\(task.attempt)", "error": "\(failure)"])
+        logger.info("activity attempt failed", metadata: [
+            "workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)", "attempt": "\(task.attempt)", "error": "\(failure)",
+        ])
         guard policy.allowsRetry(after: task.attempt, failure: failure) else { return .failed(failure) }
         let retryAt = clock.now().addingTimeInterval(policy.delay(afterAttempt: task.attempt).seconds)
         if let limit = task.options.scheduleToCloseTimeout, retryAt > task.scheduledAt.addingTimeInterval(limit.seconds) {

@@ -118,7 +118,7 @@ public struct StartWorkflowRequest: Sendable {
     /// expected task version is 0 and it holds no lease.
     public var firstTask: WorkflowTaskCompletion?
 
-    public init(workflowID: String, runID: String = UUID().uuidString.lowercased(), workflowType: String, input: Payload, now: Date,
+    public init(workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
                 firstTask: WorkflowTaskCompletion? = nil) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input; self.now = now
         self.firstTask = firstTask

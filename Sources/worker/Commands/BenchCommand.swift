@@ -39,7 +39,7 @@ struct BenchCommand: AsyncParsableCommand {
         let registry = try WorkerRegistry.make(for: location)
         var logger = Logger(label: "keel.bench")
         logger.logLevel = .warning
-        let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(pollInterval: .milliseconds(100)), logger: logger)
+        let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(activityTaskSlots: 1000, pollInterval: .milliseconds(100)), logger: logger)
         var client = WorkflowClient(store: store, registry: registry)
         client.pollInterval = .seconds(1)
         client.localWorker = worker

@@ -5,8 +5,9 @@ import GRDB
 /// processes (busy timeout; one writer at a time).
 ///
 /// Durability: `synchronous=FULL` by default, so nothing acknowledged is lost even on power
-/// failure. ``Synchronous/normal`` keeps the database consistent but may lose the last commits on
-/// power failure (not on a process crash); choose it with `sqlite:PATH?synchronous=normal`.
+/// failure (each group commit syncs the WAL before its callers are answered).
+/// ``Synchronous/normal`` keeps the database consistent but may lose the last commits on power
+/// failure (not on a process crash); choose it with `sqlite:PATH?synchronous=normal`.
 ///
 /// Concurrent writes from this process are committed together (group commit).
 public final class SQLiteWorkflowStore: WorkflowStore {
