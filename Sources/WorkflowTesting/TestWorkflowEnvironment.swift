@@ -26,16 +26,18 @@ public final class TestWorkflowEnvironment: Sendable {
     /// - Parameters:
     ///   - eagerActivities: run activities on the fast path (as the daemon does), or only through the task queue.
     ///   - databasePath: an existing database to use (e.g. to run the same runs with changed code); default: a new file.
+    ///   - logger: where the engine and workflow code log; default: nowhere.
     public init(registry: WorkflowRegistry, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
-                eagerActivities: Bool = true, databasePath: String? = nil) async throws {
+                eagerActivities: Bool = true, databasePath: String? = nil, logger: Logger? = nil) async throws {
         clock = ManualClock(now: startTime)
         self.databasePath = databasePath
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite").path
         store = try SQLiteWorkflowStore(path: self.databasePath, synchronous: .normal)
         try await store.migrate()
         client = WorkflowClient(store: store, registry: registry, clock: clock)
-        var logger = Logger(label: "keel.test")
-        logger.logLevel = .critical
+        var silent = Logger(label: "keel.test")
+        silent.logLevel = .critical
+        let logger = logger ?? silent
         engine = WorkflowEngine(store: store, registry: registry, clock: clock,
                                 configuration: WorkerConfiguration(identity: "test-worker", eagerActivities: eagerActivities),
                                 logger: logger)

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// What workflow code uses for everything that is not deterministic: activities, time, timers,
 /// signals, randomness and side effects. Each call is recorded in the run's history, so a replay
@@ -33,6 +34,10 @@ public final class WorkflowContext: @unchecked Sendable {
     /// Number of events in the run's history so far; past a few thousand, prefer continue-as-new.
     public var historyLength: Int { execution.historyLength }
 
+    /// A logger for workflow code, with the run's ids as metadata. It stays silent while the code
+    /// is being replayed, so each line is logged once.
+    public var logger: Logger { execution.logger }
+
     /// A random number generator seeded by the run: the same numbers on every replay.
     public var random: WorkflowRandom { execution.random }
 
@@ -48,7 +53,7 @@ public final class WorkflowContext: @unchecked Sendable {
         let payload = try Payload.encode(input)
         let result = try await execution.executeActivity(name: A.name, input: payload, options: options)
         do { return try result.decode(as: A.Output.self) } catch {
-            throw WorkflowTaskFailure(message: "cannot decode the result of activity '\(A.name)': \(error)")
+            try await execution.failTask("cannot decode the result of activity '\(A.name)': \(error)")
         }
     }
 

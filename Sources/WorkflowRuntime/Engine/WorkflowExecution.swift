@@ -1,5 +1,6 @@
 import DequeModule
 import Foundation
+import Logging
 
 /// One run's workflow code, suspended in memory, and the replay state that feeds it.
 ///
@@ -21,6 +22,8 @@ final class WorkflowExecution: @unchecked Sendable {
     private let executor = WorkflowTaskExecutor()
     private var context: WorkflowContext!
     let random: WorkflowRandom
+    /// The logger workflow code uses; silent while replaying.
+    private(set) var logger: Logger
 
     // Replay bookkeeping.
     private var recordedCommands: [Int: HistoryEvent.Kind] = [:]
@@ -61,25 +64,35 @@ final class WorkflowExecution: @unchecked Sendable {
         var continuation: UnsafeContinuation<Payload?, Error>
     }
 
-    private init(info: WorkflowInfo) {
+    private init(info: WorkflowInfo, logger: Logger) {
         self.info = info
         self.currentTime = info.startedAt
         self.random = WorkflowRandom(seed: info.runID)
+        self.logger = logger
     }
 
     // MARK: - Engine side
 
     /// Starts the run's code and replays `history` (which begins with `workflowStarted`) against it.
-    static func replay(_ history: [HistoryEvent], runID: String, definition: WorkflowDefinition) throws -> WorkflowExecution {
+    static func replay(_ history: [HistoryEvent], runID: String, definition: WorkflowDefinition,
+                       logger: Logger = Logger(label: "keel.workflow")) throws -> WorkflowExecution {
         guard let first = history.first, case .workflowStarted(let type, let workflowID, let input) = first.kind else {
             throw WorkflowTaskFailure(message: "history of run \(runID) does not begin with workflowStarted")
         }
         let execution = WorkflowExecution(
-            info: WorkflowInfo(workflowID: workflowID, runID: runID, workflowType: type, startedAt: first.timestamp))
+            info: WorkflowInfo(workflowID: workflowID, runID: runID, workflowType: type, startedAt: first.timestamp), logger: logger)
+        execution.logger = Logger(label: logger.label) { [unowned execution] _ in
+            var handler = ReplaySuppressingLogHandler(base: logger.handler) { execution.isReplaying }
+            handler[metadataKey: "workflow-id"] = "\(workflowID)"
+            handler[metadataKey: "run-id"] = "\(runID)"
+            return handler
+        }
         execution.loadRecordedCommands(history)
-        execution.isReplaying = true
+        // Code that runs before the last recorded event is replaying: what it does already happened.
+        execution.isReplaying = history.count > 1
         execution.start(definition: definition, input: input)
-        for event in history.dropFirst() where !event.kind.isCommand {
+        for (index, event) in history.enumerated().dropFirst() where !event.kind.isCommand {
+            execution.isReplaying = index < history.count - 1
             execution.currentTime = event.timestamp
             execution.resolve(event.kind)
             execution.executor.drain()
@@ -278,6 +291,14 @@ final class WorkflowExecution: @unchecked Sendable {
     /// Suspends the code for good (until eviction): used once the task has failed.
     private func strand() async {
         await withUnsafeContinuation { stranded.append($0) }
+    }
+
+    /// Fails the current task (a bug or mismatch in the code, not a workflow failure) and suspends
+    /// the calling code for good.
+    func failTask(_ message: String) async throws -> Never {
+        if taskFailure == nil { taskFailure = WorkflowTaskFailure(message: message) }
+        await strand()
+        throw WorkflowEvictedError()
     }
 
     private func nondeterminism(code: String, recorded: String) -> WorkflowTaskFailure {
