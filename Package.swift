@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -27,8 +28,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
-            resources: [.copy("Persistence/SQLite/Migrations")]
+            resources: [.copy("Persistence/SQLite/SQLiteMigrations"), .copy("Persistence/Postgres/PostgresMigrations")]
         ),
         .target(
             name: "WorkflowTesting",
@@ -39,6 +41,7 @@ let package = Package(
             dependencies: [
                 "WorkflowRuntime",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .target(name: "Workflows", dependencies: ["WorkflowRuntime", "Activities"]),

@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# Runs Keel's whole test suite: a warning-free build, then every test (unit, store conformance,
-# replay of golden histories, end-to-end with worker processes).
+# Runs Keel's whole test suite: a warning-free build, then every test (unit, store conformance on
+# SQLite and PostgreSQL, replay of golden histories, end-to-end with worker processes).
+#
+# PostgreSQL: uses KEEL_TEST_POSTGRES_URL if set; otherwise starts a throwaway server with
+# scripts/postgres-dev.sh (and stops it afterwards). Tests that need PostgreSQL fail without one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -z "${KEEL_TEST_POSTGRES_URL:-}" ]; then
+    if KEEL_TEST_POSTGRES_URL=$(bash scripts/postgres-dev.sh start); then
+        export KEEL_TEST_POSTGRES_URL
+        trap 'bash scripts/postgres-dev.sh stop' EXIT
+    else
+        echo "warning: could not start PostgreSQL (scripts/postgres-dev.sh); its tests will fail" >&2
+    fi
+fi
 
 build_log=$(mktemp)
 swift build --build-tests 2>&1 | tee "$build_log"

@@ -23,8 +23,8 @@ import WorkflowRuntime
 /// }
 /// ```
 public enum KeelCLI {
-    /// Builds the registry for the store a command opened (activities may need its location).
-    public typealias RegistryBuilder = @Sendable (StoreLocation) throws -> WorkflowRegistry
+    /// Builds the registry for the store a command opened (activities may share its database).
+    public typealias RegistryBuilder = @Sendable (any WorkflowStore) throws -> WorkflowRegistry
 
     struct Setup: Sendable {
         var name: String
@@ -49,9 +49,9 @@ public enum KeelCLI {
         setup.withLock { $0 } ?? Setup(name: "worker", registry: { _ in WorkflowRegistry() }, extraCommands: [])
     }
 
-    /// The registry for `location`.
-    public static func registry(for location: StoreLocation) throws -> WorkflowRegistry {
-        try current.registry(location)
+    /// The registry for `store`.
+    public static func registry(for store: any WorkflowStore) throws -> WorkflowRegistry {
+        try current.registry(store)
     }
 }
 

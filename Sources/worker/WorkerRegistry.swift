@@ -4,13 +4,17 @@ import Workflows
 
 /// The workflows and activities this executable runs.
 enum WorkerRegistry {
-    static func make(for location: StoreLocation) throws -> WorkflowRegistry {
+    /// The registry for `store`; diagnostic effects are recorded in the store's own database.
+    static func make(for store: any WorkflowStore) throws -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.registerDiagnosticWorkflows()
-        switch location {
-        case .sqlite(let path, _):
-            registry.registerDiagnosticActivities(effects: try SQLiteDiagnosticEffects(path: path))
+        let effects: any DiagnosticEffects
+        switch store {
+        case let sqlite as SQLiteWorkflowStore: effects = try SQLiteDiagnosticEffects(path: sqlite.path)
+        case let postgres as PostgresWorkflowStore: effects = PostgresDiagnosticEffects(client: postgres.client)
+        default: throw KeelError(.invalidArgument, "no diagnostic effects table for a \(type(of: store))")
         }
+        registry.registerDiagnosticActivities(effects: effects)
         return registry
     }
 }

@@ -5,23 +5,30 @@ import WorkflowRuntime
 /// A store backend under test. Every backend runs the same conformance suite.
 enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
     case sqlite
+    case postgres
 
     var testDescription: String { rawValue }
 
-    /// A fresh, empty store whose schema is not created yet.
-    func makeEmptyStore() throws -> any WorkflowStore {
+    /// Runs `body` with a fresh, empty store (a new SQLite file, or a new PostgreSQL database on
+    /// the server of `KEEL_TEST_POSTGRES_URL`, which `scripts/test.sh` provides).
+    func withEmptyStore(_ body: (any WorkflowStore) async throws -> Void) async throws {
         switch self {
         case .sqlite:
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-conformance-\(UUID().uuidString).sqlite").path
-            return try SQLiteWorkflowStore(path: path)
+            defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+            try await body(try SQLiteWorkflowStore(path: path))
+        case .postgres:
+            let url = try PostgresTestServer.freshDatabaseURL()
+            try await StoreLocation(url: url).withStore { try await body($0) }
         }
     }
 
-    /// A fresh, migrated store.
-    func makeStore() async throws -> any WorkflowStore {
-        let store = try makeEmptyStore()
-        try await store.migrate()
-        return store
+    /// Runs `body` with a fresh, migrated store.
+    func withStore(_ body: (any WorkflowStore) async throws -> Void) async throws {
+        try await withEmptyStore { store in
+            try await store.migrate()
+            try await body(store)
+        }
     }
 }
 
@@ -47,164 +54,173 @@ private let scheduleStep = HistoryEvent.Kind.activityScheduled(seq: 1, activity:
 struct StoreConformanceTests {
     @Test("migrations apply from empty, once", arguments: StoreBackend.allCases)
     func migrationsFromEmpty(backend: StoreBackend) async throws {
-        let store = try backend.makeEmptyStore()
-        #expect(try await store.pendingMigrations() == ["0001_initial"])
-        try await store.migrate()
-        try await store.migrate()
-        #expect(try await store.pendingMigrations().isEmpty)
+        try await backend.withEmptyStore { store in
+            #expect(try await store.pendingMigrations() == ["0001_initial"])
+            try await store.migrate()
+            try await store.migrate()
+            #expect(try await store.pendingMigrations().isEmpty)
+        }
     }
 
     @Test("starting an open workflow id returns the existing run; a closed id starts a new one", arguments: StoreBackend.allCases)
     func idempotentStart(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        let first = try await start(store, "order")
-        let again = try await start(store, "order")
-        #expect(first.created && !again.created && first.runID == again.runID)
-        _ = try await store.terminate(workflowID: "order", reason: "done", now: t0)
-        let next = try await start(store, "order")
-        #expect(next.created && next.runID != first.runID)
-        #expect(try await store.findRun(workflowID: "order")?.runID == next.runID)
+        try await backend.withStore { store in
+            let first = try await start(store, "order")
+            let again = try await start(store, "order")
+            #expect(first.created && !again.created && first.runID == again.runID)
+            _ = try await store.terminate(workflowID: "order", reason: "done", now: t0)
+            let next = try await start(store, "order")
+            #expect(next.created && next.runID != first.runID)
+            #expect(try await store.findRun(workflowID: "order")?.runID == next.runID)
+        }
     }
 
     @Test("a claimed task is leased: not claimable again until the lease expires", arguments: StoreBackend.allCases)
     func leaseExpiry(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        let run = try await start(store, "w")
-        let task = try #require(try await claimOne(store, owner: "a", lease: .seconds(10)))
-        #expect(task.runID == run.runID)
-        #expect(task.history?.map(\.kind.name) == ["workflowStarted"])
-        #expect(try await claimOne(store, owner: "b", at: t0.addingTimeInterval(9)) == nil)
-        let takeover = try #require(try await claimOne(store, owner: "b", at: t0.addingTimeInterval(11)))
-        #expect(takeover.runID == run.runID && takeover.leaseToken != task.leaseToken)
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let task = try #require(try await claimOne(store, owner: "a", lease: .seconds(10)))
+            #expect(task.runID == run.runID)
+            #expect(task.history?.map(\.kind.name) == ["workflowStarted"])
+            #expect(try await claimOne(store, owner: "b", at: t0.addingTimeInterval(9)) == nil)
+            let takeover = try #require(try await claimOne(store, owner: "b", at: t0.addingTimeInterval(11)))
+            #expect(takeover.runID == run.runID && takeover.leaseToken != task.leaseToken)
+        }
     }
 
     @Test("a commit from a stale lease is refused and writes nothing", arguments: StoreBackend.allCases)
     func staleLeaseFenced(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        let run = try await start(store, "w")
-        let stale = try #require(try await claimOne(store, owner: "a", lease: .seconds(1)))
-        let fresh = try #require(try await claimOne(store, owner: "b", at: t0.addingTimeInterval(2)))
-        #expect(try await store.completeWorkflowTask(completion(fresh, [.timerStarted(seq: 1, fireAt: t0.addingTimeInterval(60))]))
-                == .committed(taskVersion: 1))
-        guard case .rejected = try await store.completeWorkflowTask(completion(stale, [scheduleStep])) else {
-            Issue.record("a stale lease's commit was accepted")
-            return
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let stale = try #require(try await claimOne(store, owner: "a", lease: .seconds(1)))
+            let fresh = try #require(try await claimOne(store, owner: "b", at: t0.addingTimeInterval(2)))
+            #expect(try await store.completeWorkflowTask(completion(fresh, [.timerStarted(seq: 1, fireAt: t0.addingTimeInterval(60))]))
+                    == .committed(taskVersion: 1))
+            guard case .rejected = try await store.completeWorkflowTask(completion(stale, [scheduleStep])) else {
+                Issue.record("a stale lease's commit was accepted")
+                return
+            }
+            #expect(try await store.history(runID: run.runID).map(\.kind.name) == ["workflowStarted", "timerStarted"])
+            #expect(try await store.pendingWork(runID: run.runID).activities.isEmpty)
         }
-        #expect(try await store.history(runID: run.runID).map(\.kind.name) == ["workflowStarted", "timerStarted"])
-        #expect(try await store.pendingWork(runID: run.runID).activities.isEmpty)
     }
 
     @Test("signals are deduplicated by request id and wait in the inbox in order", arguments: StoreBackend.allCases)
     func signalDedup(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        let run = try await start(store, "w")
-        let signal = { (name: String, request: String?) in
-            try await store.signal(SignalRequest(workflowID: "w", name: name, payload: Payload(json: "\"\(name)\""), requestID: request, now: t0))
-        }
-        #expect(try await signal("a", "r1") == .delivered(runID: run.runID))
-        #expect(try await signal("a", "r1") == .duplicate(runID: run.runID))
-        #expect(try await signal("b", nil) == .delivered(runID: run.runID))
-        let task = try #require(try await claimOne(store))
-        #expect(task.inbox.map(\.kind) == [.signalReceived(name: "a", payload: Payload(json: "\"a\""), requestID: "r1"),
-                                            .signalReceived(name: "b", payload: Payload(json: "\"b\""), requestID: nil)])
-        await #expect(throws: KeelError.self) {
-            try await store.signal(SignalRequest(workflowID: "nobody", name: "x", now: t0))
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let signal = { (name: String, request: String?) in
+                try await store.signal(SignalRequest(workflowID: "w", name: name, payload: Payload(json: "\"\(name)\""), requestID: request, now: t0))
+            }
+            #expect(try await signal("a", "r1") == .delivered(runID: run.runID))
+            #expect(try await signal("a", "r1") == .duplicate(runID: run.runID))
+            #expect(try await signal("b", nil) == .delivered(runID: run.runID))
+            let task = try #require(try await claimOne(store))
+            #expect(task.inbox.map(\.kind) == [.signalReceived(name: "a", payload: Payload(json: "\"a\""), requestID: "r1"),
+                                                .signalReceived(name: "b", payload: Payload(json: "\"b\""), requestID: nil)])
+            await #expect(throws: KeelError.self) {
+                try await store.signal(SignalRequest(workflowID: "nobody", name: "x", now: t0))
+            }
         }
     }
 
     @Test("a task may not close the run over a signal it has not seen", arguments: StoreBackend.allCases)
     func completionRefusedOverUnprocessedSignal(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        let run = try await start(store, "w")
-        let task = try #require(try await claimOne(store))
-        _ = try await store.signal(SignalRequest(workflowID: "w", name: "late", now: t0))
-        guard case .rejected = try await store.completeWorkflowTask(completion(task, [.workflowCompleted(result: Payload(json: "1"))])) else {
-            Issue.record("the run closed over an unprocessed signal")
-            return
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let task = try #require(try await claimOne(store))
+            _ = try await store.signal(SignalRequest(workflowID: "w", name: "late", now: t0))
+            guard case .rejected = try await store.completeWorkflowTask(completion(task, [.workflowCompleted(result: Payload(json: "1"))])) else {
+                Issue.record("the run closed over an unprocessed signal")
+                return
+            }
+            #expect(try await store.run(runID: run.runID)?.status == .running)
+            let retry = try #require(try await claimOne(store))
+            #expect(retry.inbox.map(\.kind.name) == ["signalReceived"])
+            #expect(try await store.completeWorkflowTask(completion(retry, retry.inbox.map(\.kind) + [.workflowCompleted(result: Payload(json: "1"))]))
+                    == .committed(taskVersion: 1))
+            #expect(try await store.run(runID: run.runID)?.status == .completed)
         }
-        #expect(try await store.run(runID: run.runID)?.status == .running)
-        let retry = try #require(try await claimOne(store))
-        #expect(retry.inbox.map(\.kind.name) == ["signalReceived"])
-        #expect(try await store.completeWorkflowTask(completion(retry, retry.inbox.map(\.kind) + [.workflowCompleted(result: Payload(json: "1"))]))
-                == .committed(taskVersion: 1))
-        #expect(try await store.run(runID: run.runID)?.status == .completed)
     }
 
     @Test("a timer fires once, when due", arguments: StoreBackend.allCases)
     func timers(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        let run = try await start(store, "w")
-        let task = try #require(try await claimOne(store))
-        let fireAt = t0.addingTimeInterval(60)
-        _ = try await store.completeWorkflowTask(completion(task, [.timerStarted(seq: 1, fireAt: fireAt)]))
-        #expect(try await store.nextWakeUp() == fireAt)
-        #expect(try await store.fireDueTimers(now: fireAt.addingTimeInterval(-1), limit: 10) == 0)
-        #expect(try await store.fireDueTimers(now: fireAt, limit: 10) == 1)
-        #expect(try await store.fireDueTimers(now: fireAt.addingTimeInterval(10), limit: 10) == 0)
-        let next = try #require(try await claimOne(store, at: fireAt))
-        #expect(next.runID == run.runID && next.inbox.map(\.kind) == [.timerFired(seq: 1)])
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let task = try #require(try await claimOne(store))
+            let fireAt = t0.addingTimeInterval(60)
+            _ = try await store.completeWorkflowTask(completion(task, [.timerStarted(seq: 1, fireAt: fireAt)]))
+            #expect(try await store.nextWakeUp() == fireAt)
+            #expect(try await store.fireDueTimers(now: fireAt.addingTimeInterval(-1), limit: 10) == 0)
+            #expect(try await store.fireDueTimers(now: fireAt, limit: 10) == 1)
+            #expect(try await store.fireDueTimers(now: fireAt.addingTimeInterval(10), limit: 10) == 0)
+            let next = try #require(try await claimOne(store, at: fireAt))
+            #expect(next.runID == run.runID && next.inbox.map(\.kind) == [.timerFired(seq: 1)])
+        }
     }
 
     @Test("activity attempts: leased, retried later with the same key and the next attempt, stale reports ignored",
           arguments: StoreBackend.allCases)
     func activityAttempts(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        let run = try await start(store, "w")
-        let task = try #require(try await claimOne(store))
-        _ = try await store.completeWorkflowTask(completion(task, [scheduleStep]))
-        let claim = { (time: Date) in try await store.claimActivityTasks(owner: "a", limit: 10, defaultLease: .seconds(30), now: time) }
-        let first = try #require(try await claim(t0).first)
-        #expect(first.attempt == 1 && first.idempotencyKey == "key-1")
-        #expect(try await claim(t0).isEmpty)
-        let failure = ErrorInfo(type: "Transient", message: "try again")
-        #expect(try await store.reportActivity(ActivityReport(runID: run.runID, seq: 1, leaseToken: first.leaseToken, attempt: 1,
-                                                              outcome: .retry(failure, at: t0.addingTimeInterval(5)), now: t0)))
-        #expect(try await claim(t0.addingTimeInterval(4)).isEmpty)
-        let second = try #require(try await claim(t0.addingTimeInterval(5)).first)
-        #expect(second.attempt == 2 && second.idempotencyKey == "key-1")
-        // A report under the first attempt's lease is stale.
-        #expect(try await !store.reportActivity(ActivityReport(runID: run.runID, seq: 1, leaseToken: first.leaseToken, attempt: 1,
-                                                               outcome: .completed(Payload(json: "1")), now: t0)))
-        // A lost attempt (lease expired) is taken over with the next attempt number.
-        let third = try #require(try await claim(t0.addingTimeInterval(40)).first)
-        #expect(third.attempt == 3)
-        #expect(try await store.reportActivity(ActivityReport(runID: run.runID, seq: 1, leaseToken: third.leaseToken, attempt: 3,
-                                                              outcome: .completed(Payload(json: "\"done\"")), now: t0)))
-        let next = try #require(try await claimOne(store, at: t0.addingTimeInterval(41)))
-        #expect(next.inbox.map(\.kind) == [.activityCompleted(seq: 1, result: Payload(json: "\"done\""), attempt: 3)])
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let task = try #require(try await claimOne(store))
+            _ = try await store.completeWorkflowTask(completion(task, [scheduleStep]))
+            let claim = { (time: Date) in try await store.claimActivityTasks(owner: "a", limit: 10, defaultLease: .seconds(30), now: time) }
+            let first = try #require(try await claim(t0).first)
+            #expect(first.attempt == 1 && first.idempotencyKey == "key-1")
+            #expect(try await claim(t0).isEmpty)
+            let failure = ErrorInfo(type: "Transient", message: "try again")
+            #expect(try await store.reportActivity(ActivityReport(runID: run.runID, seq: 1, leaseToken: first.leaseToken, attempt: 1,
+                                                                  outcome: .retry(failure, at: t0.addingTimeInterval(5)), now: t0)))
+            #expect(try await claim(t0.addingTimeInterval(4)).isEmpty)
+            let second = try #require(try await claim(t0.addingTimeInterval(5)).first)
+            #expect(second.attempt == 2 && second.idempotencyKey == "key-1")
+            // A report under the first attempt's lease is stale.
+            #expect(try await !store.reportActivity(ActivityReport(runID: run.runID, seq: 1, leaseToken: first.leaseToken, attempt: 1,
+                                                                   outcome: .completed(Payload(json: "1")), now: t0)))
+            // A lost attempt (lease expired) is taken over with the next attempt number.
+            let third = try #require(try await claim(t0.addingTimeInterval(40)).first)
+            #expect(third.attempt == 3)
+            #expect(try await store.reportActivity(ActivityReport(runID: run.runID, seq: 1, leaseToken: third.leaseToken, attempt: 3,
+                                                                  outcome: .completed(Payload(json: "\"done\"")), now: t0)))
+            let next = try #require(try await claimOne(store, at: t0.addingTimeInterval(41)))
+            #expect(next.inbox.map(\.kind) == [.activityCompleted(seq: 1, result: Payload(json: "\"done\""), attempt: 3)])
+        }
     }
 
     @Test("the fast path commits outcome and continuation together only when the run is in step", arguments: StoreBackend.allCases)
     func fastPath(backend: StoreBackend) async throws {
-        let store = try await backend.makeStore()
-        for (index, inStep) in [true, false].enumerated() {
-            let id = "w\(index)"
-            let run = try await start(store, id)
-            let task = try #require(try await store.claimWorkflowTasks(owner: "a", limit: 1, lease: .seconds(10), now: t0,
-                                                                         cachedTaskVersion: { _ in nil }).first)
-            var first = completion(task, [scheduleStep])
-            first.eagerLeases = [1: ActivityLease(owner: "a", token: 42, expiresAt: t0.addingTimeInterval(30))]
-            #expect(try await store.completeWorkflowTask(first) == .committed(taskVersion: 1))
-            #expect(try await store.claimActivityTasks(owner: "b", limit: 10, defaultLease: .seconds(30), now: t0).isEmpty)
+        try await backend.withStore { store in
+            for (index, inStep) in [true, false].enumerated() {
+                let id = "w\(index)"
+                let run = try await start(store, id)
+                let task = try #require(try await store.claimWorkflowTasks(owner: "a", limit: 1, lease: .seconds(10), now: t0,
+                                                                             cachedTaskVersion: { _ in nil }).first)
+                var first = completion(task, [scheduleStep])
+                first.eagerLeases = [1: ActivityLease(owner: "a", token: 42, expiresAt: t0.addingTimeInterval(30))]
+                #expect(try await store.completeWorkflowTask(first) == .committed(taskVersion: 1))
+                #expect(try await store.claimActivityTasks(owner: "b", limit: 10, defaultLease: .seconds(30), now: t0).isEmpty)
 
-            let result = Payload(json: "1")
-            let report = ActivityReport(runID: run.runID, seq: 1, leaseToken: 42, attempt: 1, outcome: .completed(result), now: t0)
-            let continuation = WorkflowTaskCompletion(
-                runID: run.runID, workflowID: id, leaseToken: nil, expectedTaskVersion: 1, consumedInboxThrough: nil,
-                events: [(.activityCompleted(seq: 1, result: result, attempt: 1), t0), (.workflowCompleted(result: result), t0)],
-                eagerLeases: [:], now: t0)
-            if inStep {
-                #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .continued(taskVersion: 2))
-                #expect(try await store.run(runID: run.runID)?.status == .completed)
-            } else {
-                // Out of step: a signal is waiting, so only the outcome is recorded, into the inbox.
-                _ = try await store.signal(SignalRequest(workflowID: id, name: "s", now: t0))
-                #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .outcomeOnly)
-                #expect(try await store.run(runID: run.runID)?.status == .running)
-                #expect(try await store.pendingWork(runID: run.runID).inbox.map(\.kind) == ["signalReceived", "activityCompleted"])
+                let result = Payload(json: "1")
+                let report = ActivityReport(runID: run.runID, seq: 1, leaseToken: 42, attempt: 1, outcome: .completed(result), now: t0)
+                let continuation = WorkflowTaskCompletion(
+                    runID: run.runID, workflowID: id, leaseToken: nil, expectedTaskVersion: 1, consumedInboxThrough: nil,
+                    events: [(.activityCompleted(seq: 1, result: result, attempt: 1), t0), (.workflowCompleted(result: result), t0)],
+                    eagerLeases: [:], now: t0)
+                if inStep {
+                    #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .continued(taskVersion: 2))
+                    #expect(try await store.run(runID: run.runID)?.status == .completed)
+                } else {
+                    // Out of step: a signal is waiting, so only the outcome is recorded, into the inbox.
+                    _ = try await store.signal(SignalRequest(workflowID: id, name: "s", now: t0))
+                    #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .outcomeOnly)
+                    #expect(try await store.run(runID: run.runID)?.status == .running)
+                    #expect(try await store.pendingWork(runID: run.runID).inbox.map(\.kind) == ["signalReceived", "activityCompleted"])
+                }
+                // A second report of the same outcome is recorded once.
+                #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .stale)
             }
-            // A second report of the same outcome is recorded once.
-            #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .stale)
         }
     }
 }

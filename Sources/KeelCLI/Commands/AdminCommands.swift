@@ -10,10 +10,11 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let store = try database.location().open()
-            let pending = try await store.pendingMigrations()
-            try await store.migrate()
-            print(pending.isEmpty ? "schema is up to date" : "applied \(pending.joined(separator: ", "))")
+            try await database.location().withStore { store in
+                let pending = try await store.pendingMigrations()
+                try await store.migrate()
+                print(pending.isEmpty ? "schema is up to date" : "applied \(pending.joined(separator: ", "))")
+            }
         }
     }
 }
@@ -45,19 +46,20 @@ struct StartCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (store, location) = try await database.openStore()
-            let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: location))
-            let handle = try await client.start(workflowType: type, id: id, input: Payload(json: input))
-            guard wait else {
-                if json { try printJSON(handle) } else {
-                    print(handle.created ? "started \(handle.workflowID) (run \(handle.runID))"
-                                         : "already running: \(handle.workflowID) (run \(handle.runID))")
+            try await database.withStore { store in
+                let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: store))
+                let handle = try await client.start(workflowType: type, id: id, input: Payload(json: input))
+                guard wait else {
+                    if json { try printJSON(handle) } else {
+                        print(handle.created ? "started \(handle.workflowID) (run \(handle.runID))"
+                                             : "already running: \(handle.workflowID) (run \(handle.runID))")
+                    }
+                    return
                 }
-                return
+                let run = try await client.waitForClose(runID: handle.runID, timeout: timeout.map { .milliseconds(Int64($0 * 1000)) })
+                if json { try printJSON(run) } else { print(RunRenderer.summary(run)) }
+                if run.status != .completed { throw ExitCode(1) }
             }
-            let run = try await client.waitForClose(runID: handle.runID, timeout: timeout.map { .milliseconds(Int64($0 * 1000)) })
-            if json { try printJSON(run) } else { print(RunRenderer.summary(run)) }
-            if run.status != .completed { throw ExitCode(1) }
         }
     }
 }
@@ -83,15 +85,16 @@ struct ListCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             guard limit > 0 else { throw KeelError(.invalidArgument, "--limit must be positive") }
-            let (store, _) = try await database.openStore()
-            let runs = try await store.listRuns(RunQuery(status: status, workflowType: type, limit: limit))
-            if json { return try printJSON(runs) }
-            var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED", "EVENTS")
-            for run in runs {
-                table.add(run.workflowID, run.workflowType, run.status.rawValue, Formatting.time(run.createdAt),
-                          Formatting.time(run.closedAt), "\(run.historyLength)")
+            try await database.withStore { store in
+                let runs = try await store.listRuns(RunQuery(status: status, workflowType: type, limit: limit))
+                if json { return try printJSON(runs) }
+                var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED", "EVENTS")
+                for run in runs {
+                    table.add(run.workflowID, run.workflowType, run.status.rawValue, Formatting.time(run.createdAt),
+                              Formatting.time(run.closedAt), "\(run.historyLength)")
+                }
+                print(runs.isEmpty ? "no runs" : table.render())
             }
-            print(runs.isEmpty ? "no runs" : table.render())
         }
     }
 }
@@ -116,9 +119,10 @@ struct ShowCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (store, _) = try await database.openStore()
-            let description = try await WorkflowClient(store: store).describe(workflowID: id, includeHistory: history)
-            if json { try printJSON(description) } else { print(RunRenderer.details(description)) }
+            try await database.withStore { store in
+                let description = try await WorkflowClient(store: store).describe(workflowID: id, includeHistory: history)
+                if json { try printJSON(description) } else { print(RunRenderer.details(description)) }
+            }
         }
     }
 }
@@ -143,10 +147,11 @@ struct SignalCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (store, _) = try await database.openStore()
-            switch try await WorkflowClient(store: store).signal(workflowID: id, name: name, payload: Payload(json: payload), requestID: requestId) {
-            case .delivered(let runID): print("signal '\(name)' stored for \(id) (run \(runID))")
-            case .duplicate(let runID): print("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")
+            try await database.withStore { store in
+                switch try await WorkflowClient(store: store).signal(workflowID: id, name: name, payload: Payload(json: payload), requestID: requestId) {
+                case .delivered(let runID): print("signal '\(name)' stored for \(id) (run \(runID))")
+                case .duplicate(let runID): print("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")
+                }
             }
         }
     }
@@ -167,9 +172,10 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (store, _) = try await database.openStore()
-            try await WorkflowClient(store: store).cancel(workflowID: id, reason: reason)
-            print("cancellation requested for \(id)")
+            try await database.withStore { store in
+                try await WorkflowClient(store: store).cancel(workflowID: id, reason: reason)
+                print("cancellation requested for \(id)")
+            }
         }
     }
 }
@@ -188,9 +194,10 @@ struct TerminateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (store, _) = try await database.openStore()
-            try await WorkflowClient(store: store).terminate(workflowID: id, reason: reason)
-            print("terminated \(id)")
+            try await database.withStore { store in
+                try await WorkflowClient(store: store).terminate(workflowID: id, reason: reason)
+                print("terminated \(id)")
+            }
         }
     }
 }
@@ -207,13 +214,14 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let (store, location) = try await database.openStore()
-            guard let run = try await store.findRun(workflowID: id) else {
-                throw KeelError(.workflowNotFound, "no workflow with id '\(id)'")
+            try await database.withStore { store in
+                guard let run = try await store.findRun(workflowID: id) else {
+                    throw KeelError(.workflowNotFound, "no workflow with id '\(id)'")
+                }
+                let history = try await store.history(runID: run.runID)
+                try WorkflowReplayer(registry: try KeelCLI.registry(for: store)).replay(history, runID: run.runID)
+                print("replayed \(history.count) events of \(id) (run \(run.runID)): deterministic")
             }
-            let history = try await store.history(runID: run.runID)
-            try WorkflowReplayer(registry: try KeelCLI.registry(for: location)).replay(history, runID: run.runID)
-            print("replayed \(history.count) events of \(id) (run \(run.runID)): deterministic")
         }
     }
 }

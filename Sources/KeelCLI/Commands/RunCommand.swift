@@ -47,16 +47,18 @@ struct RunCommand: AsyncParsableCommand {
                 return handler
             }
             let logger = Logger(label: "keel.worker")
-            let (store, location) = try await database.openStore(migrate: migrate)
-            var configuration = WorkerConfiguration(
-                workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
-                workflowTaskLease: .milliseconds(Int64(workflowTaskTimeout * 1000)),
-                defaultActivityLease: .milliseconds(Int64(activityTimeout * 1000)), eagerActivities: !noEagerActivities)
-            if let identity { configuration.identity = identity }
-            let worker = Worker(store: store, registry: try KeelCLI.registry(for: location), configuration: configuration, logger: logger)
-            logger.info("opening \(location)")
-            let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-            try await group.run()
+            let location = try database.location()
+            try await database.withStore(migrate: migrate) { store in
+                var configuration = WorkerConfiguration(
+                    workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
+                    workflowTaskLease: .milliseconds(Int64(workflowTaskTimeout * 1000)),
+                    defaultActivityLease: .milliseconds(Int64(activityTimeout * 1000)), eagerActivities: !noEagerActivities)
+                if let identity { configuration.identity = identity }
+                let worker = Worker(store: store, registry: try KeelCLI.registry(for: store), configuration: configuration, logger: logger)
+                logger.info("opening \(location)")
+                let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                try await group.run()
+            }
         }
     }
 }

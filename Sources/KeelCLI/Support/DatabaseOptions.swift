@@ -14,27 +14,21 @@ public struct DatabaseOptions: ParsableArguments {
         try StoreLocation(url: database ?? ProcessInfo.processInfo.environment["KEEL_DATABASE_URL"])
     }
 
-    /// Opens the store and checks its schema is current (or migrates it when `migrate` is set).
-    public func openStore(migrate: Bool = false) async throws -> (any WorkflowStore, StoreLocation) {
+    /// Opens the store for the duration of `body`, checking its schema is current (or migrating it
+    /// when `migrate` is set).
+    public func withStore<T: Sendable>(migrate: Bool = false, _ body: (any WorkflowStore) async throws -> T) async throws -> T {
         let location = try location()
-        let store = try location.open()
-        if migrate {
-            try await store.migrate()
-        } else {
-            let pending = try await store.pendingMigrations()
-            if !pending.isEmpty {
-                throw KeelError(.databaseUnreachable,
-                                "the database at \(location) needs migrations (\(pending.joined(separator: ", "))): run `\(KeelCLI.current.name) migrate`")
+        return try await location.withStore { store in
+            if migrate {
+                try await store.migrate()
+            } else {
+                let pending = try await store.pendingMigrations()
+                if !pending.isEmpty {
+                    throw KeelError(.databaseUnreachable,
+                                    "the database at \(location) needs migrations (\(pending.joined(separator: ", "))): run `\(KeelCLI.current.name) migrate`")
+                }
             }
-        }
-        return (store, location)
-    }
-}
-
-extension StoreLocation: CustomStringConvertible {
-    public var description: String {
-        switch self {
-        case .sqlite(let path, let synchronous): "sqlite:\(path)" + (synchronous == .full ? "" : "?synchronous=\(synchronous.rawValue)")
+            return try await body(store)
         }
     }
 }

@@ -38,3 +38,20 @@ struct CommitPlan {
         }
     }
 }
+
+/// A completion with its events encoded before the transaction starts.
+struct PreparedCompletion: Sendable {
+    var completion: WorkflowTaskCompletion
+    var plan: CommitPlan
+    var bodies: [Data]
+    var encodedOptions: [Int: Data]
+    var closingFailure: Data?
+
+    init(_ completion: WorkflowTaskCompletion) throws {
+        self.completion = completion
+        plan = CommitPlan(events: completion.events)
+        bodies = try completion.events.map { try EventCodec.encode($0.kind) }
+        encodedOptions = try Dictionary(uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(options: $0.options)) })
+        closingFailure = try plan.closing?.failure.map { try EventCodec.encode(attribute: $0) }
+    }
+}

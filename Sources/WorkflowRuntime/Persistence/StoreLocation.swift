@@ -1,11 +1,27 @@
 import Foundation
+import Logging
+import PostgresNIO
 
 /// Where the engine keeps its state, parsed from `--database` / `KEEL_DATABASE_URL`.
 ///
 /// - `sqlite:PATH` or `sqlite://PATH` (optionally `?synchronous=normal`), or a bare file path.
+/// - `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (or `postgresql://`; `?sslmode=require` for TLS).
 /// - No value: `keel.sqlite` in the working directory.
-public enum StoreLocation: Sendable, Equatable {
+public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     case sqlite(path: String, synchronous: SQLiteWorkflowStore.Synchronous)
+    case postgres(PostgresLocation)
+
+    /// A PostgreSQL server and database.
+    public struct PostgresLocation: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var username: String
+        public var password: String?
+        public var database: String
+        public var requireTLS: Bool
+        /// Connections each process may open (README: Connection budget).
+        public var maximumConnections: Int
+    }
 
     /// The default when nothing is configured: an SQLite file in the working directory.
     public static let defaultSQLite = StoreLocation.sqlite(path: "keel.sqlite", synchronous: .full)
@@ -18,11 +34,12 @@ public enum StoreLocation: Sendable, Equatable {
             return
         }
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw KeelError(.invalidDatabaseURL, "PostgreSQL is not supported by this build yet; use sqlite:PATH")
+            self = .postgres(try Self.parsePostgres(url))
+            return
         }
         var rest = url
         if rest.hasPrefix("sqlite://") { rest.removeFirst("sqlite://".count) } else if rest.hasPrefix("sqlite:") { rest.removeFirst("sqlite:".count) } else if rest.contains("://") {
-            throw KeelError(.invalidDatabaseURL, "unsupported database URL '\(url)': expected sqlite:PATH")
+            throw KeelError(.invalidDatabaseURL, "unsupported database URL '\(url)': expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
         var synchronous = SQLiteWorkflowStore.Synchronous.full
         if let question = rest.firstIndex(of: "?") {
@@ -40,10 +57,61 @@ public enum StoreLocation: Sendable, Equatable {
         self = .sqlite(path: rest, synchronous: synchronous)
     }
 
-    /// Opens the store (without migrating it).
-    public func open() throws -> any WorkflowStore {
+    private static func parsePostgres(_ url: String) throws -> PostgresLocation {
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+            throw KeelError(.invalidDatabaseURL, "cannot parse PostgreSQL URL '\(redacted(url))': expected postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        }
+        guard let username = components.user, !username.isEmpty else {
+            throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(redacted(url))' names no user")
+        }
+        let database = String(components.path.drop(while: { $0 == "/" }))
+        guard !database.isEmpty else { throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(redacted(url))' names no database") }
+        var location = PostgresLocation(host: host, port: components.port ?? 5432, username: username, password: components.password,
+                                        database: database, requireTLS: false, maximumConnections: 20)
+        for item in components.queryItems ?? [] {
+            switch (item.name, item.value) {
+            case ("sslmode", "require"?): location.requireTLS = true
+            case ("sslmode", "disable"?), ("sslmode", "prefer"?): location.requireTLS = false
+            case ("pool", let value?) where Int(value).map({ $0 > 0 }) == true: location.maximumConnections = Int(value)!
+            default:
+                throw KeelError(.invalidDatabaseURL, "unsupported option '\(item.name)' in the PostgreSQL URL: use sslmode=disable|require, pool=N")
+            }
+        }
+        return location
+    }
+
+    private static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? url
+    }
+
+    public var description: String {
         switch self {
-        case .sqlite(let path, let synchronous): try SQLiteWorkflowStore(path: path, synchronous: synchronous)
+        case .sqlite(let path, let synchronous): "sqlite:\(path)" + (synchronous == .full ? "" : "?synchronous=\(synchronous.rawValue)")
+        case .postgres(let location): "postgres://\(location.username)@\(location.host):\(location.port)/\(location.database)"
+        }
+    }
+
+    /// Opens the store (without migrating it) for the duration of `body`, running what it needs
+    /// in the background meanwhile (PostgreSQL's connection pool and notification listener).
+    public func withStore<T: Sendable>(logger: Logger = Logger(label: "keel.store"),
+                                       _ body: (any WorkflowStore) async throws -> T) async throws -> T {
+        switch self {
+        case .sqlite(let path, let synchronous):
+            return try await body(try SQLiteWorkflowStore(path: path, synchronous: synchronous))
+        case .postgres(let location):
+            var configuration = PostgresClient.Configuration(
+                host: location.host, port: location.port, username: location.username, password: location.password,
+                database: location.database, tls: location.requireTLS ? .require(.makeClientConfiguration()) : .disable)
+            configuration.options.maximumConnections = location.maximumConnections
+            configuration.options.connectTimeout = .seconds(5)
+            let store = PostgresWorkflowStore(configuration: configuration, logger: logger)
+            return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
+                group.addTask { await store.run() }
+                defer { group.cancelAll() }
+                return try await body(store)
+            }
         }
     }
 }

@@ -33,33 +33,39 @@ struct BenchCommand: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: directory) }
         let location = try StoreLocation(url: database ?? "sqlite:\(directory.appendingPathComponent("bench.sqlite").path)")
 
-        let setupStart = ContinuousClock.now
-        let store = try location.open()
-        try await store.migrate()
-        let registry = try WorkerRegistry.make(for: location)
         var logger = Logger(label: "keel.bench")
         logger.logLevel = .warning
-        let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(activityTaskSlots: 1000, pollInterval: .milliseconds(100)), logger: logger)
-        var client = WorkflowClient(store: store, registry: registry)
-        client.pollInterval = .seconds(1)
-        client.localWorker = worker
-        let setupSeconds = (ContinuousClock.now - setupStart).seconds
-        let workloads = Workloads(client: client)
-
-        var metrics = try await withThrowingTaskGroup(of: [String: Double]?.self) { group in
-            group.addTask {
-                try await worker.run()
-                return nil
+        let workload = self.workload
+        let metrics = try await location.withStore(logger: logger) { store in
+            let setupStart = ContinuousClock.now
+            try await store.migrate()
+            let registry = try WorkerRegistry.make(for: store)
+            let worker = Worker(store: store, registry: registry,
+                                configuration: WorkerConfiguration(activityTaskSlots: 1000, pollInterval: .milliseconds(100)), logger: logger)
+            var client = WorkflowClient(store: store, registry: registry)
+            client.pollInterval = .seconds(1)
+            client.localWorker = worker
+            let setupSeconds = (ContinuousClock.now - setupStart).seconds
+            let workloads = Workloads(client: client)
+            var metrics = try await withThrowingTaskGroup(of: [String: Double]?.self) { group in
+                group.addTask {
+                    try await worker.run()
+                    return nil
+                }
+                defer { worker.stop() }
+                switch workload {
+                case .W1: return try await workloads.throughput(n: count)
+                case .W2: return try await workloads.latency(n: count)
+                case .W3: return try await workloads.signalLatency(n: count)
+                }
             }
-            defer { worker.stop() }
-            switch workload {
-            case .W1: return try await workloads.throughput(n: count)
-            case .W2: return try await workloads.latency(n: count)
-            case .W3: return try await workloads.signalLatency(n: count)
-            }
+            metrics["setup_s"] = (setupSeconds * 1000).rounded() / 1000
+            return metrics
         }
-        metrics["setup_s"] = (setupSeconds * 1000).rounded() / 1000
-        let backend = switch location { case .sqlite: "sqlite-file" }
+        let backend = switch location {
+        case .sqlite: "sqlite-file"
+        case .postgres: "postgres"
+        }
         let line = try BenchmarkRecord(backend: backend, workload: workload.rawValue, n: count, metrics: metrics).jsonLine()
         print(line)
         if let results {

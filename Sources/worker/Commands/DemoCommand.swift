@@ -25,9 +25,9 @@ struct DemoCommand: AsyncParsableCommand {
         guard case .sqlite(let path, _) = location else { throw ValidationError("the demo runs on SQLite") }
         let logPath = directory.appendingPathComponent("worker.log").path
         let lease = 2.0
-        let store = try location.open()
+        let store = try SQLiteWorkflowStore(path: path)
         try await store.migrate()
-        let client = WorkflowClient(store: store, registry: try WorkerRegistry.make(for: location))
+        let client = WorkflowClient(store: store, registry: try WorkerRegistry.make(for: store))
         print("Keel demo — database \(url)\n            worker log \(logPath)\n")
 
         var worker = try WorkerProcess(databaseURL: url, logPath: logPath, leaseSeconds: lease)

@@ -58,7 +58,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     private static func migrator() throws -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
-        for migration in try SQLiteMigrations.all() {
+        for migration in try MigrationFiles.load(MigrationFiles.sqlite) {
             migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
         }
         return migrator
@@ -67,9 +67,9 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     // MARK: - Writes
 
     /// Runs `body` in the next group commit and, once committed, delivers its notifications.
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database, inout Notifications) throws -> T) async throws -> T {
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database, inout StoreNotifications) throws -> T) async throws -> T {
         let (value, notifications) = try await writer.write { db in
-            var notifications = Notifications()
+            var notifications = StoreNotifications()
             let value = try body(db, &notifications)
             return (value, notifications)
         }
@@ -375,17 +375,6 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 // MARK: - Statements shared by the operations above
 
 extension SQLiteWorkflowStore {
-    /// What to tell this process's waiters once a write has committed.
-    struct Notifications: Sendable {
-        var topics: Set<WorkNotifier.Topic> = []
-        var closedRuns: [String] = []
-
-        func deliver(to notifier: WorkNotifier) {
-            for topic in topics { notifier.notify(topic) }
-            for runID in closedRuns { notifier.runClosed(runID) }
-        }
-    }
-
     /// The columns of a run that fencing decisions read.
     struct RunState {
         var status: RunStatus
@@ -409,23 +398,6 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    /// A completion with its events encoded outside the write lock.
-    struct PreparedCompletion: Sendable {
-        var completion: WorkflowTaskCompletion
-        var plan: CommitPlan
-        var bodies: [Data]
-        var encodedOptions: [Int: Data]
-        var closingFailure: Data?
-
-        init(_ completion: WorkflowTaskCompletion) throws {
-            self.completion = completion
-            plan = CommitPlan(events: completion.events)
-            bodies = try completion.events.map { try EventCodec.encode($0.kind) }
-            encodedOptions = try Dictionary(uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(options: $0.options)) })
-            closingFailure = try plan.closing?.failure.map { try EventCodec.encode(attribute: $0) }
-        }
-    }
-
     static func openRunID(_ db: Database, workflowID: String, action: String) throws -> String {
         if let runID = try db.cachedValue(String.self, sql: """
             SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
@@ -441,7 +413,7 @@ extension SQLiteWorkflowStore {
     }
 
     static func addToInbox(_ db: Database, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
-                           notifications: inout Notifications) throws {
+                           notifications: inout StoreNotifications) throws {
         let time = now.timeIntervalSince1970
         try db.executeCached(sql: "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
                        arguments: [runID, kind.name, time, body])
@@ -483,7 +455,7 @@ extension SQLiteWorkflowStore {
     }
 
     /// Records an attempt's outcome under its lease. - Returns: `false` if the lease was no longer held.
-    static func recordActivityOutcome(_ db: Database, _ report: ActivityReport, body: Data?, notifications: inout Notifications) throws -> Bool {
+    static func recordActivityOutcome(_ db: Database, _ report: ActivityReport, body: Data?, notifications: inout StoreNotifications) throws -> Bool {
         switch report.outcome {
         case .retry(let failure, let retryAt):
             try db.executeCached(sql: """
@@ -500,7 +472,7 @@ extension SQLiteWorkflowStore {
     }
 
     /// Appends the task's events and writes the rows they imply. - Returns: the new task version.
-    static func commit(_ db: Database, _ prepared: PreparedCompletion, run: RunState, notifications: inout Notifications) throws -> Int {
+    static func commit(_ db: Database, _ prepared: PreparedCompletion, run: RunState, notifications: inout StoreNotifications) throws -> Int {
         let completion = prepared.completion
         let runID = completion.runID
         let now = completion.now.timeIntervalSince1970

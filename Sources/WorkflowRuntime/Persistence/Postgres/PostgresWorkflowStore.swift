@@ -1,0 +1,670 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The production store: PostgreSQL through a pooled `PostgresClient`, shared by any number of
+/// worker and CLI processes.
+///
+/// Work is claimed with `FOR UPDATE SKIP LOCKED` and leases; operations that touch a run lock its
+/// row first (`FOR UPDATE`), so a signal and a closing task cannot pass each other. After each
+/// commit that creates work, the transaction sends `NOTIFY keel_events`; every store listens on
+/// that channel and wakes its process's workers at once (polling remains as a safety net). When
+/// the server restarts or a connection drops, the pool reconnects and the listener resubscribes.
+///
+/// The store is a `Service`: run it (``run()``) for as long as it is used, e.g. with
+/// ``StoreLocation/withStore(logger:_:)``.
+public final class PostgresWorkflowStore: WorkflowStore, Service {
+    public let notifier = WorkNotifier()
+    /// The pooled client; activities of this process may share it.
+    public let client: PostgresClient
+    let logger: Logger
+    private static let channel = "keel_events"
+
+    /// - Parameters:
+    ///   - configuration: server, credentials and pool size (see README: each worker uses up to
+    ///     `maximumConnections` connections, plus one for LISTEN).
+    public init(configuration: PostgresClient.Configuration, logger: Logger) {
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// Runs the connection pool and the LISTEN loop until cancelled.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            group.addTask { await self.listen() }
+        }
+    }
+
+    /// Receives `NOTIFY keel_events` and wakes this process's waiters; resubscribes after errors.
+    private func listen() async {
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.channel) { notifications in
+                        // Work may have appeared while no one listened.
+                        for topic in WorkNotifier.Topic.allCases { notifier.notify(topic) }
+                        for try await notification in notifications {
+                            deliver(notification.payload)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("PostgreSQL notifications interrupted; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func deliver(_ payload: String) {
+        switch payload {
+        case "w": notifier.notify(.workflowTasks)
+        case "a": notifier.notify(.activityTasks)
+        case "t": notifier.notify(.timers)
+        default:
+            if payload.hasPrefix("c:") { notifier.runClosed(String(payload.dropFirst(2))) }
+        }
+    }
+
+    // MARK: - Transactions
+
+    /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
+    private func transaction<T: Sendable>(_ body: (PostgresConnection, inout StoreNotifications) async throws -> T) async throws -> T {
+        let logger = self.logger
+        let (value, notifications) = try await mapErrors {
+            try await client.withTransaction(logger: logger) { connection -> (T, StoreNotifications) in
+                var notifications = StoreNotifications()
+                let value = try await body(connection, &notifications)
+                var payloads = notifications.topics.map { topic in
+                    switch topic {
+                    case .workflowTasks: "w"
+                    case .activityTasks: "a"
+                    case .timers: "t"
+                    }
+                }
+                payloads += notifications.closedRuns.map { "c:\($0)" }
+                if !payloads.isEmpty {
+                    try await connection.query("SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
+                }
+                return (value, notifications)
+            }
+        }
+        notifications.deliver(to: notifier)
+        return value
+    }
+
+    private func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await mapErrors { try await client.withConnection { try await body($0) } }
+    }
+
+    /// Turns connection failures into ``KeelError/Code/databaseUnreachable``; keeps Keel's own errors.
+    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw Self.keelError(for: error)
+        }
+    }
+
+    private static func keelError(for error: Error) -> Error {
+        switch error {
+        case let error as KeelError: return error
+        case is CancellationError: return error
+        case let error as PostgresTransactionError:
+            return keelError(for: error.closureError ?? error.commitError ?? error.beginError ?? error.rollbackError ?? error)
+        case let error as PSQLError:
+            switch error.code {
+            case .server, .queryCancelled:
+                return KeelError(.storage, "PostgreSQL: \(error.serverInfo?[.message] ?? String(reflecting: error))")
+            default:
+                return KeelError(.databaseUnreachable, "PostgreSQL unreachable (\(error.code))")
+            }
+        default:
+            return KeelError(.databaseUnreachable, "PostgreSQL unreachable: \(error)")
+        }
+    }
+
+    // MARK: - Migrations
+
+    public func migrate() async throws {
+        let migrations = try MigrationFiles.load(MigrationFiles.postgres)
+        try await transaction { connection, _ in
+            try await connection.query("SELECT pg_advisory_xact_lock(7426001)", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS keel_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                """, logger: logger)
+            let applied = try await Self.appliedMigrations(connection, logger: logger)
+            for migration in migrations where !applied.contains(migration.name) {
+                for statement in Self.statements(of: migration.sql) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO keel_migrations (name) VALUES (\(migration.name))", logger: logger)
+            }
+        }
+    }
+
+    public func pendingMigrations() async throws -> [String] {
+        let migrations = try MigrationFiles.load(MigrationFiles.postgres).map(\.name)
+        let applied = try await read { connection in
+            let exists = try await connection.query("SELECT to_regclass('keel_migrations') IS NOT NULL", logger: logger)
+                .collect().first?.decode(Bool.self) ?? false
+            return exists ? try await Self.appliedMigrations(connection, logger: logger) : []
+        }
+        return migrations.filter { !applied.contains($0) }
+    }
+
+    /// The statements of a migration file (`;` at a line's end ends one; `--` lines are comments).
+    static func statements(of sql: String) -> [String] {
+        let lines = sql.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
+        return lines.joined(separator: "\n").components(separatedBy: ";\n")
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ";")) }
+            .filter { !$0.isEmpty }
+    }
+
+    private static func appliedMigrations(_ connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        Set(try await connection.query("SELECT name FROM keel_migrations", logger: logger).collect().map { try $0.decode(String.self) })
+    }
+
+    // MARK: - Client operations
+
+    public func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
+        let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
+        let firstTask = try request.firstTask.map(PreparedCompletion.init)
+        return try await transaction { connection, notifications in
+            let now = request.now.timeIntervalSince1970
+            let needsTask = firstTask == nil
+            let readyAt: Double? = needsTask ? now : nil
+            let inserted = try await connection.query("""
+                INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
+                                           history_length, needs_task, task_ready_at)
+                VALUES (\(request.runID), \(request.workflowID), \(request.workflowType), 'running', \(request.input.data),
+                        \(now), \(now), 1, \(needsTask), \(readyAt))
+                ON CONFLICT (workflow_id) WHERE status IN ('running', 'blocked') DO NOTHING
+                RETURNING run_id
+                """, logger: logger).collect()
+            guard !inserted.isEmpty else {
+                let existing = try await connection.query("""
+                    SELECT run_id FROM workflow_runs WHERE workflow_id = \(request.workflowID) AND status IN ('running', 'blocked')
+                    """, logger: logger).collect().first?.decode(String.self)
+                guard let existing else { throw KeelError(.storage, "workflow '\(request.workflowID)' changed during its start; retry") }
+                return StartWorkflowResult(runID: existing, created: false)
+            }
+            try await connection.query("""
+                INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
+                VALUES (\(request.runID), 1, 'workflowStarted', \(now), \(body))
+                """, logger: logger)
+            if let firstTask {
+                let run = RunState(status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false)
+                _ = try await commit(connection, firstTask, run: run, notifications: &notifications)
+            } else {
+                notifications.topics.insert(.workflowTasks)
+            }
+            return StartWorkflowResult(runID: request.runID, created: true)
+        }
+    }
+
+    public func signal(_ request: SignalRequest) async throws -> SignalOutcome {
+        let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
+        let body = try EventCodec.encode(kind)
+        return try await transaction { connection, notifications in
+            let runID = try await lockOpenRun(connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
+            if let requestID = request.requestID {
+                let inserted = try await connection.query("""
+                    INSERT INTO signal_requests (run_id, request_id, received_at) VALUES (\(runID), \(requestID), \(request.now.timeIntervalSince1970))
+                    ON CONFLICT DO NOTHING RETURNING 1
+                    """, logger: logger).collect()
+                if inserted.isEmpty { return .duplicate(runID: runID) }
+            }
+            try await addToInbox(connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
+            return .delivered(runID: runID)
+        }
+    }
+
+    public func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
+        let kind = HistoryEvent.Kind.cancelRequested(reason: reason)
+        let body = try EventCodec.encode(kind)
+        return try await transaction { connection, notifications in
+            let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "cancel")
+            try await addToInbox(connection, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
+            return runID
+        }
+    }
+
+    public func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
+        let body = try EventCodec.encode(.workflowTerminated(reason: reason))
+        return try await transaction { connection, notifications in
+            let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "terminate")
+            let time = now.timeIntervalSince1970
+            try await connection.query("""
+                INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
+                SELECT run_id, history_length + 1, 'workflowTerminated', \(time), \(body) FROM workflow_runs WHERE run_id = \(runID)
+                """, logger: logger)
+            try await connection.query("""
+                UPDATE workflow_runs SET status = 'terminated', status_reason = \(reason), closed_at = \(time), updated_at = \(time),
+                    history_length = history_length + 1, task_version = task_version + 1, needs_task = FALSE,
+                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                WHERE run_id = \(runID)
+                """, logger: logger)
+            try await deletePendingWork(connection, runID: runID)
+            notifications.closedRuns.append(runID)
+            return runID
+        }
+    }
+
+    // MARK: - Workflow tasks
+
+    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+                                   cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
+        let token = Int64.random(in: 1...Int64.max)
+        let time = now.timeIntervalSince1970
+        let expiry = time + lease.seconds
+        return try await transaction { connection, _ in
+            let rows = try await connection.query("""
+                WITH ready AS (
+                    SELECT run_id FROM workflow_runs
+                    WHERE needs_task AND status = 'running' AND task_ready_at <= \(time)
+                    ORDER BY task_ready_at LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED)
+                UPDATE workflow_runs AS r SET lease_owner = \(owner), lease_token = \(token), lease_expires_at = \(expiry),
+                    task_ready_at = \(expiry)
+                FROM ready WHERE r.run_id = ready.run_id
+                RETURNING r.run_id, r.workflow_id, r.workflow_type, r.task_version
+                """, logger: logger).collect()
+            var tasks: [WorkflowTask] = []
+            for row in rows {
+                let (runID, workflowID, type, version) = try row.decode((String, String, String, Int).self)
+                let history = cachedTaskVersion(runID) == version ? nil : try await Self.history(connection, runID: runID, logger: logger)
+                tasks.append(WorkflowTask(runID: runID, workflowID: workflowID, workflowType: type, leaseToken: token, taskVersion: version,
+                                          history: history, inbox: try await inbox(connection, runID: runID)))
+            }
+            return tasks
+        }
+    }
+
+    public func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
+        let prepared = try PreparedCompletion(completion)
+        return try await transaction { connection, notifications in
+            guard let run = try await lockRun(connection, runID: completion.runID), run.status == .running,
+                  run.taskVersion == completion.expectedTaskVersion, run.leaseToken == completion.leaseToken else {
+                return .rejected(reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
+            }
+            if prepared.plan.closing != nil, run.hasInbox,
+               try await hasInbox(connection, runID: completion.runID, after: completion.consumedInboxThrough) {
+                try await connection.query("""
+                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                        task_ready_at = \(completion.now.timeIntervalSince1970)
+                    WHERE run_id = \(completion.runID)
+                    """, logger: logger)
+                notifications.topics.insert(.workflowTasks)
+                return .rejected(reason: "an event arrived while the task was closing the run")
+            }
+            return .committed(taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
+        }
+    }
+
+    public func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
+        try await transaction { connection, _ in
+            _ = try await connection.query("""
+                UPDATE workflow_runs SET status = 'blocked', status_reason = \(reason), updated_at = \(now.timeIntervalSince1970),
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                WHERE run_id = \(runID) AND lease_token = \(leaseToken) AND status = 'running'
+                """, logger: logger)
+        }
+    }
+
+    public func unblockRuns(now: Date) async throws -> Int {
+        try await transaction { connection, notifications in
+            let rows = try await connection.query("""
+                UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = TRUE,
+                    task_ready_at = \(now.timeIntervalSince1970), task_version = task_version + 1
+                WHERE status = 'blocked' RETURNING 1
+                """, logger: logger).collect()
+            if !rows.isEmpty { notifications.topics.insert(.workflowTasks) }
+            return rows.count
+        }
+    }
+
+    // MARK: - Activity tasks
+
+    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
+        let token = Int64.random(in: 1...Int64.max)
+        let time = now.timeIntervalSince1970
+        return try await transaction { connection, _ in
+            let rows = try await connection.query("""
+                WITH due AS (
+                    SELECT id FROM activity_tasks WHERE visible_at <= \(time) ORDER BY visible_at LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED)
+                UPDATE activity_tasks AS a SET lease_owner = \(owner), lease_token = \(token), attempt = a.attempt + 1,
+                    visible_at = \(time) + COALESCE(a.start_to_close, \(defaultLease.seconds))
+                FROM due WHERE a.id = due.id
+                RETURNING a.run_id, a.workflow_id, a.seq, a.activity_name, a.input, a.idempotency_key, a.options, a.attempt,
+                          a.scheduled_at, a.heartbeat_details
+                """, logger: logger).collect()
+            return try rows.map { row in
+                let (runID, workflowID, seq, name, input, key, options, attempt, scheduledAt, details) =
+                    try row.decode((String, String, Int, String, Data, String, Data, Int, Double, Data?).self)
+                return ActivityTask(runID: runID, workflowID: workflowID, seq: seq, activityName: name, input: Payload(data: input),
+                                    idempotencyKey: key, options: try EventCodec.decode(attribute: ActivityOptions.self, from: options),
+                                    attempt: attempt, scheduledAt: Date(timeIntervalSince1970: scheduledAt), leaseToken: token,
+                                    heartbeatDetails: details.map(Payload.init(data:)))
+            }
+        }
+    }
+
+    public func reportActivity(_ report: ActivityReport) async throws -> Bool {
+        let body = try report.event.map(EventCodec.encode)
+        return try await transaction { connection, notifications in
+            try await recordActivityOutcome(connection, report, body: body, notifications: &notifications)
+        }
+    }
+
+    public func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
+        let body = try report.event.map(EventCodec.encode)
+        let prepared = try PreparedCompletion(continuation)
+        return try await transaction { connection, notifications in
+            guard let run = try await lockRun(connection, runID: report.runID), run.status == .running,
+                  run.taskVersion == continuation.expectedTaskVersion,
+                  run.leaseToken == nil || run.leaseExpiresAt ?? 0 <= report.now.timeIntervalSince1970, !run.hasInbox else {
+                return try await recordActivityOutcome(connection, report, body: body, notifications: &notifications) ? .outcomeOnly : .stale
+            }
+            guard try await takeLeasedActivity(connection, report) else { return .stale }
+            return .continued(taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
+        }
+    }
+
+    public func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
+        try await transaction { connection, _ in
+            !(try await connection.query("""
+                UPDATE activity_tasks SET visible_at = \(leaseUntil.timeIntervalSince1970),
+                    heartbeat_details = COALESCE(\(details?.data), heartbeat_details)
+                WHERE run_id = \(runID) AND seq = \(seq) AND lease_token = \(leaseToken) RETURNING 1
+                """, logger: logger).collect().isEmpty)
+        }
+    }
+
+    // MARK: - Timers
+
+    public func fireDueTimers(now: Date, limit: Int) async throws -> Int {
+        let time = now.timeIntervalSince1970
+        return try await transaction { connection, notifications in
+            let due = try await connection.query("""
+                DELETE FROM timers WHERE id IN (
+                    SELECT id FROM timers WHERE fire_at <= \(time) ORDER BY fire_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+                RETURNING run_id, seq
+                """, logger: logger).collect().map { try $0.decode((String, Int).self) }
+            // Lock runs in one order, so concurrent firings cannot deadlock.
+            for (runID, seq) in due.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
+                let kind = HistoryEvent.Kind.timerFired(seq: seq)
+                try await addToInbox(connection, runID: runID, kind: kind, body: try EventCodec.encode(kind), now: now,
+                                     notifications: &notifications)
+            }
+            return due.count
+        }
+    }
+
+    public func nextWakeUp() async throws -> Date? {
+        try await read { connection in
+            try await connection.query("""
+                SELECT MIN(t) FROM (
+                    SELECT MIN(fire_at) AS t FROM timers
+                    UNION ALL SELECT MIN(visible_at) FROM activity_tasks
+                    UNION ALL SELECT MIN(task_ready_at) FROM workflow_runs WHERE needs_task AND status = 'running') AS due
+                """, logger: logger).collect().first?.decode(Double?.self).map(Date.init(timeIntervalSince1970:))
+        }
+    }
+
+    // MARK: - Queries
+
+    private static let runColumns = """
+        run_id, workflow_id, workflow_type, status, input, result, failure, status_reason, created_at, updated_at, closed_at, history_length
+        """
+
+    public func findRun(workflowID: String) async throws -> WorkflowRun? {
+        try await read { connection in
+            try await connection.query("""
+                SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE workflow_id = \(workflowID)
+                ORDER BY status IN ('running', 'blocked') DESC, created_at DESC, run_id DESC LIMIT 1
+                """, logger: logger).collect().first.map(Self.run(from:))
+        }
+    }
+
+    public func run(runID: String) async throws -> WorkflowRun? {
+        try await read { connection in
+            try await connection.query("SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE run_id = \(runID)", logger: logger)
+                .collect().first.map(Self.run(from:))
+        }
+    }
+
+    public func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
+        let afterTime = query.after?.createdAt.timeIntervalSince1970
+        let afterID = query.after?.runID
+        return try await read { connection in
+            try await connection.query("""
+                SELECT \(unescaped: Self.runColumns) FROM workflow_runs
+                WHERE (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
+                  AND (\(query.workflowType)::text IS NULL OR workflow_type = \(query.workflowType))
+                  AND (\(afterTime)::double precision IS NULL OR (created_at, run_id) < (\(afterTime), \(afterID)))
+                ORDER BY created_at DESC, run_id DESC LIMIT \(query.limit)
+                """, logger: logger).collect().map(Self.run(from:))
+        }
+    }
+
+    public func history(runID: String) async throws -> [HistoryEvent] {
+        try await read { connection in try await Self.history(connection, runID: runID, logger: logger) }
+    }
+
+    public func pendingWork(runID: String) async throws -> PendingWork {
+        try await read { connection in
+            let activities = try await connection.query("""
+                SELECT seq, activity_name, attempt, visible_at, lease_owner, last_error FROM activity_tasks WHERE run_id = \(runID) ORDER BY seq
+                """, logger: logger).collect().map { row in
+                let (seq, name, attempt, visibleAt, owner, lastError) = try row.decode((Int, String, Int, Double, String?, String?).self)
+                return PendingWork.Activity(seq: seq, activityName: name, attempt: attempt, nextAttemptAt: Date(timeIntervalSince1970: visibleAt),
+                                            leaseOwner: owner, lastError: lastError)
+            }
+            let timers = try await connection.query("SELECT seq, fire_at FROM timers WHERE run_id = \(runID) ORDER BY fire_at", logger: logger)
+                .collect().map { row in
+                    let (seq, fireAt) = try row.decode((Int, Double).self)
+                    return PendingWork.Timer(seq: seq, fireAt: Date(timeIntervalSince1970: fireAt))
+                }
+            let inbox = try await inbox(connection, runID: runID).map {
+                PendingWork.Inbox(kind: $0.kind.name, detail: EventCodec.summary(of: $0.kind), receivedAt: $0.timestamp)
+            }
+            return PendingWork(activities: activities, timers: timers, inbox: inbox)
+        }
+    }
+}
+
+// MARK: - Statements shared by the operations above
+
+extension PostgresWorkflowStore {
+    struct RunState {
+        var status: RunStatus
+        var taskVersion: Int
+        var historyLength: Int
+        var leaseToken: Int64?
+        var leaseExpiresAt: Double?
+        var hasInbox: Bool
+    }
+
+    /// Locks the run's row for the rest of the transaction and reads what fencing needs.
+    func lockRun(_ connection: PostgresConnection, runID: String) async throws -> RunState? {
+        guard let row = try await connection.query("""
+            SELECT status, task_version, history_length, lease_token, lease_expires_at,
+                   EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
+            FROM workflow_runs WHERE run_id = \(runID) FOR UPDATE
+            """, logger: logger).collect().first else { return nil }
+        let (status, version, length, token, expiresAt, hasInbox) = try row.decode((String, Int, Int, Int64?, Double?, Bool).self)
+        return RunState(status: RunStatus(rawValue: status) ?? .running, taskVersion: version, historyLength: length,
+                        leaseToken: token, leaseExpiresAt: expiresAt, hasInbox: hasInbox)
+    }
+
+    /// Locks the open run of `workflowID`. - Throws: `.workflowClosed` or `.workflowNotFound`.
+    func lockOpenRun(_ connection: PostgresConnection, workflowID: String, action: String) async throws -> String {
+        if let runID = try await connection.query("""
+            SELECT run_id FROM workflow_runs WHERE workflow_id = \(workflowID) AND status IN ('running', 'blocked') FOR UPDATE
+            """, logger: logger).collect().first?.decode(String.self) {
+            return runID
+        }
+        if let status = try await connection.query("""
+            SELECT status FROM workflow_runs WHERE workflow_id = \(workflowID) ORDER BY created_at DESC LIMIT 1
+            """, logger: logger).collect().first?.decode(String.self) {
+            throw KeelError(.workflowClosed, "cannot \(action): workflow '\(workflowID)' is closed (\(status))")
+        }
+        throw KeelError(.workflowNotFound, "cannot \(action): no workflow with id '\(workflowID)'")
+    }
+
+    /// Marks the open run as needing a task (locking it) and queues the event; a closed run gets nothing.
+    func addToInbox(_ connection: PostgresConnection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
+                    notifications: inout StoreNotifications) async throws {
+        let time = now.timeIntervalSince1970
+        let updated = try await connection.query("""
+            UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task THEN task_ready_at ELSE \(time) END,
+                needs_task = TRUE, updated_at = \(time)
+            WHERE run_id = \(runID) AND status IN ('running', 'blocked') RETURNING 1
+            """, logger: logger).collect()
+        guard !updated.isEmpty else { return }
+        try await connection.query("""
+            INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (\(runID), \(kind.name), \(time), \(body))
+            """, logger: logger)
+        notifications.topics.insert(.workflowTasks)
+    }
+
+    func hasInbox(_ connection: PostgresConnection, runID: String, after id: Int64?) async throws -> Bool {
+        try await connection.query("SELECT EXISTS (SELECT 1 FROM run_inbox WHERE run_id = \(runID) AND id > \(id ?? 0))", logger: logger)
+            .collect().first?.decode(Bool.self) ?? false
+    }
+
+    func inbox(_ connection: PostgresConnection, runID: String) async throws -> [InboxEvent] {
+        try await connection.query("SELECT id, timestamp, body FROM run_inbox WHERE run_id = \(runID) ORDER BY id", logger: logger)
+            .collect().map { row in
+                let (id, timestamp, body) = try row.decode((Int64, Double, Data).self)
+                return InboxEvent(id: id, timestamp: Date(timeIntervalSince1970: timestamp), kind: try EventCodec.decode(body))
+            }
+    }
+
+    static func history(_ connection: PostgresConnection, runID: String, logger: Logger) async throws -> [HistoryEvent] {
+        try await connection.query("SELECT event_id, timestamp, body FROM history_events WHERE run_id = \(runID) ORDER BY event_id",
+                                   logger: logger)
+            .collect().map { row in
+                let (id, timestamp, body) = try row.decode((Int, Double, Data).self)
+                return HistoryEvent(id: id, timestamp: Date(timeIntervalSince1970: timestamp), kind: try EventCodec.decode(body))
+            }
+    }
+
+    func deletePendingWork(_ connection: PostgresConnection, runID: String) async throws {
+        try await connection.query("DELETE FROM activity_tasks WHERE run_id = \(runID)", logger: logger)
+        try await connection.query("DELETE FROM timers WHERE run_id = \(runID)", logger: logger)
+        try await connection.query("DELETE FROM run_inbox WHERE run_id = \(runID)", logger: logger)
+    }
+
+    /// Deletes the attempt's row if its lease is still held. - Returns: whether it was.
+    func takeLeasedActivity(_ connection: PostgresConnection, _ report: ActivityReport) async throws -> Bool {
+        !(try await connection.query("""
+            DELETE FROM activity_tasks WHERE run_id = \(report.runID) AND seq = \(report.seq) AND lease_token = \(report.leaseToken) RETURNING 1
+            """, logger: logger).collect().isEmpty)
+    }
+
+    func recordActivityOutcome(_ connection: PostgresConnection, _ report: ActivityReport, body: Data?,
+                               notifications: inout StoreNotifications) async throws -> Bool {
+        switch report.outcome {
+        case .retry(let failure, let retryAt):
+            let updated = try await connection.query("""
+                UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = \(retryAt.timeIntervalSince1970),
+                    last_error = \(failure.description)
+                WHERE run_id = \(report.runID) AND seq = \(report.seq) AND lease_token = \(report.leaseToken) RETURNING 1
+                """, logger: logger).collect()
+            guard !updated.isEmpty else { return false }
+            notifications.topics.insert(.activityTasks)
+        case .completed, .failed:
+            guard try await takeLeasedActivity(connection, report) else { return false }
+            try await addToInbox(connection, runID: report.runID, kind: report.event!, body: body!, now: report.now, notifications: &notifications)
+        }
+        return true
+    }
+
+    /// Appends the task's events and writes the rows they imply. - Returns: the new task version.
+    func commit(_ connection: PostgresConnection, _ prepared: PreparedCompletion, run: RunState,
+                notifications: inout StoreNotifications) async throws -> Int {
+        let completion = prepared.completion
+        let runID = completion.runID
+        let now = completion.now.timeIntervalSince1970
+        if !completion.events.isEmpty {
+            let ids = completion.events.indices.map { run.historyLength + $0 + 1 }
+            let kinds = completion.events.map(\.kind.name)
+            let times = completion.events.map(\.timestamp.timeIntervalSince1970)
+            let bodies = prepared.bodies.map { String(decoding: $0, as: UTF8.self) }
+            try await connection.query("""
+                INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
+                SELECT \(runID), id, kind, ts, convert_to(body, 'UTF8')
+                FROM unnest(\(ids)::int[], \(kinds)::text[], \(times)::float8[], \(bodies)::text[]) AS e(id, kind, ts, body)
+                """, logger: logger)
+        }
+        if let consumed = completion.consumedInboxThrough, run.hasInbox {
+            try await connection.query("DELETE FROM run_inbox WHERE run_id = \(runID) AND id <= \(consumed)", logger: logger)
+        }
+        let newVersion = run.taskVersion + 1
+        let historyLength = run.historyLength + completion.events.count
+        if let closing = prepared.plan.closing {
+            try await connection.query("""
+                UPDATE workflow_runs SET status = \(closing.status.rawValue), result = \(closing.result?.data),
+                    failure = \(prepared.closingFailure), status_reason = \(closing.reason), closed_at = \(now), updated_at = \(now),
+                    history_length = \(historyLength), task_version = \(newVersion), needs_task = FALSE, task_ready_at = NULL,
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                WHERE run_id = \(runID)
+                """, logger: logger)
+            try await deletePendingWork(connection, runID: runID)
+            notifications.closedRuns.append(runID)
+            return newVersion
+        }
+        for activity in prepared.plan.activities {
+            let lease = completion.eagerLeases[activity.seq]
+            let attempt = lease == nil ? 0 : 1
+            let visibleAt = lease?.expiresAt.timeIntervalSince1970 ?? now
+            try await connection.query("""
+                INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options, start_to_close,
+                                            attempt, scheduled_at, visible_at, lease_owner, lease_token)
+                VALUES (\(runID), \(activity.seq), \(completion.workflowID), \(activity.name), \(activity.input.data),
+                        \(activity.idempotencyKey), \(prepared.encodedOptions[activity.seq] ?? Data()),
+                        \(activity.options.startToCloseTimeout?.seconds), \(attempt), \(activity.scheduledAt.timeIntervalSince1970),
+                        \(visibleAt), \(lease?.owner), \(lease?.token))
+                """, logger: logger)
+            if lease == nil { notifications.topics.insert(.activityTasks) }
+        }
+        for timer in prepared.plan.timers {
+            try await connection.query("""
+                INSERT INTO timers (run_id, seq, fire_at) VALUES (\(runID), \(timer.seq), \(timer.fireAt.timeIntervalSince1970))
+                """, logger: logger)
+            notifications.topics.insert(.timers)
+        }
+        for seq in prepared.plan.cancelledTimers {
+            try await connection.query("DELETE FROM timers WHERE run_id = \(runID) AND seq = \(seq)", logger: logger)
+        }
+        var pending = false
+        if run.hasInbox {
+            pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
+        }
+        let readyAt: Double? = pending ? now : nil
+        try await connection.query("""
+            UPDATE workflow_runs SET history_length = \(historyLength), task_version = \(newVersion), updated_at = \(now),
+                needs_task = \(pending), task_ready_at = \(readyAt), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+            WHERE run_id = \(runID)
+            """, logger: logger)
+        if pending { notifications.topics.insert(.workflowTasks) }
+        return newVersion
+    }
+
+    static func run(from row: PostgresRow) throws -> WorkflowRun {
+        let (runID, workflowID, type, status, input, result, failure, reason, createdAt, updatedAt, closedAt, length) =
+            try row.decode((String, String, String, String, Data, Data?, Data?, String?, Double, Double, Double?, Int).self)
+        return WorkflowRun(
+            workflowID: workflowID, runID: runID, workflowType: type, status: RunStatus(rawValue: status) ?? .running,
+            input: Payload(data: input), result: result.map(Payload.init(data:)),
+            failure: try failure.map { try EventCodec.decode(attribute: ErrorInfo.self, from: $0) }, statusReason: reason,
+            createdAt: Date(timeIntervalSince1970: createdAt), updatedAt: Date(timeIntervalSince1970: updatedAt),
+            closedAt: closedAt.map(Date.init(timeIntervalSince1970:)), historyLength: length)
+    }
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for development and tests, from Debian's packages.
+#
+#   scripts/postgres-dev.sh start     # initdb (once) and start; prints the URL
+#   scripts/postgres-dev.sh stop
+#   scripts/postgres-dev.sh restart
+#   scripts/postgres-dev.sh url
+#
+# PostgreSQL refuses to run as root, so when run as root the server runs as the `postgres` user.
+# Settings: KEEL_PG_PORT (55432), KEEL_PG_DIR (/tmp/keel-postgres-$KEEL_PG_PORT). The role `keel`
+# (password `keel`, may create databases) owns the database `keel`. Loopback only.
+set -euo pipefail
+
+port=${KEEL_PG_PORT:-55432}
+dir=${KEEL_PG_DIR:-/tmp/keel-postgres-$port}
+url="postgres://keel:keel@127.0.0.1:$port/keel"
+
+bindir=""
+if ! command -v initdb >/dev/null 2>&1; then
+    for candidate in /usr/lib/postgresql/*/bin; do
+        [ -x "$candidate/initdb" ] && bindir="$candidate/"
+    done
+    if [ -z "$bindir" ]; then
+        echo "PostgreSQL server binaries not found: install Debian's postgresql package" >&2
+        exit 1
+    fi
+fi
+
+as_owner() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start() {
+    if [ ! -f "$dir/PG_VERSION" ]; then
+        mkdir -p "$dir"
+        [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+        as_owner "${bindir}initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
+    fi
+    if ! as_owner "${bindir}pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+        as_owner "${bindir}pg_ctl" -D "$dir" -w -l "$dir/server.log" \
+            -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on" start >/dev/null
+    fi
+    for _ in $(seq 1 50); do
+        pg_isready -h 127.0.0.1 -p "$port" -q && break
+        sleep 0.2
+    done
+    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc \
+        "SELECT 1 FROM pg_roles WHERE rolname = 'keel'" | grep -q 1 ||
+        psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE ROLE keel LOGIN PASSWORD 'keel' CREATEDB"
+    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'keel'" | grep -q 1 ||
+        psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE keel OWNER keel"
+    echo "$url"
+}
+
+stop() {
+    if [ -f "$dir/PG_VERSION" ]; then
+        as_owner "${bindir}pg_ctl" -D "$dir" -w -m fast stop >/dev/null 2>&1 || true
+    fi
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    restart) stop; start ;;
+    url) echo "$url" ;;
+    *) echo "usage: $0 start|stop|restart|url" >&2; exit 2 ;;
+esac
