@@ -63,16 +63,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "KeelTestSupport", path: "Tests/Support"),
         .testTarget(
             name: "WorkflowRuntimeTests",
-            dependencies: ["WorkflowRuntime", "WorkflowTesting", "Workflows", "Activities"],
+            dependencies: ["WorkflowRuntime", "WorkflowTesting", "Workflows", "Activities", "KeelTestSupport"],
             resources: [.copy("GoldenHistories")]
         ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "WorkflowRuntime", "Workflows", "Activities", "worker",
+                "WorkflowRuntime", "Workflows", "Activities", "worker", "KeelTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ],

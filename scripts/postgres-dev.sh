@@ -30,6 +30,18 @@ as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+options="-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200"
+
+# Waits (up to 30 s) until the server answers a query.
+wait_ready() {
+    for _ in $(seq 1 150); do
+        psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc "SELECT 1" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "PostgreSQL on port $port did not become ready; see $dir/server.log" >&2
+    return 1
+}
+
 start() {
     if [ ! -f "$dir/PG_VERSION" ]; then
         mkdir -p "$dir"
@@ -37,13 +49,9 @@ start() {
         as_owner "${bindir}initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
     if ! as_owner "${bindir}pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-        as_owner "${bindir}pg_ctl" -D "$dir" -w -l "$dir/server.log" \
-            -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=on" start >/dev/null
+        as_owner "${bindir}pg_ctl" -D "$dir" -w -l "$dir/server.log" -o "$options" start >/dev/null
     fi
-    for _ in $(seq 1 50); do
-        pg_isready -h 127.0.0.1 -p "$port" -q && break
-        sleep 0.2
-    done
+    wait_ready
     psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc \
         "SELECT 1 FROM pg_roles WHERE rolname = 'keel'" | grep -q 1 ||
         psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE ROLE keel LOGIN PASSWORD 'keel' CREATEDB"
@@ -62,7 +70,10 @@ stop() {
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    restart) stop; start ;;
+    restart)
+        as_owner "${bindir}pg_ctl" -D "$dir" -w -m fast -l "$dir/server.log" -o "$options" restart >/dev/null
+        wait_ready
+        echo "$url" ;;
     url) echo "$url" ;;
     *) echo "usage: $0 start|stop|restart|url" >&2; exit 2 ;;
 esac

@@ -48,7 +48,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             let logger = Logger(label: "keel.worker")
             let location = try database.location()
-            try await database.withStore(migrate: migrate) { store in
+            try await database.withStore(migrate: migrate, logger: logger, reachableWithin: .seconds(60)) { store in
                 var configuration = WorkerConfiguration(
                     workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
                     workflowTaskLease: .milliseconds(Int64(workflowTaskTimeout * 1000)),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import WorkflowRuntime
 
 /// `--database URL`, shared by every command.
@@ -16,9 +17,11 @@ public struct DatabaseOptions: ParsableArguments {
 
     /// Opens the store for the duration of `body`, checking its schema is current (or migrating it
     /// when `migrate` is set).
-    public func withStore<T: Sendable>(migrate: Bool = false, _ body: (any WorkflowStore) async throws -> T) async throws -> T {
+    public func withStore<T: Sendable>(migrate: Bool = false, logger: Logger = Logger(label: "keel.store", level: .error),
+                                       reachableWithin: Duration = .seconds(5),
+                                       _ body: (any WorkflowStore) async throws -> T) async throws -> T {
         let location = try location()
-        return try await location.withStore { store in
+        return try await location.withStore(logger: logger, reachableWithin: reachableWithin) { store in
             if migrate {
                 try await store.migrate()
             } else {
@@ -32,3 +35,4 @@ public struct DatabaseOptions: ParsableArguments {
         }
     }
 }
+

@@ -95,7 +95,10 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
 
     /// Opens the store (without migrating it) for the duration of `body`, running what it needs
     /// in the background meanwhile (PostgreSQL's connection pool and notification listener).
-    public func withStore<T: Sendable>(logger: Logger = Logger(label: "keel.store"),
+    /// - Parameter reachableWithin: how long PostgreSQL may take to answer a first query before
+    ///   this throws ``KeelError`` `.databaseUnreachable`.
+    public func withStore<T: Sendable>(logger: Logger = Logger(label: "keel.store", level: .error),
+                                       reachableWithin: Duration = .seconds(5),
                                        _ body: (any WorkflowStore) async throws -> T) async throws -> T {
         switch self {
         case .sqlite(let path, let synchronous):
@@ -110,8 +113,17 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
                 group.addTask { await store.run() }
                 defer { group.cancelAll() }
+                try await store.checkReachable(within: reachableWithin, location: self)
                 return try await body(store)
             }
         }
+    }
+}
+
+extension Logger {
+    /// A logger with a level set, e.g. a quiet one for command-line tools.
+    public init(label: String, level: Logger.Level) {
+        self.init(label: label)
+        logLevel = level
     }
 }

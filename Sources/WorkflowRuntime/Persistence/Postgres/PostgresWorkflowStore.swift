@@ -126,6 +126,25 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
+    /// Answers a first query within `timeout`, or throws ``KeelError`` `.databaseUnreachable`.
+    func checkReachable(within timeout: Duration, location: StoreLocation) async throws {
+        let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                _ = try await self.mapErrors { try await self.client.query("SELECT 1", logger: self.logger) }
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? false
+        }
+        if !reached {
+            throw KeelError(.databaseUnreachable, "database unreachable: no answer from \(location) within \(timeout)")
+        }
+    }
+
     // MARK: - Migrations
 
     public func migrate() async throws {

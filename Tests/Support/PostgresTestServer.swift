@@ -2,14 +2,14 @@ import Foundation
 
 /// The PostgreSQL server the tests use: `KEEL_TEST_POSTGRES_URL` (set by `scripts/test.sh`, which
 /// starts a throwaway server). Without it, tests that need PostgreSQL fail with a clear message.
-enum PostgresTestServer {
-    struct Missing: Error, CustomStringConvertible {
-        var description: String {
+public enum PostgresTestServer {
+    public struct Missing: Error, CustomStringConvertible {
+        public var description: String {
             "KEEL_TEST_POSTGRES_URL is not set: run the tests with `bash scripts/test.sh`, which starts a PostgreSQL server"
         }
     }
 
-    static var url: String {
+    public static var url: String {
         get throws {
             guard let url = ProcessInfo.processInfo.environment["KEEL_TEST_POSTGRES_URL"], !url.isEmpty else { throw Missing() }
             return url
@@ -17,7 +17,7 @@ enum PostgresTestServer {
     }
 
     /// Creates a new, empty database on the test server and returns its URL.
-    static func freshDatabaseURL() throws -> String {
+    public static func freshDatabaseURL() throws -> String {
         let base = try url
         guard var components = URLComponents(string: base) else { throw Missing() }
         let name = "keel_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
@@ -34,7 +34,7 @@ enum PostgresTestServer {
         return components.string!
     }
 
-    struct PostgresCreateFailed: Error, CustomStringConvertible {
-        var description: String
+    public struct PostgresCreateFailed: Error, CustomStringConvertible {
+        public var description: String
     }
 }
