@@ -216,8 +216,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                 VALUES (\(request.runID), 1, 'workflowStarted', \(now), \(body))
                 """, logger: logger)
             if let firstTask {
-                let run = RunState(status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false)
-                _ = try await commit(connection, firstTask, run: run, notifications: &notifications)
+                _ = try await commit(connection, firstTask, run: .started, notifications: &notifications)
             } else {
                 notifications.topics.insert(.workflowTasks)
             }
@@ -306,8 +305,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
         return try await transaction { connection, notifications in
-            guard let run = try await lockRun(connection, runID: completion.runID), run.status == .running,
-                  run.taskVersion == completion.expectedTaskVersion, run.leaseToken == completion.leaseToken else {
+            guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
                 return .rejected(reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
             if prepared.plan.closing != nil, run.hasInbox,
@@ -384,9 +382,8 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
         return try await transaction { connection, notifications in
-            guard let run = try await lockRun(connection, runID: report.runID), run.status == .running,
-                  run.taskVersion == continuation.expectedTaskVersion,
-                  run.leaseToken == nil || run.leaseExpiresAt ?? 0 <= report.now.timeIntervalSince1970, !run.hasInbox else {
+            guard let run = try await lockRun(connection, runID: report.runID),
+                  run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970) else {
                 return try await recordActivityOutcome(connection, report, body: body, notifications: &notifications) ? .outcomeOnly : .stale
             }
             guard try await takeLeasedActivity(connection, report) else { return .stale }
@@ -500,24 +497,15 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 // MARK: - Statements shared by the operations above
 
 extension PostgresWorkflowStore {
-    struct RunState {
-        var status: RunStatus
-        var taskVersion: Int
-        var historyLength: Int
-        var leaseToken: Int64?
-        var leaseExpiresAt: Double?
-        var hasInbox: Bool
-    }
-
     /// Locks the run's row for the rest of the transaction and reads what fencing needs.
-    func lockRun(_ connection: PostgresConnection, runID: String) async throws -> RunState? {
+    func lockRun(_ connection: PostgresConnection, runID: String) async throws -> RunFence? {
         guard let row = try await connection.query("""
             SELECT status, task_version, history_length, lease_token, lease_expires_at,
                    EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
             FROM workflow_runs WHERE run_id = \(runID) FOR UPDATE
             """, logger: logger).collect().first else { return nil }
         let (status, version, length, token, expiresAt, hasInbox) = try row.decode((String, Int, Int, Int64?, Double?, Bool).self)
-        return RunState(status: RunStatus(rawValue: status) ?? .running, taskVersion: version, historyLength: length,
+        return RunFence(status: RunStatus(rawValue: status) ?? .running, taskVersion: version, historyLength: length,
                         leaseToken: token, leaseExpiresAt: expiresAt, hasInbox: hasInbox)
     }
 
@@ -606,7 +594,7 @@ extension PostgresWorkflowStore {
     }
 
     /// Appends the task's events and writes the rows they imply. - Returns: the new task version.
-    func commit(_ connection: PostgresConnection, _ prepared: PreparedCompletion, run: RunState,
+    func commit(_ connection: PostgresConnection, _ prepared: PreparedCompletion, run: RunFence,
                 notifications: inout StoreNotifications) async throws -> Int {
         let completion = prepared.completion
         let runID = completion.runID

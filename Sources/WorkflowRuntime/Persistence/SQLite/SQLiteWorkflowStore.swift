@@ -101,8 +101,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             try db.executeCached(sql: "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)",
                                  arguments: [request.runID, now, body])
             if let firstTask {
-                let run = RunState(status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false)
-                _ = try Self.commit(db, firstTask, run: run, notifications: &notifications)
+                _ = try Self.commit(db, firstTask, run: .started, notifications: &notifications)
             } else {
                 notifications.topics.insert(.workflowTasks)
             }
@@ -184,8 +183,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
         return try await write { db, notifications in
-            guard let run = try RunState.fetch(db, runID: completion.runID), run.status == .running,
-                  run.taskVersion == completion.expectedTaskVersion, run.leaseToken == completion.leaseToken else {
+            guard let run = try Self.fence(db, runID: completion.runID), run.admits(completion) else {
                 return .rejected(reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
             if prepared.plan.closing != nil, run.hasInbox,
@@ -261,9 +259,8 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
         return try await write { db, notifications in
-            guard let run = try RunState.fetch(db, runID: report.runID), run.status == .running,
-                  run.taskVersion == continuation.expectedTaskVersion,
-                  run.leaseToken == nil || run.leaseExpiresAt ?? 0 <= report.now.timeIntervalSince1970, !run.hasInbox else {
+            guard let run = try Self.fence(db, runID: report.runID),
+                  run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970) else {
                 return try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications) ? .outcomeOnly : .stale
             }
             guard try Self.takeLeasedActivity(db, report) else { return .stale }
@@ -375,26 +372,15 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 // MARK: - Statements shared by the operations above
 
 extension SQLiteWorkflowStore {
-    /// The columns of a run that fencing decisions read.
-    struct RunState {
-        var status: RunStatus
-        var taskVersion: Int
-        var historyLength: Int
-        var leaseToken: Int64?
-        var leaseExpiresAt: Double?
-        /// Whether anything waits in the run's inbox.
-        var hasInbox: Bool
-
-        static func fetch(_ db: Database, runID: String) throws -> RunState? {
-            try db.cachedRow(sql: """
-                SELECT status, task_version, history_length, lease_token, lease_expires_at,
-                       EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id) AS has_inbox
-                FROM workflow_runs WHERE run_id = ?
-                """, arguments: [runID]).map { row in
-                RunState(status: RunStatus(rawValue: row["status"]) ?? .running, taskVersion: row["task_version"],
-                         historyLength: row["history_length"], leaseToken: row["lease_token"], leaseExpiresAt: row["lease_expires_at"],
-                         hasInbox: row["has_inbox"])
-            }
+    /// Reads the run's fencing state (the caller holds the write lock).
+    static func fence(_ db: Database, runID: String) throws -> RunFence? {
+        try db.cachedRow(sql: """
+            SELECT status, task_version, history_length, lease_token, lease_expires_at,
+                   EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id) AS has_inbox
+            FROM workflow_runs WHERE run_id = ?
+            """, arguments: [runID]).map { row in
+            RunFence(status: RunStatus(rawValue: row[0]) ?? .running, taskVersion: row[1], historyLength: row[2],
+                     leaseToken: row[3], leaseExpiresAt: row[4], hasInbox: row[5])
         }
     }
 
@@ -472,7 +458,7 @@ extension SQLiteWorkflowStore {
     }
 
     /// Appends the task's events and writes the rows they imply. - Returns: the new task version.
-    static func commit(_ db: Database, _ prepared: PreparedCompletion, run: RunState, notifications: inout StoreNotifications) throws -> Int {
+    static func commit(_ db: Database, _ prepared: PreparedCompletion, run: RunFence, notifications: inout StoreNotifications) throws -> Int {
         let completion = prepared.completion
         let runID = completion.runID
         let now = completion.now.timeIntervalSince1970
