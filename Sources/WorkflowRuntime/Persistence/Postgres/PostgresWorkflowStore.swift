@@ -51,9 +51,11 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                     }
                 }
             } catch {
+                // On shutdown the pool closes the connection just before this task sees its
+                // cancellation: wait first, and only report an interruption that outlives it.
+                try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { return }
                 logger.warning("PostgreSQL notifications interrupted; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
-                try? await Task.sleep(for: .seconds(1))
             }
         }
     }
