@@ -25,11 +25,12 @@ func exitCode(for code: KeelError.Code) -> Int32 {
     case .unknownWorkflowType, .unknownActivityType, .malformedInput, .payloadEncoding, .payloadDecoding,
          .invalidArgument, .invalidDatabaseURL:
         2
-    case .workflowNotFound: 3
-    case .workflowClosed, .workflowAlreadyExists: 4
+    case .workflowNotFound, .approvalNotFound: 3
+    case .workflowClosed, .workflowAlreadyExists, .invalidState: 4
     case .databaseUnreachable, .storage: 5
     case .nonDeterminism: 6
     case .timeout: 1
+    case .approvalRefused: 7
     }
 }
 

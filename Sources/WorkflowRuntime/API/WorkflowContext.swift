@@ -87,6 +87,77 @@ public final class WorkflowContext: @unchecked Sendable {
         return try payload.decode(as: T.self)
     }
 
+    // MARK: Approvals
+
+    /// Asks a person to decide, and waits for the decision or the deadline.
+    ///
+    /// The request is recorded with the exact `payload` the approver sees and its SHA-256; a decision
+    /// binds to both. On expiry the decision's outcome is ``ApprovalDecision/Outcome/expired``: the
+    /// workflow chooses what that means (ask someone else, or treat it as a rejection).
+    ///
+    /// ```swift
+    /// let decision = try await context.requestApproval(
+    ///     "manager-approval", summary: "Partner Acme, fit 82", payload: terms,
+    ///     approvers: ["role:sales-manager"], timeout: .seconds(3 * 86_400))
+    /// ```
+    /// - Parameter approvers: names, or roles written `role:NAME`; empty lets anyone decide.
+    public func requestApproval<P: Encodable>(_ name: String, summary: String, payload: P, approvers: [String] = [],
+                                              timeout: Duration) async throws -> ApprovalDecision {
+        try await startApproval(name, summary: summary, payload: payload, approvers: approvers, timeout: timeout).decision()
+    }
+
+    /// Records an approval request and returns at once; wait for it later with
+    /// ``PendingApproval/decision()`` (a decision made meanwhile is kept).
+    public func startApproval<P: Encodable>(_ name: String, summary: String, payload: P, approvers: [String] = [],
+                                            timeout: Duration) async throws -> PendingApproval {
+        if name.isEmpty { try await execution.failTask("requestApproval needs a name") }
+        if timeout <= .zero { try await execution.failTask("approval '\(name)' needs a positive timeout, got \(timeout)") }
+        let encoded = try Payload.encode(payload)
+        let (seq, request) = try await execution.startApproval(name: name, summary: summary, payload: encoded,
+                                                               approvers: approvers, timeout: timeout)
+        return PendingApproval(request: request, seq: seq, context: self)
+    }
+
+    func decision(of approval: PendingApproval) async throws -> ApprovalDecision {
+        try await execution.decision(ofApprovalAt: approval.seq)
+    }
+
+    // MARK: Compensation
+
+    /// Registers the activity that undoes a step (saga). When the workflow's code then throws —
+    /// a failure, a cancellation, a rejection it turns into an error — the registered compensations
+    /// run in reverse order of registration, each durably with retries and its own idempotency key,
+    /// shielded from the run's cancellation; the run then closes as `compensated`. A compensation
+    /// that fails for good parks the run as `compensationFailed` until an operator retries it
+    /// (`worker retry ID`).
+    ///
+    /// Register *before* a step whose outcome may be unknown (a timeout after the side effect may
+    /// have happened): compensations must tolerate "nothing to undo".
+    public func addCompensation<A: Activity>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = ActivityOptions()) throws {
+        execution.addCompensation(activity: A.name, input: try Payload.encode(input), options: options)
+    }
+
+    // MARK: Concurrency
+
+    /// Runs `body` for every item concurrently (on the run's executor, so deterministically) and
+    /// returns the results in the items' order. Every branch runs to its end; if any failed, the
+    /// error of the first failing item (in the items' order) is thrown.
+    public func parallel<Item: Sendable, Result: Sendable>(
+        _ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Result
+    ) async throws -> [Result] {
+        let outcomes = await withTaskGroup(of: (Int, Swift.Result<Result, any Error>).self) { group in
+            for (index, item) in items.enumerated() {
+                group.addTask {
+                    do { return (index, .success(try await body(item))) } catch { return (index, .failure(error)) }
+                }
+            }
+            var outcomes = [Swift.Result<Result, any Error>?](repeating: nil, count: items.count)
+            for await (index, outcome) in group { outcomes[index] = outcome }
+            return outcomes
+        }
+        return try outcomes.map { try $0!.get() }
+    }
+
     private func decodeSignal<T: Decodable>(_ payload: Payload, name: String) throws -> T {
         do { return try payload.decode(as: T.self) } catch {
             throw ApplicationError("signal '\(name)' payload does not decode as \(T.self): \(error)",

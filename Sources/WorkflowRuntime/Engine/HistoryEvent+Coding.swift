@@ -5,7 +5,7 @@ import Foundation
 extension HistoryEvent.Kind: Codable {
     private enum Key: String, CodingKey {
         case type, seq, workflowType, workflowID, input, activity, idempotencyKey, options, result, attempt, attempts,
-             failure, fireAt, name, value, payload, requestID, reason
+             failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy
     }
 
     public init(from decoder: Decoder) throws {
@@ -34,6 +34,15 @@ extension HistoryEvent.Kind: Codable {
             self = .signalReceived(name: try c.decode(String.self, forKey: .name), payload: try c.decode(Payload.self, forKey: .payload),
                                    requestID: try c.decodeIfPresent(String.self, forKey: .requestID))
         case "cancelRequested": self = .cancelRequested(reason: try c.decodeIfPresent(String.self, forKey: .reason))
+        case "approvalRequested": self = .approvalRequested(seq: try seq(), request: try c.decode(ApprovalRequest.self, forKey: .request))
+        case "approvalDecided": self = .approvalDecided(seq: try seq(), decision: try c.decode(ApprovalDecision.self, forKey: .decision))
+        case "compensationStarted": self = .compensationStarted(seq: try seq(), cause: try c.decode(ErrorInfo.self, forKey: .cause))
+        case "compensationFailed":
+            self = .compensationFailed(seq: try seq(), activity: try c.decode(String.self, forKey: .activity),
+                                       failure: try c.decode(ErrorInfo.self, forKey: .failure))
+        case "compensationRetryRequested":
+            self = .compensationRetryRequested(requestedBy: try c.decodeIfPresent(String.self, forKey: .requestedBy))
+        case "workflowCompensated": self = .workflowCompensated(cause: try c.decode(ErrorInfo.self, forKey: .cause))
         case "workflowCompleted": self = .workflowCompleted(result: try c.decode(Payload.self, forKey: .result))
         case "workflowFailed": self = .workflowFailed(failure: try c.decode(ErrorInfo.self, forKey: .failure))
         case "workflowCancelled": self = .workflowCancelled(reason: try c.decodeIfPresent(String.self, forKey: .reason))
@@ -73,6 +82,13 @@ extension HistoryEvent.Kind: Codable {
             try c.encode(payload, forKey: .payload)
             try c.encodeIfPresent(requestID, forKey: .requestID)
         case .cancelRequested(let reason), .workflowCancelled(let reason): try c.encodeIfPresent(reason, forKey: .reason)
+        case .approvalRequested(_, let request): try c.encode(request, forKey: .request)
+        case .approvalDecided(_, let decision): try c.encode(decision, forKey: .decision)
+        case .compensationStarted(_, let cause), .workflowCompensated(let cause): try c.encode(cause, forKey: .cause)
+        case .compensationFailed(_, let activity, let failure):
+            try c.encode(activity, forKey: .activity)
+            try c.encode(failure, forKey: .failure)
+        case .compensationRetryRequested(let requestedBy): try c.encodeIfPresent(requestedBy, forKey: .requestedBy)
         case .workflowCompleted(let result): try c.encode(result, forKey: .result)
         case .workflowFailed(let failure): try c.encode(failure, forKey: .failure)
         case .workflowTerminated(let reason): try c.encode(reason, forKey: .reason)

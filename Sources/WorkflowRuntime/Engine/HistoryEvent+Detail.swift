@@ -18,6 +18,17 @@ extension HistoryEvent.Kind {
         case .workflowCompleted(let result): "result=\(Payload.abbreviated(result))"
         case .workflowFailed(let failure): failure.description
         case .workflowTerminated(let reason): reason
+        case .approvalRequested(let seq, let request):
+            "#\(seq) \(request.id) '\(request.name)' \(request.summary) sha256=\(request.payloadHash.prefix(12)) "
+                + "approvers=\(request.approvers.isEmpty ? "anyone" : request.approvers.joined(separator: ","))"
+                + " deadline \(request.deadline.formatted(.iso8601))"
+        case .approvalDecided(let seq, let decision):
+            "#\(seq) \(decision.outcome.rawValue)" + (decision.decidedBy.map { " by \($0)" } ?? "")
+                + (decision.role.map { " as \($0)" } ?? "") + (decision.note.map { ": \($0)" } ?? "")
+        case .compensationStarted(let seq, let cause): "#\(seq) after \(cause)"
+        case .compensationFailed(let seq, let activity, let failure): "#\(seq) \(activity): \(failure)"
+        case .compensationRetryRequested(let requestedBy): requestedBy.map { "by \($0)" } ?? ""
+        case .workflowCompensated(let cause): "after \(cause)"
         }
     }
 }

@@ -28,10 +28,20 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         case markerRecorded(seq: Int, name: String, value: Payload)
         case signalReceived(name: String, payload: Payload, requestID: String?)
         case cancelRequested(reason: String?)
+        case approvalRequested(seq: Int, request: ApprovalRequest)
+        case approvalDecided(seq: Int, decision: ApprovalDecision)
+        /// The code failed (or was cancelled) with compensations registered; they run now, in reverse.
+        case compensationStarted(seq: Int, cause: ErrorInfo)
+        /// A compensation failed for good; the run waits for an operator's retry.
+        case compensationFailed(seq: Int, activity: String, failure: ErrorInfo)
+        /// An operator asked to retry the failed compensation.
+        case compensationRetryRequested(requestedBy: String?)
         case workflowCompleted(result: Payload)
         case workflowFailed(failure: ErrorInfo)
         case workflowCancelled(reason: String?)
         case workflowTerminated(reason: String)
+        /// The run failed or was cancelled and every registered compensation ran.
+        case workflowCompensated(cause: ErrorInfo)
 
         /// The stable name stored in the `kind` column and shown in timelines.
         public var name: String {
@@ -46,6 +56,12 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .markerRecorded: "markerRecorded"
             case .signalReceived: "signalReceived"
             case .cancelRequested: "cancelRequested"
+            case .approvalRequested: "approvalRequested"
+            case .approvalDecided: "approvalDecided"
+            case .compensationStarted: "compensationStarted"
+            case .compensationFailed: "compensationFailed"
+            case .compensationRetryRequested: "compensationRetryRequested"
+            case .workflowCompensated: "workflowCompensated"
             case .workflowCompleted: "workflowCompleted"
             case .workflowFailed: "workflowFailed"
             case .workflowCancelled: "workflowCancelled"
@@ -58,7 +74,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             switch self {
             case .activityScheduled(let seq, _, _, _, _), .activityCompleted(let seq, _, _),
                 .activityFailed(let seq, _, _), .timerStarted(let seq, _), .timerFired(let seq),
-                .timerCancelled(let seq), .markerRecorded(let seq, _, _):
+                .timerCancelled(let seq), .markerRecorded(let seq, _, _), .approvalRequested(let seq, _),
+                .approvalDecided(let seq, _), .compensationStarted(let seq, _), .compensationFailed(let seq, _, _):
                 seq
             default: nil
             }
@@ -68,8 +85,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// that happen to the run (completions, timer fires, signals, cancellation).
         public var isCommand: Bool {
             switch self {
-            case .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded,
-                .workflowCompleted, .workflowFailed, .workflowCancelled:
+            case .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded, .approvalRequested,
+                .compensationStarted, .compensationFailed, .workflowCompleted, .workflowFailed, .workflowCancelled,
+                .workflowCompensated:
                 true
             default: false
             }
@@ -78,7 +96,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// Whether the event closes the run.
         public var isClosing: Bool {
             switch self {
-            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated: true
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated: true
             default: false
             }
         }
@@ -90,6 +108,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .timerStarted(let seq, _): "#\(seq) timer"
             case .timerCancelled(let seq): "#\(seq) timer cancellation"
             case .markerRecorded(let seq, let name, _): "#\(seq) marker '\(name)'"
+            case .approvalRequested(let seq, let request): "#\(seq) approval request '\(request.name)'"
+            case .compensationStarted(let seq, _): "#\(seq) start of compensation"
+            case .compensationFailed(let seq, let activity, _): "#\(seq) failure of compensation '\(activity)'"
+            case .workflowCompensated: "workflow compensation"
             case .workflowCompleted: "workflow completion"
             case .workflowFailed: "workflow failure"
             case .workflowCancelled: "workflow cancellation"
@@ -106,8 +128,12 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case (.timerCancelled(let a), .timerCancelled(let b)): a == b
             case (.markerRecorded(let a, let nameA, _), .markerRecorded(let b, let nameB, _)):
                 a == b && nameA == nameB
+            case (.approvalRequested(let a, let requestA), .approvalRequested(let b, let requestB)):
+                a == b && requestA.name == requestB.name
+            case (.compensationStarted(let a, _), .compensationStarted(let b, _)): a == b
+            case (.compensationFailed(let a, let nameA, _), .compensationFailed(let b, let nameB, _)): a == b && nameA == nameB
             case (.workflowCompleted, .workflowCompleted), (.workflowFailed, .workflowFailed),
-                (.workflowCancelled, .workflowCancelled):
+                (.workflowCancelled, .workflowCancelled), (.workflowCompensated, .workflowCompensated):
                 true
             default: false
             }

@@ -34,7 +34,7 @@ final class WorkflowExecution: @unchecked Sendable {
     private(set) var currentTime: Date
 
     // Operations waiting for an event.
-    private var activityWaits: [Int: (activity: String, continuation: UnsafeContinuation<Payload, Error>)] = [:]
+    private var activityWaits: [Int: ActivityWait] = [:]
     private var timerWaits: [Int: TimerWait] = [:]
     private var earlyActivityResults: [Int: HistoryEvent.Kind] = [:]
     private var signalBuffers: [String: Deque<Payload>] = [:]
@@ -42,16 +42,40 @@ final class WorkflowExecution: @unchecked Sendable {
     private var nextWaiterID = 0
     private var stranded: [UnsafeContinuation<Void, Never>] = []
     private(set) var cancelRequest: CancelRequest?
+    private var approvalWaits: [Int: UnsafeContinuation<ApprovalDecision, Error>] = [:]
+    private var earlyApprovalDecisions: [Int: ApprovalDecision] = [:]
+
+    // Compensation (saga): registered compensations, newest last.
+    private var compensations: [Compensation] = []
+    private var compensationsRegistered = 0
+    private var compensationRetryWait: UnsafeContinuation<Void, Error>?
+    private var unclaimedCompensationRetries = 0
 
     // Output.
     private var newEvents: [(kind: HistoryEvent.Kind, timestamp: Date)] = []
     private var result: Result<Payload, Error>?
+    /// Set when the code failed and its compensations all ran: the run closes as compensated.
+    private var compensated = false
     private var closingTaken = false
     /// Set when the code cannot go on in this task: the run must be blocked, not failed.
     private(set) var taskFailure: WorkflowTaskFailure?
     private var evicted = false
 
     struct CancelRequest { var reason: String? }
+
+    private struct ActivityWait {
+        var activity: String
+        /// Compensations are shielded from the run's cancellation.
+        var shielded: Bool
+        var continuation: UnsafeContinuation<Payload, Error>
+    }
+
+    /// An activity that undoes a step, registered by the code (see ``WorkflowContext/addCompensation(_:_:options:)``).
+    private struct Compensation {
+        var activity: String
+        var input: Payload
+        var options: ActivityOptions
+    }
 
     private enum TimerWait {
         case sleep(UnsafeContinuation<Void, Error>)
@@ -136,8 +160,11 @@ final class WorkflowExecution: @unchecked Sendable {
         for (_, wait) in activityWaits { wait.continuation.resume(throwing: error) }
         for (_, wait) in timerWaits { if case .sleep(let continuation) = wait { continuation.resume(throwing: error) } }
         for (_, waiters) in signalWaiters { for waiter in waiters { waiter.continuation.resume(throwing: error) } }
+        for (_, continuation) in approvalWaits { continuation.resume(throwing: error) }
+        compensationRetryWait?.resume(throwing: error)
         for continuation in stranded { continuation.resume() }
         activityWaits.removeAll(); timerWaits.removeAll(); signalWaiters.removeAll(); stranded.removeAll()
+        approvalWaits.removeAll(); compensationRetryWait = nil
         // Code that swallows every error could loop forever: bound the unwinding.
         executor.drain(limit: 100_000)
     }
@@ -163,7 +190,11 @@ final class WorkflowExecution: @unchecked Sendable {
                 let output = try await definition.run(context, input)
                 finish(.success(output))
             } catch {
-                finish(.failure(error))
+                if compensations.isEmpty || evicted || taskFailure != nil || error is WorkflowTaskFailure {
+                    finish(.failure(error))
+                } else {
+                    await compensate(after: error)
+                }
             }
         }
         executor.drain()
@@ -183,6 +214,7 @@ final class WorkflowExecution: @unchecked Sendable {
         case nil: return nil
         case .success(let payload): return .workflowCompleted(result: payload)
         case .failure(let error):
+            if compensated { return .workflowCompensated(cause: ErrorInfo(error)) }
             if let cancelRequest, error is WorkflowCancelledError || error is CancellationError {
                 return .workflowCancelled(reason: cancelRequest.reason)
             }
@@ -194,7 +226,7 @@ final class WorkflowExecution: @unchecked Sendable {
         for event in history where event.kind.isCommand {
             switch event.kind {
             case .timerCancelled(let seq): recordedTimerCancellations.insert(seq)
-            case .workflowCompleted, .workflowFailed, .workflowCancelled: recordedClosing = event.kind
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated: recordedClosing = event.kind
             default: if let seq = event.kind.seq { recordedCommands[seq] = event.kind }
             }
         }
@@ -242,14 +274,31 @@ final class WorkflowExecution: @unchecked Sendable {
             } else {
                 signalBuffers[name, default: []].append(payload)
             }
+        case .approvalDecided(let seq, let decision):
+            if let continuation = approvalWaits.removeValue(forKey: seq) {
+                continuation.resume(returning: decision)
+            } else {
+                earlyApprovalDecisions[seq] = decision
+            }
+        case .compensationRetryRequested:
+            if let continuation = compensationRetryWait {
+                compensationRetryWait = nil
+                continuation.resume()
+            } else {
+                unclaimedCompensationRetries += 1
+            }
         case .cancelRequested(let reason):
             guard cancelRequest == nil else { return }
             cancelRequest = CancelRequest(reason: reason)
             let error = WorkflowCancelledError(reason: reason)
-            for (_, wait) in activityWaits { wait.continuation.resume(throwing: error) }
+            for (seq, wait) in activityWaits where !wait.shielded {
+                activityWaits[seq] = nil
+                wait.continuation.resume(throwing: error)
+            }
             for (_, wait) in timerWaits { if case .sleep(let continuation) = wait { continuation.resume(throwing: error) } }
             for (_, waiters) in signalWaiters { for waiter in waiters { waiter.continuation.resume(throwing: error) } }
-            activityWaits.removeAll(); timerWaits.removeAll(); signalWaiters.removeAll()
+            for (_, continuation) in approvalWaits { continuation.resume(throwing: error) }
+            timerWaits.removeAll(); signalWaiters.removeAll(); approvalWaits.removeAll()
         default:
             break
         }
@@ -306,8 +355,12 @@ final class WorkflowExecution: @unchecked Sendable {
             + "the code issued \(code) where the history has \(recorded)")
     }
 
-    func executeActivity(name: String, input: Payload, options: ActivityOptions) async throws -> Payload {
-        try checkCanProceed()
+    func executeActivity(name: String, input: Payload, options: ActivityOptions, shielded: Bool = false) async throws -> Payload {
+        if shielded {
+            if evicted { throw WorkflowEvictedError() }
+        } else {
+            try checkCanProceed()
+        }
         let seq = takeSeq()
         let key = options.idempotencyKey ?? "\(info.workflowID)/\(info.runID)/\(seq)"
         _ = try await issue(.activityScheduled(seq: seq, activity: name, input: input, idempotencyKey: key, options: options))
@@ -316,7 +369,9 @@ final class WorkflowExecution: @unchecked Sendable {
         case .activityFailed(_, let failure, let attempts):
             throw ActivityFailure(activityName: name, cause: failure, attempts: attempts)
         default:
-            return try await withUnsafeThrowingContinuation { activityWaits[seq] = (name, $0) }
+            return try await withUnsafeThrowingContinuation {
+                activityWaits[seq] = ActivityWait(activity: name, shielded: shielded, continuation: $0)
+            }
         }
     }
 
@@ -355,6 +410,72 @@ final class WorkflowExecution: @unchecked Sendable {
         let value = try body()
         _ = try await issue(.markerRecorded(seq: seq, name: name, value: value))
         return value
+    }
+
+    // MARK: Approvals
+
+    /// Records an approval request; its decision is awaited with ``decision(ofApprovalAt:)``.
+    func startApproval(name: String, summary: String, payload: Payload, approvers: [String], timeout: Duration) async throws
+        -> (seq: Int, request: ApprovalRequest) {
+        try checkCanProceed()
+        let seq = takeSeq()
+        let request = ApprovalRequest(id: ApprovalRequest.id(runID: info.runID, seq: seq), name: name, summary: summary,
+                                      payload: payload, approvers: approvers, deadline: currentTime.addingTimeInterval(timeout.seconds))
+        if case .approvalRequested(_, let recorded)? = try await issue(.approvalRequested(seq: seq, request: request)) {
+            return (seq, recorded)
+        }
+        return (seq, request)
+    }
+
+    /// The decision on the approval requested by operation `seq`, kept if it arrived earlier.
+    func decision(ofApprovalAt seq: Int) async throws -> ApprovalDecision {
+        try checkCanProceed()
+        if let decision = earlyApprovalDecisions.removeValue(forKey: seq) { return decision }
+        return try await withUnsafeThrowingContinuation { approvalWaits[seq] = $0 }
+    }
+
+    // MARK: Compensation
+
+    /// Registers an activity that undoes a step. Its idempotency key is fixed by its registration
+    /// order, so a retried or replayed compensation keeps it.
+    func addCompensation(activity: String, input: Payload, options: ActivityOptions) {
+        var options = options
+        if options.idempotencyKey == nil {
+            options.idempotencyKey = "\(info.workflowID)/\(info.runID)/compensation/\(compensationsRegistered)"
+        }
+        compensationsRegistered += 1
+        compensations.append(Compensation(activity: activity, input: input, options: options))
+    }
+
+    /// Runs the registered compensations, newest first, shielded from cancellation. A compensation
+    /// that fails for good parks the run (`compensationFailed`) until an operator asks for a retry.
+    private func compensate(after cause: Error) async {
+        do {
+            _ = try await issue(.compensationStarted(seq: takeSeq(), cause: ErrorInfo(cause)))
+            while let compensation = compensations.last {
+                do {
+                    _ = try await executeActivity(name: compensation.activity, input: compensation.input,
+                                                  options: compensation.options, shielded: true)
+                    compensations.removeLast()
+                } catch let failure as ActivityFailure {
+                    _ = try await issue(.compensationFailed(seq: takeSeq(), activity: compensation.activity, failure: failure.cause))
+                    try await waitForCompensationRetry()
+                }
+            }
+            compensated = true
+            finish(.failure(cause))
+        } catch {
+            finish(.failure(error))  // evicted, or the task failed: nothing is recorded
+        }
+    }
+
+    private func waitForCompensationRetry() async throws {
+        if evicted { throw WorkflowEvictedError() }
+        if unclaimedCompensationRetries > 0 {
+            unclaimedCompensationRetries -= 1
+            return
+        }
+        try await withUnsafeThrowingContinuation { compensationRetryWait = $0 }
     }
 
     var now: Date { currentTime }

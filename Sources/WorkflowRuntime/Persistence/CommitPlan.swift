@@ -21,7 +21,12 @@ struct CommitPlan {
     var activities: [NewActivity] = []
     var timers: [(seq: Int, fireAt: Date)] = []
     var cancelledTimers: [Int] = []
+    var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
     var closing: Closing?
+    /// A compensation failed for good: the run parks as `compensationFailed`.
+    var parksForCompensationRetry = false
+    /// The run no longer waits for approvals (it started compensating or closed): pending ones are withdrawn.
+    var withdrawsApprovals = false
 
     init(events: [(kind: HistoryEvent.Kind, timestamp: Date)]) {
         for (kind, timestamp) in events {
@@ -30,12 +35,17 @@ struct CommitPlan {
                 activities.append(NewActivity(seq: seq, name: name, input: input, idempotencyKey: key, options: options, scheduledAt: timestamp))
             case .timerStarted(let seq, let fireAt): timers.append((seq, fireAt))
             case .timerCancelled(let seq): cancelledTimers.append(seq)
+            case .approvalRequested(let seq, let request): approvals.append((seq, request, timestamp))
+            case .compensationStarted: withdrawsApprovals = true
+            case .compensationFailed: parksForCompensationRetry = true
+            case .workflowCompensated(let cause): closing = Closing(status: .compensated, failure: cause)
             case .workflowCompleted(let result): closing = Closing(status: .completed, result: result)
             case .workflowFailed(let failure): closing = Closing(status: .failed, failure: failure)
             case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
             default: break
             }
         }
+        if closing != nil { withdrawsApprovals = true }
     }
 }
 

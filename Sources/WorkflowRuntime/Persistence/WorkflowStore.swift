@@ -33,6 +33,23 @@ public protocol WorkflowStore: Sendable {
     /// Closes the open run at once as terminated, dropping its pending work.
     func terminate(workflowID: String, reason: String, now: Date) async throws -> String
 
+    /// Asks a run parked as `compensationFailed` to retry its failed compensation.
+    /// - Throws: `.workflowNotFound`, `.workflowClosed`, `.invalidState` (its compensation did not fail).
+    func retryCompensation(workflowID: String, requestedBy: String?, now: Date) async throws -> String
+
+    // MARK: Approvals
+
+    /// Records a decision on a pending approval request and delivers it to the run, or refuses it
+    /// (stale, already decided, expired, wrong payload hash, decider not allowed) writing only an
+    /// audit entry. Every attempt is audited.
+    /// - Throws: `.approvalNotFound`, `.approvalRefused`.
+    func decideApproval(_ request: ApprovalDecisionRequest) async throws -> ApprovalRecord
+    func approval(id: String) async throws -> ApprovalRecord?
+    /// Approval requests, newest first.
+    func listApprovals(_ query: ApprovalQuery) async throws -> [ApprovalRecord]
+    /// The audit trail of an approval, oldest first.
+    func approvalAudit(approvalID: String) async throws -> [ApprovalAuditEntry]
+
     // MARK: Queries
 
     /// The open run of `workflowID`, or else its latest run.
@@ -76,11 +93,16 @@ public protocol WorkflowStore: Sendable {
 }
 
 /// Lifecycle state of a run.
+///
+/// Open: `running`, `blocked` (a bug in its code; fixed by a deploy), `compensationFailed` (a
+/// compensation failed for good; an operator retries it). Closed: `completed`, `failed`,
+/// `cancelled`, `terminated`, and `compensated` (it failed or was cancelled, and every registered
+/// compensation ran).
 public enum RunStatus: String, Sendable, Codable, CaseIterable {
-    case running, blocked, completed, failed, cancelled, terminated
+    case running, blocked, compensationFailed, completed, failed, cancelled, terminated, compensated
 
-    /// Running and blocked runs are open: their workflow id is taken.
-    public var isOpen: Bool { self == .running || self == .blocked }
+    /// Open runs hold their workflow id.
+    public var isOpen: Bool { self == .running || self == .blocked || self == .compensationFailed }
 }
 
 /// A run as stored.

@@ -73,7 +73,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     // MARK: - Transactions
 
     /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
-    private func transaction<T: Sendable>(_ body: (PostgresConnection, inout StoreNotifications) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: (PostgresConnection, inout StoreNotifications) async throws -> T) async throws -> T {
         let logger = self.logger
         let (value, notifications) = try await mapErrors {
             try await client.withTransaction(logger: logger) { connection -> (T, StoreNotifications) in
@@ -97,7 +97,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         return value
     }
 
-    private func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await mapErrors { try await client.withConnection { try await body($0) } }
     }
 
@@ -203,12 +203,12 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                                            history_length, needs_task, task_ready_at)
                 VALUES (\(request.runID), \(request.workflowID), \(request.workflowType), 'running', \(request.input.data),
                         \(now), \(now), 1, \(needsTask), \(readyAt))
-                ON CONFLICT (workflow_id) WHERE status IN ('running', 'blocked') DO NOTHING
+                ON CONFLICT (workflow_id) WHERE status IN ('running', 'blocked', 'compensationFailed') DO NOTHING
                 RETURNING run_id
                 """, logger: logger).collect()
             guard !inserted.isEmpty else {
                 let existing = try await connection.query("""
-                    SELECT run_id FROM workflow_runs WHERE workflow_id = \(request.workflowID) AND status IN ('running', 'blocked')
+                    SELECT run_id FROM workflow_runs WHERE workflow_id = \(request.workflowID) AND status IN ('running', 'blocked', 'compensationFailed')
                     """, logger: logger).collect().first?.decode(String.self)
                 guard let existing else { throw KeelError(.storage, "workflow '\(request.workflowID)' changed during its start; retry") }
                 return StartWorkflowResult(runID: existing, created: false)
@@ -268,7 +268,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                     task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
                 WHERE run_id = \(runID)
                 """, logger: logger)
-            try await deletePendingWork(connection, runID: runID)
+            try await deletePendingWork(connection, runID: runID, now: now)
             notifications.closedRuns.append(runID)
             return runID
         }
@@ -411,11 +411,12 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
             let due = try await connection.query("""
                 DELETE FROM timers WHERE id IN (
                     SELECT id FROM timers WHERE fire_at <= \(time) ORDER BY fire_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                RETURNING run_id, seq
-                """, logger: logger).collect().map { try $0.decode((String, Int).self) }
+                RETURNING run_id, seq, purpose
+                """, logger: logger).collect().map { try $0.decode((String, Int, String).self) }
             // Lock runs in one order, so concurrent firings cannot deadlock.
-            for (runID, seq) in due.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
-                let kind = HistoryEvent.Kind.timerFired(seq: seq)
+            for (runID, seq, purpose) in due.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
+                guard let kind = purpose == "approval" ? try await expireApproval(connection, runID: runID, seq: seq, now: now)
+                                                       : .timerFired(seq: seq) else { continue }
                 try await addToInbox(connection, runID: runID, kind: kind, body: try EventCodec.encode(kind), now: now,
                                      notifications: &notifications)
             }
@@ -444,7 +445,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         try await read { connection in
             try await connection.query("""
                 SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE workflow_id = \(workflowID)
-                ORDER BY status IN ('running', 'blocked') DESC, created_at DESC, run_id DESC LIMIT 1
+                ORDER BY status IN ('running', 'blocked', 'compensationFailed') DESC, created_at DESC, run_id DESC LIMIT 1
                 """, logger: logger).collect().first.map(Self.run(from:))
         }
     }
@@ -514,7 +515,7 @@ extension PostgresWorkflowStore {
     /// Locks the open run of `workflowID`. - Throws: `.workflowClosed` or `.workflowNotFound`.
     func lockOpenRun(_ connection: PostgresConnection, workflowID: String, action: String) async throws -> String {
         if let runID = try await connection.query("""
-            SELECT run_id FROM workflow_runs WHERE workflow_id = \(workflowID) AND status IN ('running', 'blocked') FOR UPDATE
+            SELECT run_id FROM workflow_runs WHERE workflow_id = \(workflowID) AND status IN ('running', 'blocked', 'compensationFailed') FOR UPDATE
             """, logger: logger).collect().first?.decode(String.self) {
             return runID
         }
@@ -533,7 +534,7 @@ extension PostgresWorkflowStore {
         let updated = try await connection.query("""
             UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task THEN task_ready_at ELSE \(time) END,
                 needs_task = TRUE, updated_at = \(time)
-            WHERE run_id = \(runID) AND status IN ('running', 'blocked') RETURNING 1
+            WHERE run_id = \(runID) AND status IN ('running', 'blocked', 'compensationFailed') RETURNING 1
             """, logger: logger).collect()
         guard !updated.isEmpty else { return }
         try await connection.query("""
@@ -564,7 +565,9 @@ extension PostgresWorkflowStore {
             }
     }
 
-    func deletePendingWork(_ connection: PostgresConnection, runID: String) async throws {
+    /// Drops what a closing run was waiting on; its pending approvals are withdrawn.
+    func deletePendingWork(_ connection: PostgresConnection, runID: String, now: Date) async throws {
+        try await withdrawApprovals(connection, runID: runID, now: now)
         try await connection.query("DELETE FROM activity_tasks WHERE run_id = \(runID)", logger: logger)
         try await connection.query("DELETE FROM timers WHERE run_id = \(runID)", logger: logger)
         try await connection.query("DELETE FROM run_inbox WHERE run_id = \(runID)", logger: logger)
@@ -625,7 +628,7 @@ extension PostgresWorkflowStore {
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
                 WHERE run_id = \(runID)
                 """, logger: logger)
-            try await deletePendingWork(connection, runID: runID)
+            try await deletePendingWork(connection, runID: runID, now: completion.now)
             notifications.closedRuns.append(runID)
             return newVersion
         }
@@ -652,6 +655,12 @@ extension PostgresWorkflowStore {
         for seq in prepared.plan.cancelledTimers {
             try await connection.query("DELETE FROM timers WHERE run_id = \(runID) AND seq = \(seq)", logger: logger)
         }
+        if !prepared.plan.approvals.isEmpty {
+            try await insertApprovals(connection, prepared.plan, runID: runID)
+            notifications.topics.insert(.timers)
+        }
+        if prepared.plan.withdrawsApprovals { try await withdrawApprovals(connection, runID: runID, now: completion.now) }
+        let status: RunStatus = prepared.plan.parksForCompensationRetry ? .compensationFailed : .running
         var pending = false
         if run.hasInbox {
             pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
@@ -659,7 +668,8 @@ extension PostgresWorkflowStore {
         let readyAt: Double? = pending ? now : nil
         try await connection.query("""
             UPDATE workflow_runs SET history_length = \(historyLength), task_version = \(newVersion), updated_at = \(now),
-                needs_task = \(pending), task_ready_at = \(readyAt), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                needs_task = \(pending), task_ready_at = \(readyAt), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                status = \(status.rawValue)
             WHERE run_id = \(runID)
             """, logger: logger)
         if pending { notifications.topics.insert(.workflowTasks) }

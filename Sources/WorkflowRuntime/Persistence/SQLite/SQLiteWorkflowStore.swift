@@ -67,7 +67,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     // MARK: - Writes
 
     /// Runs `body` in the next group commit and, once committed, delivers its notifications.
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database, inout StoreNotifications) throws -> T) async throws -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database, inout StoreNotifications) throws -> T) async throws -> T {
         let (value, notifications) = try await writer.write { db in
             var notifications = StoreNotifications()
             let value = try body(db, &notifications)
@@ -86,7 +86,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let firstTask = try request.firstTask.map(PreparedCompletion.init)
         return try await write { db, notifications in
             if let existing = try db.cachedValue(String.self, sql: """
-                SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
+                SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked', 'compensationFailed')
                 """, arguments: [request.workflowID]) {
                 return StartWorkflowResult(runID: existing, created: false)
             }
@@ -149,7 +149,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                     task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
                 WHERE run_id = ?
                 """, arguments: [reason, time, time, runID])
-            try Self.deletePendingWork(db, runID: runID)
+            try Self.deletePendingWork(db, runID: runID, now: now)
             notifications.closedRuns.append(runID)
             return runID
         }
@@ -285,12 +285,15 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         return try await write { db, notifications in
             let due = try db.cachedRows(sql: """
                 DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE fire_at <= ? ORDER BY fire_at LIMIT ?)
-                RETURNING run_id, seq
+                RETURNING run_id, seq, purpose
                 """, arguments: [time, limit])
             for row in due {
-                let kind = HistoryEvent.Kind.timerFired(seq: row["seq"])
-                try Self.addToInbox(db, runID: row["run_id"], kind: kind, body: try EventCodec.encode(kind), now: now,
-                                    notifications: &notifications)
+                let runID: String = row[0]
+                let seq: Int = row[1]
+                let isApprovalDeadline = row[2] == "approval"
+                guard let kind = isApprovalDeadline ? try Self.expireApproval(db, runID: runID, seq: seq, now: now)
+                                                    : .timerFired(seq: seq) else { continue }
+                try Self.addToInbox(db, runID: runID, kind: kind, body: try EventCodec.encode(kind), now: now, notifications: &notifications)
             }
             return due.count
         }
@@ -313,7 +316,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         try await read { db in
             try db.cachedRow(sql: """
                 SELECT * FROM workflow_runs WHERE workflow_id = ?
-                ORDER BY status IN ('running', 'blocked') DESC, created_at DESC, rowid DESC LIMIT 1
+                ORDER BY status IN ('running', 'blocked', 'compensationFailed') DESC, created_at DESC, rowid DESC LIMIT 1
                 """, arguments: [workflowID]).map(Self.run(from:))
         }
     }
@@ -386,7 +389,7 @@ extension SQLiteWorkflowStore {
 
     static func openRunID(_ db: Database, workflowID: String, action: String) throws -> String {
         if let runID = try db.cachedValue(String.self, sql: """
-            SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked')
+            SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked', 'compensationFailed')
             """, arguments: [workflowID]) {
             return runID
         }
@@ -427,7 +430,9 @@ extension SQLiteWorkflowStore {
             .map { HistoryEvent(id: $0["event_id"], timestamp: Date(timeIntervalSince1970: $0["timestamp"]), kind: try EventCodec.decode($0["body"])) }
     }
 
-    static func deletePendingWork(_ db: Database, runID: String) throws {
+    /// Drops what a closing run was waiting on; its pending approvals are withdrawn.
+    static func deletePendingWork(_ db: Database, runID: String, now: Date) throws {
+        try withdrawApprovals(db, runID: runID, now: now)
         try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ?", arguments: [runID])
         try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ?", arguments: [runID])
         try db.executeCached(sql: "DELETE FROM run_inbox WHERE run_id = ?", arguments: [runID])
@@ -480,7 +485,7 @@ extension SQLiteWorkflowStore {
                 WHERE run_id = ?
                 """, arguments: [closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason, now, now,
                                  historyLength, newVersion, runID])
-            try deletePendingWork(db, runID: runID)
+            try deletePendingWork(db, runID: runID, now: completion.now)
             notifications.closedRuns.append(runID)
             return newVersion
         }
@@ -507,12 +512,18 @@ extension SQLiteWorkflowStore {
         for seq in prepared.plan.cancelledTimers {
             try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ?", arguments: [runID, seq])
         }
+        if !prepared.plan.approvals.isEmpty {
+            try insertApprovals(db, prepared.plan, runID: runID, workflowID: completion.workflowID)
+            notifications.topics.insert(.timers)
+        }
+        if prepared.plan.withdrawsApprovals { try withdrawApprovals(db, runID: runID, now: completion.now) }
         let pending = try run.hasInbox && hasInbox(db, runID: runID, after: completion.consumedInboxThrough)
+        let status: RunStatus = prepared.plan.parksForCompensationRetry ? .compensationFailed : .running
         try db.executeCached(sql: """
             UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
-                task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, status = ?
             WHERE run_id = ?
-            """, arguments: [historyLength, newVersion, now, pending, pending ? now : nil, runID])
+            """, arguments: [historyLength, newVersion, now, pending, pending ? now : nil, status.rawValue, runID])
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
     }
