@@ -4,8 +4,8 @@ import Synchronization
 import WorkflowRuntime
 
 /// The worker daemon and admin CLI as a library: a team registers its own workflows and
-/// activities and gets `run`, `start`, `list`, `show`, `signal`, `cancel`, `terminate`, `replay`
-/// and `migrate` in a few lines.
+/// activities and gets `run`, `start`, `list`, `show`, `signal`, `cancel`, `terminate`,
+/// `approvals`, `approve`, `reject`, `retry`, `replay` and `migrate` in a few lines.
 ///
 /// ```swift
 /// import KeelCLI
@@ -63,12 +63,14 @@ struct KeelCommand: AsyncParsableCommand {
             abstract: "Keel: durable workflows — the worker daemon and its admin commands.",
             discussion: """
                 Every command takes --database URL (or KEEL_DATABASE_URL); the default is keel.sqlite in the \
-                working directory. Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 workflow closed, \
-                5 database unreachable or not migrated, 6 non-deterministic history.
+                working directory. Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 workflow closed \
+                (or not in the state the command needs), 5 database unreachable or not migrated, 6 non-deterministic \
+                history, 7 decision refused (stale, already decided, expired, wrong payload hash, decider not allowed).
                 """,
             subcommands: [
                 RunCommand.self, MigrateCommand.self, StartCommand.self, ListCommand.self, ShowCommand.self,
-                SignalCommand.self, CancelCommand.self, TerminateCommand.self, ReplayCommand.self,
+                SignalCommand.self, CancelCommand.self, TerminateCommand.self, ApprovalsCommand.self, ApproveCommand.self,
+                RejectCommand.self, RetryCommand.self, ReplayCommand.self,
             ] + setup.extraCommands)
     }
 }

@@ -36,6 +36,47 @@ public struct RecordDiagnosticEffect: Activity {
     }
 }
 
+/// Undoes a step's effect recorded by ``RecordDiagnosticEffect`` (a compensation). Tolerates
+/// "nothing to undo": the effect may never have happened.
+public struct UndoDiagnosticEffect: Activity {
+    public static let name = "diagnostics.undo-effect"
+
+    public struct Input: Codable, Sendable {
+        /// The idempotency key the effect was recorded under.
+        public var effectKey: String
+        public var step: Int
+        /// Work time before undoing, so a crash can land mid-compensation.
+        public var delayMilliseconds: Int?
+
+        public init(effectKey: String, step: Int, delayMilliseconds: Int? = nil) {
+            self.effectKey = effectKey
+            self.step = step
+            self.delayMilliseconds = delayMilliseconds
+        }
+    }
+
+    public struct Output: Codable, Sendable {
+        /// Whether there was an effect to undo.
+        public var undone: Bool
+        public var attempts: Int
+    }
+
+    let effects: any DiagnosticEffects
+
+    public init(effects: any DiagnosticEffects) {
+        self.effects = effects
+    }
+
+    public func run(context: ActivityContext, input: Input) async throws -> Output {
+        if let delay = input.delayMilliseconds, delay > 0 {
+            try await Task.sleep(for: .milliseconds(delay))
+        }
+        let (attempts, undone) = try await effects.compensate(
+            idempotencyKey: context.idempotencyKey, effectKey: input.effectKey, workflowID: context.workflowID, step: input.step)
+        return Output(undone: undone, attempts: attempts)
+    }
+}
+
 /// Returns its input: the step of the peers' `ThreeSteps` benchmark workflow.
 public struct Echo: Activity {
     public static let name = "diagnostics.echo"
@@ -49,6 +90,7 @@ extension WorkflowRegistry {
     /// Registers the diagnostic activities.
     public mutating func registerDiagnosticActivities(effects: any DiagnosticEffects) {
         register(RecordDiagnosticEffect(effects: effects))
+        register(UndoDiagnosticEffect(effects: effects))
         register(Echo())
     }
 }

@@ -14,18 +14,44 @@ public final class PostgresDiagnosticEffects: DiagnosticEffects {
         self.client = client
     }
 
+    private func createTables() async throws {
+        guard !tableReady.load(ordering: .relaxed) else { return }
+        try await client.query("""
+            CREATE TABLE IF NOT EXISTS diagnostic_effects (
+                idempotency_key TEXT PRIMARY KEY,
+                workflow_id     TEXT NOT NULL,
+                step            INTEGER NOT NULL,
+                attempts        INTEGER NOT NULL
+            )
+            """, logger: logger)
+        try await client.query("""
+            CREATE TABLE IF NOT EXISTS diagnostic_compensations (
+                idempotency_key TEXT PRIMARY KEY,
+                effect_key      TEXT NOT NULL,
+                workflow_id     TEXT NOT NULL,
+                step            INTEGER NOT NULL,
+                undone          BOOLEAN NOT NULL,
+                attempts        INTEGER NOT NULL
+            )
+            """, logger: logger)
+        tableReady.store(true, ordering: .relaxed)
+    }
+
+    public func compensate(idempotencyKey: String, effectKey: String, workflowID: String, step: Int) async throws -> (attempts: Int, undone: Bool) {
+        try await createTables()
+        let rows = try await client.query("""
+            INSERT INTO diagnostic_compensations (idempotency_key, effect_key, workflow_id, step, undone, attempts)
+            VALUES (\(idempotencyKey), \(effectKey), \(workflowID), \(step),
+                    EXISTS (SELECT 1 FROM diagnostic_effects WHERE idempotency_key = \(effectKey)), 1)
+            ON CONFLICT (idempotency_key) DO UPDATE SET attempts = diagnostic_compensations.attempts + 1
+            RETURNING attempts, undone
+            """, logger: logger)
+        for try await (attempts, undone) in rows.decode((Int, Bool).self) { return (attempts, undone) }
+        return (1, false)
+    }
+
     public func record(idempotencyKey: String, workflowID: String, step: Int) async throws -> Int {
-        if !tableReady.load(ordering: .relaxed) {
-            try await client.query("""
-                CREATE TABLE IF NOT EXISTS diagnostic_effects (
-                    idempotency_key TEXT PRIMARY KEY,
-                    workflow_id     TEXT NOT NULL,
-                    step            INTEGER NOT NULL,
-                    attempts        INTEGER NOT NULL
-                )
-                """, logger: logger)
-            tableReady.store(true, ordering: .relaxed)
-        }
+        try await createTables()
         let rows = try await client.query("""
             INSERT INTO diagnostic_effects (idempotency_key, workflow_id, step, attempts) VALUES (\(idempotencyKey), \(workflowID), \(step), 1)
             ON CONFLICT (idempotency_key) DO UPDATE SET attempts = diagnostic_effects.attempts + 1

@@ -70,7 +70,7 @@ struct ListCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: "Only runs in this status: running, blocked, completed, failed, cancelled, terminated.")
+    @Option(help: "Only runs in this status: running, blocked, compensationFailed, completed, failed, cancelled, terminated, compensated.")
     var status: RunStatus?
 
     @Option(help: "Only runs of this workflow type.")
@@ -104,14 +104,14 @@ extension RunStatus: ExpressibleByArgument {}
 /// `worker show ID [--history] [--json]`.
 struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "show", abstract: "Show a run: status, result or error, pending work, and its history timeline.")
+        commandName: "show", abstract: "Show a run: status, result or error, pending work, approvals, and its timeline.")
 
     @OptionGroup var database: DatabaseOptions
 
     @Argument(help: "Workflow id.")
     var id: String
 
-    @Flag(help: "Include the history timeline.")
+    @Flag(help: "Include every history event (by default only the timeline's milestones).")
     var history = false
 
     @Flag(help: "Print JSON.")
@@ -120,8 +120,13 @@ struct ShowCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             try await database.withStore { store in
-                let description = try await WorkflowClient(store: store).describe(workflowID: id, includeHistory: history)
-                if json { try printJSON(description) } else { print(RunRenderer.details(description)) }
+                var description = try await WorkflowClient(store: store).describe(workflowID: id, includeHistory: true)
+                if json {
+                    if !history { description.history = nil }
+                    try printJSON(description)
+                } else {
+                    print(RunRenderer.details(description, fullHistory: history))
+                }
             }
         }
     }

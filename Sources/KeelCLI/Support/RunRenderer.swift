@@ -10,7 +10,7 @@ enum RunRenderer {
         return lines.joined(separator: "\n")
     }
 
-    static func details(_ description: WorkflowDescription) -> String {
+    static func details(_ description: WorkflowDescription, fullHistory: Bool) -> String {
         let run = description.run
         var fields: [(String, String)] = [
             ("Workflow", run.workflowID), ("Run", run.runID), ("Type", run.workflowType), ("Status", run.status.rawValue),
@@ -43,13 +43,41 @@ enum RunRenderer {
             for entry in pending.inbox { table.add(Formatting.time(entry.receivedAt), entry.detail) }
             sections.append("Not yet processed\n" + table.render())
         }
+        if !description.approvals.isEmpty {
+            var table = TextTable("ID", "NAME", "STATUS", "DEADLINE", "DECISION")
+            for approval in description.approvals {
+                table.add(approval.id, approval.request.name, approval.status.rawValue, Formatting.time(approval.request.deadline),
+                          approval.decision.map(ApprovalRenderer.describe) ?? "-")
+            }
+            sections.append("Approvals\n" + table.render())
+        }
         if let history = description.history {
+            let events = fullHistory ? history : timeline(history)
             var table = TextTable("#", "TIME", "EVENT", "DETAIL")
-            for event in history {
+            for event in events {
                 table.add("\(event.id)", Formatting.time(event.timestamp), event.kind.name, Formatting.abbreviate(event.kind.detail, to: 100))
             }
-            sections.append("History\n" + table.render())
+            sections.append((fullHistory ? "History\n" : "Timeline (--history for every event)\n") + table.render())
         }
         return sections.joined(separator: "\n\n")
+    }
+
+    /// The milestones of a history: start, approvals, cancellation, compensation (with its steps), closing.
+    static func timeline(_ history: [HistoryEvent]) -> [HistoryEvent] {
+        var compensating = false
+        return history.filter { event in
+            switch event.kind {
+            case .workflowStarted, .approvalRequested, .approvalDecided, .cancelRequested, .compensationFailed,
+                 .compensationRetryRequested:
+                return true
+            case .compensationStarted:
+                compensating = true
+                return true
+            case .activityScheduled, .activityCompleted, .activityFailed:
+                return compensating
+            default:
+                return event.kind.isClosing
+            }
+        }
     }
 }

@@ -83,14 +83,77 @@ public struct WorkflowClient: Sendable {
         _ = try await store.terminate(workflowID: workflowID, reason: reason, now: clock.now())
     }
 
-    /// The run of `workflowID` (the open one, else the latest), its pending work and, optionally, its history.
+    /// Asks a run whose compensation failed (status `compensationFailed`) to retry it.
+    /// - Throws: ``KeelError`` `.invalidState` if its compensation did not fail, `.workflowClosed`, `.workflowNotFound`.
+    public func retryCompensation(workflowID: String, requestedBy: String? = nil) async throws {
+        _ = try await store.retryCompensation(workflowID: workflowID, requestedBy: requestedBy, now: clock.now())
+    }
+
+    // MARK: Approvals
+
+    /// Approves a pending request. The decision binds to the request: it is refused (and only
+    /// audited) if the request is stale, already decided, past its deadline, about a payload whose
+    /// SHA-256 does not start with `payloadHashPrefix`, or if `decider` may not decide it.
+    /// - Parameters:
+    ///   - role: the role the decider acts in, matched against `role:NAME` approvers.
+    ///   - origin: where the decision comes from, for the audit trail (e.g. `cli ada@laptop`).
+    /// - Throws: ``KeelError`` `.approvalRefused`, `.approvalNotFound`, `.invalidArgument`.
+    @discardableResult
+    public func approve(_ approvalID: String, by decider: String, role: String? = nil, note: String? = nil,
+                        payloadHashPrefix: String? = nil, origin: String = "api") async throws -> ApprovalRecord {
+        try await decide(approvalID, approve: true, by: decider, role: role, note: note, payloadHashPrefix: payloadHashPrefix, origin: origin)
+    }
+
+    /// Rejects a pending request, with a reason (same binding rules as ``approve(_:by:role:note:payloadHashPrefix:origin:)``).
+    @discardableResult
+    public func reject(_ approvalID: String, by decider: String, role: String? = nil, reason: String,
+                       payloadHashPrefix: String? = nil, origin: String = "api") async throws -> ApprovalRecord {
+        guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw KeelError(.invalidArgument, "a rejection needs a reason")
+        }
+        return try await decide(approvalID, approve: false, by: decider, role: role, note: reason,
+                                payloadHashPrefix: payloadHashPrefix, origin: origin)
+    }
+
+    private func decide(_ approvalID: String, approve: Bool, by decider: String, role: String?, note: String?,
+                        payloadHashPrefix: String?, origin: String) async throws -> ApprovalRecord {
+        guard !approvalID.isEmpty else { throw KeelError(.invalidArgument, "the approval id must not be empty") }
+        guard !decider.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw KeelError(.invalidArgument, "a decision needs the decider's name (--by)")
+        }
+        if let prefix = payloadHashPrefix, prefix.count < 6 || prefix.count > 64 || !prefix.allSatisfy(\.isHexDigit) {
+            throw KeelError(.invalidArgument, "the payload hash prefix must be 6 to 64 hex digits, got '\(prefix)'")
+        }
+        return try await store.decideApproval(ApprovalDecisionRequest(
+            approvalID: approvalID, approve: approve, decidedBy: decider, role: role, note: note,
+            payloadHashPrefix: payloadHashPrefix, origin: origin, now: clock.now()))
+    }
+
+    /// Approval requests, newest first.
+    public func approvals(_ query: ApprovalQuery = ApprovalQuery()) async throws -> [ApprovalRecord] {
+        try await store.listApprovals(query)
+    }
+
+    /// An approval request and its audit trail (request, decisions accepted or refused, expiry, withdrawal).
+    public func approval(_ approvalID: String) async throws -> (record: ApprovalRecord, audit: [ApprovalAuditEntry]) {
+        guard let record = try await store.approval(id: approvalID) else {
+            throw KeelError(.approvalNotFound, "no approval with id '\(approvalID)' (see `worker approvals`)")
+        }
+        return (record, try await store.approvalAudit(approvalID: approvalID))
+    }
+
+    // MARK: Inspection
+
+    /// The run of `workflowID` (the open one, else the latest), its pending work, its approvals
+    /// and, optionally, its history.
     public func describe(workflowID: String, includeHistory: Bool = false) async throws -> WorkflowDescription {
         guard let run = try await store.findRun(workflowID: workflowID) else {
             throw KeelError(.workflowNotFound, "no workflow with id '\(workflowID)'")
         }
         let pending = try await store.pendingWork(runID: run.runID)
+        let approvals = try await store.listApprovals(ApprovalQuery(runID: run.runID, limit: 1000))
         let history = includeHistory ? try await store.history(runID: run.runID) : nil
-        return WorkflowDescription(run: run, pending: pending, history: history)
+        return WorkflowDescription(run: run, pending: pending, approvals: approvals.sorted { $0.seq < $1.seq }, history: history)
     }
 
     /// Lists runs, newest first.
@@ -164,6 +227,8 @@ public struct WorkflowHandle: Sendable, Hashable, Codable {
 public struct WorkflowDescription: Sendable, Codable {
     public var run: WorkflowRun
     public var pending: PendingWork
+    /// The run's approval requests, oldest first.
+    public var approvals: [ApprovalRecord]
     public var history: [HistoryEvent]?
 }
 
@@ -180,6 +245,7 @@ public struct WorkflowRunError: Error, Sendable, CustomStringConvertible {
         case .failed: "workflow '\(run.workflowID)' failed: \(run.failure?.description ?? "unknown error")"
         case .cancelled: "workflow '\(run.workflowID)' was cancelled" + (run.statusReason.map { ": \($0)" } ?? "")
         case .terminated: "workflow '\(run.workflowID)' was terminated: \(run.statusReason ?? "")"
+        case .compensated: "workflow '\(run.workflowID)' was compensated after \(run.failure?.description ?? "an error")"
         default: "workflow '\(run.workflowID)' is \(run.status.rawValue)"
         }
     }

@@ -23,8 +23,8 @@ struct CommitPlan {
     var cancelledTimers: [Int] = []
     var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
     var closing: Closing?
-    /// A compensation failed for good: the run parks as `compensationFailed`.
-    var parksForCompensationRetry = false
+    /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
+    var compensationFailure: String?
     /// The run no longer waits for approvals (it started compensating or closed): pending ones are withdrawn.
     var withdrawsApprovals = false
 
@@ -37,11 +37,13 @@ struct CommitPlan {
             case .timerCancelled(let seq): cancelledTimers.append(seq)
             case .approvalRequested(let seq, let request): approvals.append((seq, request, timestamp))
             case .compensationStarted: withdrawsApprovals = true
-            case .compensationFailed: parksForCompensationRetry = true
+            case .compensationFailed(_, let activity, let failure):
+                compensationFailure = "compensation '\(activity)' failed: \(failure) (retry with `worker retry ID`)"
             case .workflowCompensated(let cause): closing = Closing(status: .compensated, failure: cause)
             case .workflowCompleted(let result): closing = Closing(status: .completed, result: result)
             case .workflowFailed(let failure): closing = Closing(status: .failed, failure: failure)
             case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
+            case .compensationRetryRequested: compensationFailure = nil
             default: break
             }
         }

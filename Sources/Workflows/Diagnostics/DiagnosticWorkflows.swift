@@ -106,5 +106,7 @@ extension WorkflowRegistry {
         register(DiagnosticWaitSignal.self)
         register(DiagnosticSleep.self)
         register(DiagnosticThreeSteps.self)
+        register(DiagnosticApproval.self)
+        register(DiagnosticSaga.self)
     }
 }
