@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import WorkflowRuntime
 
-/// Runs workflows against a real SQLite file with a manual clock that skips ahead to the next
+/// Runs workflows against a real store (by default a new SQLite file) with a manual clock that skips ahead to the next
 /// timer or retry whenever every run is waiting and no activity runs — a 21-day cadence tests in
 /// milliseconds.
 ///
@@ -17,23 +17,39 @@ import WorkflowRuntime
 /// Work runs one item at a time in the test's own task, so outcomes are deterministic.
 public final class TestWorkflowEnvironment: Sendable {
     public let clock: ManualClock
-    public let store: SQLiteWorkflowStore
+    public let store: any WorkflowStore
     public let client: WorkflowClient
-    /// The database file (deleted by ``shutdown()``).
-    public let databasePath: String
+    /// The SQLite database file this environment created or opened (deleted by ``shutdown()``);
+    /// `nil` when it was given a store.
+    public let databasePath: String?
     private let engine: WorkflowEngine
 
     /// - Parameters:
     ///   - eagerActivities: run activities on the fast path (as the daemon does), or only through the task queue.
     ///   - databasePath: an existing database to use (e.g. to run the same runs with changed code); default: a new file.
     ///   - logger: where the engine and workflow code log; default: nowhere.
-    public init(registry: WorkflowRegistry, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
-                eagerActivities: Bool = true, databasePath: String? = nil, logger: Logger? = nil) async throws {
-        clock = ManualClock(now: startTime)
-        self.databasePath = databasePath
+    public convenience init(registry: WorkflowRegistry, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
+                            eagerActivities: Bool = true, databasePath: String? = nil, logger: Logger? = nil) async throws {
+        let path = databasePath
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite").path
-        store = try SQLiteWorkflowStore(path: self.databasePath, synchronous: .normal)
+        let store = try SQLiteWorkflowStore(path: path, synchronous: .normal)
         try await store.migrate()
+        self.init(registry: registry, store: store, databasePath: path, startTime: startTime, eagerActivities: eagerActivities,
+                  logger: logger)
+    }
+
+    /// An environment on a store the caller opened and migrated (e.g. PostgreSQL), and keeps.
+    public convenience init(registry: WorkflowRegistry, store: any WorkflowStore, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
+                            eagerActivities: Bool = true, logger: Logger? = nil) {
+        self.init(registry: registry, store: store, databasePath: nil, startTime: startTime, eagerActivities: eagerActivities,
+                  logger: logger)
+    }
+
+    private init(registry: WorkflowRegistry, store: any WorkflowStore, databasePath: String?, startTime: Date,
+                 eagerActivities: Bool, logger: Logger?) {
+        clock = ManualClock(now: startTime)
+        self.store = store
+        self.databasePath = databasePath
         client = WorkflowClient(store: store, registry: registry, clock: clock)
         var silent = Logger(label: "keel.test")
         silent.logLevel = .critical
@@ -75,8 +91,8 @@ public final class TestWorkflowEnvironment: Sendable {
                 throw KeelError(.workflowNotFound, "no run with id '\(runID)'")
             }
             if !run.status.isOpen { return run }
-            if run.status == .blocked {
-                throw KeelError(.timeout, "workflow '\(run.workflowID)' is blocked: \(run.statusReason ?? "")")
+            if run.status == .blocked || run.status == .compensationFailed {
+                throw KeelError(.timeout, "workflow '\(run.workflowID)' is \(run.status.rawValue): \(run.statusReason ?? "")")
             }
             guard let next = try await store.nextWakeUp(), next > clock.now() else {
                 throw KeelError(.timeout, "workflow '\(run.workflowID)' is waiting and nothing is scheduled (a signal?)")
@@ -104,9 +120,10 @@ public final class TestWorkflowEnvironment: Sendable {
         engine.evictAll()
     }
 
-    /// Deletes the database file.
+    /// Drops cached runs and deletes the database file this environment created (not a given store's).
     public func shutdown() {
         engine.evictAll()
+        guard let databasePath else { return }
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: databasePath + suffix)
         }
