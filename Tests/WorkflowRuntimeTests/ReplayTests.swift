@@ -7,7 +7,8 @@ import Workflows
 
 /// The golden histories: one stored history per diagnostic workflow, replayed against the current code.
 enum GoldenHistories {
-    static let names = ["diagnostics.sequence", "diagnostics.wait-signal", "diagnostics.sleep", "diagnostics.three-steps"]
+    static let names = ["diagnostics.sequence", "diagnostics.wait-signal", "diagnostics.sleep", "diagnostics.three-steps",
+                        "diagnostics.approval", "diagnostics.saga"]
 
     static var directory: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("GoldenHistories")
@@ -42,11 +43,19 @@ enum GoldenHistories {
             try await env.client.signal(workflowID: "golden-wait", name: "go", value: JSONValue.object(["deal": .string("acme")]))
         case "diagnostics.sleep":
             handle = try await env.client.start(DiagnosticSleep.self, id: "golden-sleep", input: .init(seconds: 60))
+        case "diagnostics.approval":
+            handle = try await env.client.start(DiagnosticApproval.self, id: "golden-approval", input: .init(
+                summary: "Partner Acme", payload: .object(["terms": .string("net 30")]), deadlineSeconds: 86_400))
+            try await env.runUntilIdle()
+            let approval = try #require(try await env.client.approvals(ApprovalQuery(pendingOnly: true)).first)
+            try await env.client.reject(approval.id, by: "ada", reason: "terms too loose")
+        case "diagnostics.saga":
+            handle = try await env.client.start(DiagnosticSaga.self, id: "golden-saga", input: .init(steps: 2))
         default:
             handle = try await env.client.start(DiagnosticThreeSteps.self, id: "golden-three", input: "hello")
         }
         let run = try await env.waitForClose(runID: handle.runID)
-        #expect(run.status == .completed)
+        #expect(run.status == (["diagnostics.approval", "diagnostics.saga"].contains(name) ? .compensated : .completed))
         return try await env.store.history(runID: handle.runID)
     }
 }
