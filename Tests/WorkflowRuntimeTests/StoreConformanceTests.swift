@@ -56,7 +56,7 @@ struct StoreConformanceTests {
     @Test("migrations apply from empty, once", arguments: StoreBackend.allCases)
     func migrationsFromEmpty(backend: StoreBackend) async throws {
         try await backend.withEmptyStore { store in
-            #expect(try await store.pendingMigrations() == ["0001_initial"])
+            #expect(try await store.pendingMigrations() == ["0001_initial", "0002_approvals_compensation"])
             try await store.migrate()
             try await store.migrate()
             #expect(try await store.pendingMigrations().isEmpty)
@@ -157,6 +157,98 @@ struct StoreConformanceTests {
             #expect(try await store.fireDueTimers(now: fireAt.addingTimeInterval(10), limit: 10) == 0)
             let next = try #require(try await claimOne(store, at: fireAt))
             #expect(next.runID == run.runID && next.inbox.map(\.kind) == [.timerFired(seq: 1)])
+        }
+    }
+
+    @Test("an approval request is stored with its deadline timer; a decision reaches the inbox once and removes the timer",
+          arguments: StoreBackend.allCases)
+    func approvalDecision(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let run = try await start(store, "deal")
+            let task = try #require(try await claimOne(store))
+            let request = ApprovalRequest(id: "apr-conformance0001", name: "manager", summary: "Discount", payload: Payload(json: "{\"pct\":10}"),
+                                          approvers: ["ada"], deadline: t0.addingTimeInterval(3600))
+            _ = try await store.completeWorkflowTask(completion(task, [.approvalRequested(seq: 1, request: request)]))
+            let stored = try #require(try await store.approval(id: request.id))
+            #expect(stored.status == .pending && stored.seq == 1 && stored.workflowID == "deal" && stored.workflowType == "conformance")
+            #expect(stored.request == request)
+            #expect(try await store.listApprovals(ApprovalQuery(pendingOnly: true)).map(\.id) == [request.id])
+            #expect(try await store.pendingWork(runID: run.runID).timers.map(\.seq) == [1])
+
+            let attempt = ApprovalDecisionRequest(approvalID: request.id, approve: true, decidedBy: "ada", note: "ok", origin: "test",
+                                                  now: t0.addingTimeInterval(60))
+            let decided = try await store.decideApproval(attempt)
+            #expect(decided.status == .approved && decided.decision?.decidedBy == "ada")
+            await #expect(throws: KeelError.self) { try await store.decideApproval(attempt) }
+            #expect(try await store.pendingWork(runID: run.runID).timers.isEmpty)
+            #expect(try await store.fireDueTimers(now: t0.addingTimeInterval(7200), limit: 10) == 0)
+            let next = try #require(try await claimOne(store, at: t0.addingTimeInterval(60)))
+            guard case .approvalDecided(1, let decision)? = next.inbox.map(\.kind).first, next.inbox.count == 1 else {
+                Issue.record("expected one approvalDecided in the inbox, got \(next.inbox.map(\.kind.name))")
+                return
+            }
+            #expect(decision.outcome == .approved && decision.note == "ok")
+            #expect(try await store.approvalAudit(approvalID: request.id).map(\.action) == [.requested, .approved, .refused])
+            #expect(try await store.listApprovals(ApprovalQuery(pendingOnly: true)).isEmpty)
+        }
+    }
+
+    @Test("an approval's deadline expires it unless decided first; a closing run withdraws pending approvals",
+          arguments: StoreBackend.allCases)
+    func approvalExpiryAndWithdrawal(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let run = try await start(store, "deal")
+            let task = try #require(try await claimOne(store))
+            let deadline = t0.addingTimeInterval(3600)
+            let expiring = ApprovalRequest(id: "apr-expiring000001", name: "first", summary: "", payload: Payload(json: "1"),
+                                           approvers: [], deadline: deadline)
+            let withdrawn = ApprovalRequest(id: "apr-withdrawn00001", name: "second", summary: "", payload: Payload(json: "2"),
+                                            approvers: [], deadline: deadline.addingTimeInterval(3600))
+            _ = try await store.completeWorkflowTask(completion(task, [.approvalRequested(seq: 1, request: expiring),
+                                                                       .approvalRequested(seq: 2, request: withdrawn)]))
+            #expect(try await store.nextWakeUp() == deadline)
+            #expect(try await store.fireDueTimers(now: deadline, limit: 10) == 1)
+            #expect(try await store.approval(id: expiring.id)?.status == .expired)
+            let late = ApprovalDecisionRequest(approvalID: expiring.id, approve: true, decidedBy: "ada", origin: "test", now: deadline)
+            await #expect(throws: KeelError.self) { try await store.decideApproval(late) }
+
+            let next = try #require(try await claimOne(store, at: deadline))
+            #expect(next.runID == run.runID)
+            guard case .approvalDecided(1, let decision)? = next.inbox.first?.kind else {
+                Issue.record("expected the expiry in the inbox, got \(next.inbox.map(\.kind.name))")
+                return
+            }
+            #expect(decision.outcome == .expired)
+            _ = try await store.completeWorkflowTask(completion(next, next.inbox.map(\.kind) + [.workflowCompleted(result: Payload(json: "1"))],
+                                                                at: deadline))
+            #expect(try await store.approval(id: withdrawn.id)?.status == .withdrawn)
+            #expect(try await store.approvalAudit(approvalID: withdrawn.id).map(\.action) == [.requested, .withdrawn])
+            #expect(try await store.fireDueTimers(now: deadline.addingTimeInterval(7200), limit: 10) == 0)
+        }
+    }
+
+    @Test("a failed compensation parks the run, open; only then may an operator ask for a retry", arguments: StoreBackend.allCases)
+    func compensationParking(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let run = try await start(store, "saga")
+            await #expect(throws: KeelError.self) { try await store.retryCompensation(workflowID: "saga", requestedBy: nil, now: t0) }
+            let task = try #require(try await claimOne(store))
+            let failure = ErrorInfo(type: "StepFailed", message: "undo failed")
+            _ = try await store.completeWorkflowTask(completion(task, [
+                .compensationStarted(seq: 1, cause: failure), .compensationFailed(seq: 2, activity: "undo", failure: failure),
+            ]))
+            var parked = try #require(try await store.run(runID: run.runID))
+            #expect(parked.status == .compensationFailed && parked.status.isOpen)
+            #expect(parked.statusReason?.contains("compensation 'undo' failed") == true)
+            #expect(try await start(store, "saga").runID == run.runID)  // it keeps its workflow id
+            _ = try await store.signal(SignalRequest(workflowID: "saga", name: "note", now: t0))
+            #expect(try await claimOne(store, at: t0.addingTimeInterval(60)) == nil)  // parked: not claimable
+
+            #expect(try await store.retryCompensation(workflowID: "saga", requestedBy: "ops", now: t0) == run.runID)
+            parked = try #require(try await store.run(runID: run.runID))
+            #expect(parked.status == .running && parked.statusReason == nil)
+            let next = try #require(try await claimOne(store, at: t0.addingTimeInterval(60)))
+            #expect(next.inbox.map(\.kind.name) == ["signalReceived", "compensationRetryRequested"])
         }
     }
 

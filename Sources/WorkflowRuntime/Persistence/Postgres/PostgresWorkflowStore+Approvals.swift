@@ -32,6 +32,7 @@ extension PostgresWorkflowStore {
                     closed_at = \(attempt.now.timeIntervalSince1970)
                 WHERE approval_id = \(record.id)
                 """, logger: logger)
+            try await deleteDeadlineTimers(connection, runID: record.runID, seq: record.seq)
             try await audit(connection, ApprovalAuditEntry(
                 approvalID: record.id, runID: record.runID, at: attempt.now, action: attempt.approve ? .approved : .rejected,
                 actor: attempt.decidedBy, role: attempt.role, origin: attempt.origin, note: attempt.note,
@@ -125,6 +126,17 @@ extension PostgresWorkflowStore {
         for approvalID in withdrawn {
             try await audit(connection, ApprovalAuditEntry(approvalID: approvalID, runID: runID, at: now, action: .withdrawn))
         }
+        if !withdrawn.isEmpty { try await deleteDeadlineTimers(connection, runID: runID, seq: nil) }
+    }
+
+    /// Deletes the deadline timer of the run's approval `seq` (of all its approvals when `nil`).
+    /// A timer being fired right now is skipped, not waited for: it finds the approval decided.
+    func deleteDeadlineTimers(_ connection: PostgresConnection, runID: String, seq: Int?) async throws {
+        try await connection.query("""
+            DELETE FROM timers WHERE id IN (
+                SELECT id FROM timers WHERE run_id = \(runID) AND purpose = 'approval' AND (\(seq)::int IS NULL OR seq = \(seq))
+                FOR UPDATE SKIP LOCKED)
+            """, logger: logger)
     }
 
     /// Expires the approval whose deadline timer fired, unless it was decided or withdrawn first.

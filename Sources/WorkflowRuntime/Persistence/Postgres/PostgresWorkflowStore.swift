@@ -415,8 +415,15 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                 """, logger: logger).collect().map { try $0.decode((String, Int, String).self) }
             // Lock runs in one order, so concurrent firings cannot deadlock.
             for (runID, seq, purpose) in due.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
-                guard let kind = purpose == "approval" ? try await expireApproval(connection, runID: runID, seq: seq, now: now)
-                                                       : .timerFired(seq: seq) else { continue }
+                let kind: HistoryEvent.Kind?
+                if purpose == "approval" {
+                    // The run's row before the approval's, in the order decisions and commits take them.
+                    _ = try await lockRun(connection, runID: runID)
+                    kind = try await expireApproval(connection, runID: runID, seq: seq, now: now)
+                } else {
+                    kind = .timerFired(seq: seq)
+                }
+                guard let kind else { continue }
                 try await addToInbox(connection, runID: runID, kind: kind, body: try EventCodec.encode(kind), now: now,
                                      notifications: &notifications)
             }
@@ -566,10 +573,18 @@ extension PostgresWorkflowStore {
     }
 
     /// Drops what a closing run was waiting on; its pending approvals are withdrawn.
+    ///
+    /// The caller holds the run's row lock. Rows another transaction holds (an activity outcome or
+    /// a timer being recorded, which waits for the run's row) are skipped rather than waited for —
+    /// waiting would deadlock; that transaction deletes its row itself and finds the run closed.
     func deletePendingWork(_ connection: PostgresConnection, runID: String, now: Date) async throws {
         try await withdrawApprovals(connection, runID: runID, now: now)
-        try await connection.query("DELETE FROM activity_tasks WHERE run_id = \(runID)", logger: logger)
-        try await connection.query("DELETE FROM timers WHERE run_id = \(runID)", logger: logger)
+        try await connection.query("""
+            DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = \(runID) FOR UPDATE SKIP LOCKED)
+            """, logger: logger)
+        try await connection.query("""
+            DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = \(runID) FOR UPDATE SKIP LOCKED)
+            """, logger: logger)
         try await connection.query("DELETE FROM run_inbox WHERE run_id = \(runID)", logger: logger)
     }
 

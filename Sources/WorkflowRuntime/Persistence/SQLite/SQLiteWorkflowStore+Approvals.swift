@@ -22,6 +22,8 @@ extension SQLiteWorkflowStore {
             }
             try db.executeCached(sql: "UPDATE approvals SET status = ?, decision = ?, closed_at = ? WHERE approval_id = ?",
                                  arguments: [decision.outcome.rawValue, decisionBody, attempt.now.timeIntervalSince1970, record.id])
+            try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ? AND purpose = 'approval'",
+                                 arguments: [record.runID, record.seq])
             try Self.audit(db, ApprovalAuditEntry(
                 approvalID: record.id, runID: record.runID, at: attempt.now, action: attempt.approve ? .approved : .rejected,
                 actor: attempt.decidedBy, role: attempt.role, origin: attempt.origin, note: attempt.note,
@@ -104,6 +106,9 @@ extension SQLiteWorkflowStore {
             """, arguments: [now.timeIntervalSince1970, runID])
         for row in withdrawn {
             try audit(db, ApprovalAuditEntry(approvalID: row[0], runID: runID, at: now, action: .withdrawn))
+        }
+        if !withdrawn.isEmpty {
+            try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ? AND purpose = 'approval'", arguments: [runID])
         }
     }
 
