@@ -30,6 +30,23 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
         self.requestedAt = requestedAt; self.status = status; self.decision = decision; self.closedAt = closedAt
     }
 
+    /// This record once `attempt` decided it.
+    func decided(by attempt: ApprovalDecisionRequest) -> ApprovalRecord {
+        var record = self
+        record.decision = attempt.decision
+        record.status = attempt.approve ? .approved : .rejected
+        record.closedAt = attempt.now
+        return record
+    }
+
+    /// The audit entry of `attempt` on this request: its acceptance, or its refusal for `refusal`.
+    func auditEntry(for attempt: ApprovalDecisionRequest, refusal: String?) -> ApprovalAuditEntry {
+        ApprovalAuditEntry(
+            approvalID: id, runID: runID, at: attempt.now, action: refusal != nil ? .refused : attempt.approve ? .approved : .rejected,
+            actor: attempt.decidedBy, role: attempt.role, origin: attempt.origin, note: attempt.note, detail: refusal,
+            payloadHash: refusal != nil ? attempt.payloadHashPrefix : request.payloadHash)
+    }
+
     /// Why `attempt` may not decide this request, or `nil` when it may. Both stores decide with
     /// these rules, under the row's write lock.
     func refusal(of attempt: ApprovalDecisionRequest, runIsOpen: Bool) -> String? {

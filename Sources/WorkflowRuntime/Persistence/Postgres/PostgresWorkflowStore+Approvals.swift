@@ -21,28 +21,20 @@ extension PostgresWorkflowStore {
                 throw KeelError(.approvalNotFound, "no approval with id '\(attempt.approvalID)' (see `worker approvals`)")
             }
             if let refusal = record.refusal(of: attempt, runIsOpen: run?.status.isOpen == true) {
-                try await audit(connection, ApprovalAuditEntry(
-                    approvalID: record.id, runID: record.runID, at: attempt.now, action: .refused, actor: attempt.decidedBy,
-                    role: attempt.role, origin: attempt.origin, note: attempt.note, detail: refusal,
-                    payloadHash: attempt.payloadHashPrefix))
+                try await audit(connection, record.auditEntry(for: attempt, refusal: refusal))
                 return ApprovalDecisionOutcome.refused(refusal)
             }
+            let decided = record.decided(by: attempt)
             try await connection.query("""
-                UPDATE approvals SET status = \(decision.outcome.rawValue), decision = \(decisionBody),
+                UPDATE approvals SET status = \(decided.status.rawValue), decision = \(decisionBody),
                     closed_at = \(attempt.now.timeIntervalSince1970)
                 WHERE approval_id = \(record.id)
                 """, logger: logger)
             try await deleteDeadlineTimers(connection, runID: record.runID, seq: record.seq)
-            try await audit(connection, ApprovalAuditEntry(
-                approvalID: record.id, runID: record.runID, at: attempt.now, action: attempt.approve ? .approved : .rejected,
-                actor: attempt.decidedBy, role: attempt.role, origin: attempt.origin, note: attempt.note,
-                payloadHash: record.request.payloadHash))
+            try await audit(connection, record.auditEntry(for: attempt, refusal: nil))
             let kind = HistoryEvent.Kind.approvalDecided(seq: record.seq, decision: decision)
             try await addToInbox(connection, runID: record.runID, kind: kind, body: try EventCodec.encode(kind), now: attempt.now,
                                  notifications: &notifications)
-            var decided = record
-            decided.status = ApprovalStatus(rawValue: decision.outcome.rawValue) ?? .pending
-            decided.decision = decision
             return ApprovalDecisionOutcome.decided(decided)
         }.get()
     }

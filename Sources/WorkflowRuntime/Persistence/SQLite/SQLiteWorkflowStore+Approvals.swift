@@ -14,26 +14,18 @@ extension SQLiteWorkflowStore {
             let runStatus = try db.cachedValue(String.self, sql: "SELECT status FROM workflow_runs WHERE run_id = ?",
                                                arguments: [record.runID]).flatMap(RunStatus.init(rawValue:))
             if let refusal = record.refusal(of: attempt, runIsOpen: runStatus?.isOpen == true) {
-                try Self.audit(db, ApprovalAuditEntry(
-                    approvalID: record.id, runID: record.runID, at: attempt.now, action: .refused, actor: attempt.decidedBy,
-                    role: attempt.role, origin: attempt.origin, note: attempt.note, detail: refusal,
-                    payloadHash: attempt.payloadHashPrefix))
+                try Self.audit(db, record.auditEntry(for: attempt, refusal: refusal))
                 return ApprovalDecisionOutcome.refused(refusal)
             }
+            let decided = record.decided(by: attempt)
             try db.executeCached(sql: "UPDATE approvals SET status = ?, decision = ?, closed_at = ? WHERE approval_id = ?",
-                                 arguments: [decision.outcome.rawValue, decisionBody, attempt.now.timeIntervalSince1970, record.id])
+                                 arguments: [decided.status.rawValue, decisionBody, attempt.now.timeIntervalSince1970, record.id])
             try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ? AND purpose = 'approval'",
                                  arguments: [record.runID, record.seq])
-            try Self.audit(db, ApprovalAuditEntry(
-                approvalID: record.id, runID: record.runID, at: attempt.now, action: attempt.approve ? .approved : .rejected,
-                actor: attempt.decidedBy, role: attempt.role, origin: attempt.origin, note: attempt.note,
-                payloadHash: record.request.payloadHash))
+            try Self.audit(db, record.auditEntry(for: attempt, refusal: nil))
             let kind = HistoryEvent.Kind.approvalDecided(seq: record.seq, decision: decision)
             try Self.addToInbox(db, runID: record.runID, kind: kind, body: try EventCodec.encode(kind), now: attempt.now,
                                 notifications: &notifications)
-            var decided = record
-            decided.status = ApprovalStatus(rawValue: decision.outcome.rawValue) ?? .pending
-            decided.decision = decision
             return ApprovalDecisionOutcome.decided(decided)
         }.get()
     }
