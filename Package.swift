@@ -65,7 +65,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .target(name: "KeelTestSupport", path: "Tests/Support"),
+        .target(
+            name: "KeelTestSupport",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/Support"
+        ),
         .testTarget(
             name: "WorkflowRuntimeTests",
             dependencies: ["WorkflowRuntime", "WorkflowTesting", "Workflows", "Activities", "KeelTestSupport"],

@@ -14,10 +14,10 @@ enum TestBackend: String, Sendable, CaseIterable, CustomTestStringConvertible {
 
     var testDescription: String { rawValue }
 
-    func databaseURL(in scratch: Scratch) throws -> String {
+    func databaseURL(in scratch: Scratch) async throws -> String {
         switch self {
         case .sqlite: scratch.databaseURL
-        case .postgres: try PostgresTestServer.freshDatabaseURL()
+        case .postgres: try await PostgresTestServer.freshDatabaseURL()
         }
     }
 }
@@ -122,7 +122,7 @@ struct ApprovalCLITests {
     func approveRoundTrip(backend: TestBackend) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let db = try backend.databaseURL(in: scratch)
+        let db = try await backend.databaseURL(in: scratch)
         let migrated = try WorkerBinary.run(["migrate"], database: db)
         #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
         let daemon = try Daemon(database: db, logPath: scratch.logPath)
@@ -264,7 +264,7 @@ struct ApprovalCLITests {
     func rejectCompensates(backend: TestBackend) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let db = try backend.databaseURL(in: scratch)
+        let db = try await backend.databaseURL(in: scratch)
         let migrated = try WorkerBinary.run(["migrate"], database: db)
         #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
         let daemon = try Daemon(database: db, logPath: scratch.logPath)

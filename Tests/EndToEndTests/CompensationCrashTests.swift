@@ -39,7 +39,8 @@ private struct CompensationView {
 struct CompensationCrashTests {
     static let runs = 20
     static let steps = 4
-    static let input = DiagnosticSaga.Input(steps: steps, stepDelayMilliseconds: 50, undoDelayMilliseconds: 300, attemptTimeoutSeconds: 1)
+    // Each undo works 700 ms, so a run compensates for about 3 s: a kill lands inside that window even on a loaded machine.
+    static let input = DiagnosticSaga.Input(steps: steps, stepDelayMilliseconds: 50, undoDelayMilliseconds: 700, attemptTimeoutSeconds: 2)
 
     /// Waits until some run is compensating with an undo attempt leased to the live worker `owner`
     /// (so a kill now interrupts it — a lease still held by a killed worker does not count), or
@@ -66,7 +67,7 @@ struct CompensationCrashTests {
     func killDuringCompensation(backend: TestBackend) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let db = try backend.databaseURL(in: scratch)
+        let db = try await backend.databaseURL(in: scratch)
         let migrated = try WorkerBinary.run(["migrate"], database: db)
         #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
 

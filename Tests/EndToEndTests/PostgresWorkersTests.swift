@@ -58,7 +58,7 @@ struct PostgresWorkersTests {
     @Test("three workers, 500 runs of 3 steps, one worker SIGKILLed and restarted twice: every run completes, each effect once",
           .timeLimit(.minutes(4)))
     func threeWorkersWithCrashes() async throws {
-        let url = try PostgresTestServer.freshDatabaseURL()
+        let url = try await PostgresTestServer.freshDatabaseURL()
         let scratch = try Scratch()
         defer { scratch.remove() }
         #expect(try WorkerBinary.run(["migrate"], database: url).status == 0)
@@ -94,7 +94,7 @@ struct PostgresWorkersTests {
 
     @Test("the CLI round trip on PostgreSQL: start --wait, signal, show; unreachable server is reported", .timeLimit(.minutes(1)))
     func cliOnPostgres() async throws {
-        let url = try PostgresTestServer.freshDatabaseURL()
+        let url = try await PostgresTestServer.freshDatabaseURL()
         let scratch = try Scratch()
         defer { scratch.remove() }
         #expect(try WorkerBinary.run(["migrate"], database: url).status == 0)

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import PostgresNIO
 
 /// The PostgreSQL server the tests use: `KEEL_TEST_POSTGRES_URL` (set by `scripts/test.sh`, which
 /// starts a throwaway server). Without it, tests that need PostgreSQL fail with a clear message.
@@ -16,19 +18,29 @@ public enum PostgresTestServer {
         }
     }
 
-    /// Creates a new, empty database on the test server and returns its URL.
-    public static func freshDatabaseURL() throws -> String {
+    /// Creates a new, empty database on the test server and returns its URL. Asynchronous all the
+    /// way (no child process blocking a thread), since dozens of tests do this at once.
+    public static func freshDatabaseURL() async throws -> String {
         let base = try url
-        guard var components = URLComponents(string: base) else { throw Missing() }
+        guard var components = URLComponents(string: base), let host = components.host, let user = components.user else {
+            throw PostgresCreateFailed(description: "KEEL_TEST_POSTGRES_URL is not a postgres://USER:PASSWORD@HOST:PORT/DATABASE URL")
+        }
         let name = "keel_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["psql", base, "-qc", "CREATE DATABASE \(name)"]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw PostgresCreateFailed(description: "psql could not create database \(name) on \(base)")
+        let logger = Logger(label: "keel.test-server")
+        let configuration = PostgresConnection.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: components.password,
+            database: String(components.path.drop(while: { $0 == "/" })), tls: .disable)
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
+        } catch {
+            throw PostgresCreateFailed(description: "could not create database \(name) on \(base): \(String(reflecting: error))")
         }
         components.path = "/\(name)"
         return components.string!

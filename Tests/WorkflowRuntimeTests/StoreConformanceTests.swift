@@ -19,7 +19,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
             defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
             try await body(try SQLiteWorkflowStore(path: path))
         case .postgres:
-            let url = try PostgresTestServer.freshDatabaseURL()
+            let url = try await PostgresTestServer.freshDatabaseURL()
             try await StoreLocation(url: url).withStore { try await body($0) }
         }
     }
