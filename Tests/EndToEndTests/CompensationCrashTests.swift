@@ -44,7 +44,7 @@ struct CompensationCrashTests {
 
     /// Waits until some run is compensating with an undo attempt leased to the live worker `owner`
     /// (so a kill now interrupts it — a lease still held by a killed worker does not count), or
-    /// every run has closed. - Returns: the workflow ids caught compensating.
+    /// every run has closed. - Returns: the first workflow id caught compensating (empty if none).
     private static func waitForCompensationInFlight(_ handles: [WorkflowHandle], owner: String, store: any WorkflowStore) async throws -> [String] {
         try await eventually("a run compensating with an undo attempt leased to \(owner)", timeout: .seconds(60), interval: .milliseconds(20)) {
             var caught: [String] = []
@@ -55,7 +55,9 @@ struct CompensationCrashTests {
                 guard view.isCompensating else { continue }
                 let pending = try await store.pendingWork(runID: handle.runID).activities
                 if pending.contains(where: { $0.activityName == UndoDiagnosticEffect.name && $0.leaseOwner == owner }) {
+                    // Kill at once: scanning on could outlast the work on a loaded machine.
                     caught.append(handle.workflowID)
+                    break
                 }
             }
             return caught.isEmpty && open > 0 ? nil : caught
