@@ -15,7 +15,10 @@ struct CrashRecoveryTests {
         let store = try SQLiteWorkflowStore(path: scratch.databasePath)
         let client = WorkflowClient(store: store)
 
-        var daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
+        func startDaemon(_ number: Int) throws -> Daemon {
+            try Daemon(database: scratch.databaseURL, logPath: scratch.logPath, extraArguments: ["--identity", "crash-\(number)"])
+        }
+        var daemon = try startDaemon(1)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         let runs = 30
         let steps = 6
@@ -26,9 +29,16 @@ struct CrashRecoveryTests {
                 input: .init(steps: steps, stepDelayMilliseconds: 100, stepTimeoutSeconds: 1)))
         }
         for restart in 1...3 {
-            try await Task.sleep(for: .milliseconds(300))
+            // Kill the moment a step is leased to the live worker, so the kill interrupts it.
+            _ = try await eventually("a step in flight on worker crash-\(restart)", interval: .milliseconds(10)) {
+                for handle in handles where try await store.pendingWork(runID: handle.runID).activities
+                    .contains(where: { $0.leaseOwner == "crash-\(restart)" }) {
+                    return true
+                }
+                return nil
+            }
             daemon.kill()
-            daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
+            daemon = try startDaemon(restart + 1)
             try await Daemon.waitForStart(logPath: scratch.logPath, count: restart + 1)
         }
         for handle in handles {
@@ -43,7 +53,7 @@ struct CrashRecoveryTests {
         }
         #expect(recorded.count == expectedKeys.count)
         #expect(Set(recorded) == expectedKeys)
-        // The crashes really interrupted work: some step or task was taken over after a lease expired.
+        // The crashes really interrupted work: steps were taken over after their lease expired.
         var retried = 0
         for handle in handles {
             for event in try await store.history(runID: handle.runID) {
@@ -52,6 +62,7 @@ struct CrashRecoveryTests {
         }
         let log = try String(contentsOfFile: scratch.logPath, encoding: .utf8)
         #expect(log.components(separatedBy: "worker started").count - 1 == 4)
+        #expect(retried > 0, "the kills interrupted steps, which completed on a later attempt")
         print("crash test: \(retried) step(s) completed on a later attempt after a SIGKILL")
     }
 
