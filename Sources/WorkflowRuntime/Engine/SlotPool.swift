@@ -3,9 +3,13 @@ import Synchronization
 /// A counter of free execution slots (workflow tasks or activity attempts).
 final class SlotPool: Sendable {
     private let free: Mutex<Int>
+    private let onFreedWhenExhausted: @Sendable () -> Void
 
-    init(capacity: Int) {
+    /// - Parameter onFreedWhenExhausted: called when a release ends a moment with no free slot, so
+    ///   a loop waiting for one can claim work again at once.
+    init(capacity: Int, onFreedWhenExhausted: @escaping @Sendable () -> Void = {}) {
         free = Mutex(capacity)
+        self.onFreedWhenExhausted = onFreedWhenExhausted
     }
 
     var available: Int { free.withLock { $0 } }
@@ -20,6 +24,11 @@ final class SlotPool: Sendable {
     }
 
     func release(_ count: Int = 1) {
-        free.withLock { $0 += count }
+        guard count > 0 else { return }
+        let wasExhausted = free.withLock { free in
+            defer { free += count }
+            return free == 0
+        }
+        if wasExhausted { onFreedWhenExhausted() }
     }
 }

@@ -87,12 +87,14 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
     }
 
     private func workflowTaskLoop() async {
-        let slots = SlotPool(capacity: engine.configuration.workflowTaskSlots)
+        let notifier = engine.store.notifier
+        let slots = SlotPool(capacity: engine.configuration.workflowTaskSlots) { notifier.notify(.workflowTasks) }
         await withDiscardingTaskGroup { group in
             while !isStopping {
                 let free = slots.available
                 if free == 0 {
-                    await engine.store.notifier.wait(for: .workflowTasks, timeout: .milliseconds(5))
+                    // A freed slot notifies the topic (see SlotPool), so this wakes as soon as one frees.
+                    await notifier.wait(for: .workflowTasks, timeout: engine.configuration.pollInterval)
                     continue
                 }
                 let tasks: [WorkflowTask]

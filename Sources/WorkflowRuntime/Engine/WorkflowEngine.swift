@@ -27,7 +27,8 @@ package final class WorkflowEngine: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.cache = ExecutionCache(capacity: configuration.maximumCachedRuns)
-        self.activitySlots = SlotPool(capacity: configuration.activityTaskSlots)
+        let notifier = store.notifier
+        self.activitySlots = SlotPool(capacity: configuration.activityTaskSlots) { notifier.notify(.activityTasks) }
     }
 
     // MARK: - Eager start
