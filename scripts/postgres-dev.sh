@@ -8,7 +8,8 @@
 #
 # PostgreSQL refuses to run as root, so when run as root the server runs as the `postgres` user.
 # Settings: KEEL_PG_PORT (55432), KEEL_PG_DIR (/tmp/keel-postgres-$KEEL_PG_PORT). The role `keel`
-# (password `keel`, may create databases) owns the database `keel`. Loopback only.
+# (password `keel`, may create databases) owns the database `keel`. Loopback only. The server logs
+# to $KEEL_PG_DIR/server.log.
 set -euo pipefail
 
 port=${KEEL_PG_PORT:-55432}
