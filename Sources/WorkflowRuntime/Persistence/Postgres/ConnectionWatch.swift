@@ -96,7 +96,8 @@ final class ConnectionWatch: Sendable {
         }
         if isNew {
             // Runs at once if the connection closed meanwhile.
-            connection.closeFuture.whenComplete { _ in self.closed(key, eventLoop: connection.eventLoop) }
+            let eventLoop = connection.eventLoop
+            connection.closeFuture.whenComplete { _ in self.closed(key, eventLoop: eventLoop) }
         }
         return id
     }
