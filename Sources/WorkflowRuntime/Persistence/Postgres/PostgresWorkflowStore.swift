@@ -73,7 +73,9 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     // MARK: - Transactions
 
     /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
-    private func transaction<T: Sendable>(
+    /// `body` is escaping because work caught on a closing connection is abandoned, not awaited
+    /// (see ``PostgresClient/withLiveConnection(_:)``); it fails with `.databaseUnreachable`.
+    func transaction<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection, inout StoreNotifications) async throws -> T
     ) async throws -> T {
         let logger = self.logger
@@ -108,7 +110,9 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    /// Runs `body` with a pooled connection, outside a transaction (as ``transaction(_:)``, it fails
+    /// rather than hangs if the connection closes).
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await mapErrors { try await client.withLiveConnection(body) }
     }
 
