@@ -8,7 +8,8 @@
 #
 # PostgreSQL refuses to run as root, so when run as root the server runs as the `postgres` user.
 # Settings: KEEL_PG_PORT (55432), KEEL_PG_DIR (/tmp/keel-postgres-$KEEL_PG_PORT). The role `keel`
-# (password `keel`, may create databases) owns the database `keel`. Loopback only.
+# (password `keel`, may create databases) owns the database `keel`. Loopback only. The server logs
+# to $KEEL_PG_DIR/server.log.
 set -euo pipefail
 
 port=${KEEL_PG_PORT:-55432}
@@ -32,6 +33,20 @@ as_owner() {
 
 options="-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200"
 
+# Runs "$@" with nothing but stdin, stdout and stderr open. The server that pg_ctl leaves running
+# would otherwise keep every descriptor this script inherited: a caller's pipe, or the socket on
+# which Foundation's `Process` learns that its child exited, so the caller would wait for this
+# script for as long as the server runs. (The server logs to $dir/server.log.)
+without_inherited_fds() {
+    (
+        for path in /proc/$BASHPID/fd/*; do
+            fd=${path##*/}
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+        done
+        "$@"
+    )
+}
+
 # Waits (up to 30 s) until the server answers a query.
 wait_ready() {
     for _ in $(seq 1 150); do
@@ -49,7 +64,7 @@ start() {
         as_owner "${bindir}initdb" -D "$dir" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
     if ! as_owner "${bindir}pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-        as_owner "${bindir}pg_ctl" -D "$dir" -w -l "$dir/server.log" -o "$options" start >/dev/null
+        without_inherited_fds as_owner "${bindir}pg_ctl" -D "$dir" -w -l "$dir/server.log" -o "$options" start >/dev/null
     fi
     wait_ready
     psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qtAc \
@@ -71,7 +86,7 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     restart)
-        as_owner "${bindir}pg_ctl" -D "$dir" -w -m fast -l "$dir/server.log" -o "$options" restart >/dev/null
+        without_inherited_fds as_owner "${bindir}pg_ctl" -D "$dir" -w -m fast -l "$dir/server.log" -o "$options" restart >/dev/null
         wait_ready
         echo "$url" ;;
     url) echo "$url" ;;

@@ -7,7 +7,8 @@ import WorkflowRuntime
 import Workflows
 
 /// Waits for every run to close, riding out moments when the database is unreachable.
-private func waitForAll(_ handles: [WorkflowHandle], client: WorkflowClient, deadline: Duration) async throws -> [WorkflowRun] {
+/// - Throws: ``KeelError`` `.timeout` (or the last database error) once `deadline` has passed.
+func waitForAll(_ handles: [WorkflowHandle], client: WorkflowClient, deadline: Duration) async throws -> [WorkflowRun] {
     let end = ContinuousClock.now + deadline
     var closed: [WorkflowRun] = []
     for handle in handles {
@@ -16,6 +17,7 @@ private func waitForAll(_ handles: [WorkflowHandle], client: WorkflowClient, dea
                 closed.append(try await client.waitForClose(runID: handle.runID, timeout: end - ContinuousClock.now))
                 break
             } catch let error as KeelError where error.code == .databaseUnreachable || error.code == .storage {
+                guard ContinuousClock.now < end else { throw error }
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
@@ -25,7 +27,7 @@ private func waitForAll(_ handles: [WorkflowHandle], client: WorkflowClient, dea
 
 /// Checks what a stale commit would break: contiguous event ids, one schedule and one outcome per
 /// step, and a history the code replays without a mismatch.
-private func checkHistoriesConsistent(_ handles: [WorkflowHandle], store: any WorkflowStore) async throws {
+func checkHistoriesConsistent(_ handles: [WorkflowHandle], store: any WorkflowStore) async throws {
     var registry = WorkflowRegistry()
     registry.registerDiagnosticWorkflows()
     let replayer = WorkflowReplayer(registry: registry)
@@ -45,7 +47,7 @@ private func checkHistoriesConsistent(_ handles: [WorkflowHandle], store: any Wo
     }
 }
 
-private func effectKeys(_ store: any WorkflowStore) async throws -> [String] {
+func effectKeys(_ store: any WorkflowStore) async throws -> [String] {
     let postgres = try #require(store as? PostgresWorkflowStore)
     let rows = try await postgres.client.query("SELECT idempotency_key FROM diagnostic_effects", logger: Logger(label: "test"))
     var keys: [String] = []

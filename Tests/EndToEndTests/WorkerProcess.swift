@@ -72,6 +72,24 @@ final class Daemon {
         return process.terminationStatus
     }
 
+    /// SIGTERM, then waits up to `timeout` for the worker to drain and exit.
+    /// - Returns: the exit status.
+    /// - Throws: ``DaemonError`` if it did not exit in time (it is then killed).
+    func stop(within timeout: Duration) async throws -> Int32 {
+        process.terminate()
+        // Polls rather than `waitUntilExit()`, which cannot give up (and spins at full CPU when
+        // called on another thread than the one that started the process).
+        let end = ContinuousClock.now + timeout
+        while process.isRunning {
+            guard ContinuousClock.now < end else {
+                kill()
+                throw DaemonError(description: "the worker did not exit within \(timeout) of SIGTERM")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return process.terminationStatus
+    }
+
     deinit {
         if process.isRunning { kill() }
     }

@@ -9,7 +9,7 @@ extension PostgresWorkflowStore {
     public func decideApproval(_ attempt: ApprovalDecisionRequest) async throws -> ApprovalRecord {
         let decision = attempt.decision
         let decisionBody = try EventCodec.encode(attribute: decision)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             guard let runID = try await connection.query("""
                 SELECT run_id FROM approvals WHERE approval_id = \(attempt.approvalID)
                 """, logger: logger).collect().first?.decode(String.self) else {
@@ -40,11 +40,11 @@ extension PostgresWorkflowStore {
     }
 
     public func approval(id: String) async throws -> ApprovalRecord? {
-        try await read { connection in try await approval(connection, id: id, forUpdate: false) }
+        try await read { [self] connection in try await approval(connection, id: id, forUpdate: false) }
     }
 
     public func listApprovals(_ query: ApprovalQuery) async throws -> [ApprovalRecord] {
-        try await read { connection in
+        try await read { [self] connection in
             try await connection.query("""
                 SELECT approval_id, \(unescaped: Self.approvalColumns) FROM approvals
                 WHERE (NOT \(query.pendingOnly) OR status = 'pending') AND (\(query.runID)::text IS NULL OR run_id = \(query.runID))
@@ -54,7 +54,7 @@ extension PostgresWorkflowStore {
     }
 
     public func approvalAudit(approvalID: String) async throws -> [ApprovalAuditEntry] {
-        try await read { connection in
+        try await read { [self] connection in
             try await connection.query("""
                 SELECT approval_id, run_id, at, action, actor, role, origin, note, detail, payload_hash
                 FROM approval_audit WHERE approval_id = \(approvalID) ORDER BY id
@@ -71,7 +71,7 @@ extension PostgresWorkflowStore {
     public func retryCompensation(workflowID: String, requestedBy: String?, now: Date) async throws -> String {
         let kind = HistoryEvent.Kind.compensationRetryRequested(requestedBy: requestedBy)
         let body = try EventCodec.encode(kind)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "retry its compensation")
             let updated = try await connection.query("""
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL

@@ -41,7 +41,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     private func listen() async {
         while !Task.isCancelled {
             do {
-                try await client.withConnection { connection in
+                try await client.withLiveConnection { [self] connection in
                     try await connection.listen(on: Self.channel) { notifications in
                         // Work may have appeared while no one listened.
                         for topic in WorkNotifier.Topic.allCases { notifier.notify(topic) }
@@ -73,32 +73,47 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     // MARK: - Transactions
 
     /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
-    func transaction<T: Sendable>(_ body: (PostgresConnection, inout StoreNotifications) async throws -> T) async throws -> T {
+    /// `body` is escaping because work caught on a closing connection is abandoned, not awaited
+    /// (see ``PostgresClient/withLiveConnection(_:)``); it fails with `.databaseUnreachable`.
+    func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection, inout StoreNotifications) async throws -> T
+    ) async throws -> T {
         let logger = self.logger
         let (value, notifications) = try await mapErrors {
-            try await client.withTransaction(logger: logger) { connection -> (T, StoreNotifications) in
-                var notifications = StoreNotifications()
-                let value = try await body(connection, &notifications)
-                var payloads = notifications.topics.map { topic in
-                    switch topic {
-                    case .workflowTasks: "w"
-                    case .activityTasks: "a"
-                    case .timers: "t"
-                    }
-                }
-                payloads += notifications.closedRuns.map { "c:\($0)" }
-                if !payloads.isEmpty {
-                    try await connection.query("SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
-                }
-                return (value, notifications)
+            try await client.withLiveConnection { connection in
+                try await Self.transaction(on: connection, logger: logger, body)
             }
         }
         notifications.deliver(to: notifier)
         return value
     }
 
-    func read<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        try await mapErrors { try await client.withConnection { try await body($0) } }
+    /// `BEGIN`, `body`, `NOTIFY` for the work it created, `COMMIT` (or `ROLLBACK` if it throws).
+    private static func transaction<T: Sendable>(
+        on connection: PostgresConnection, logger: Logger, _ body: (PostgresConnection, inout StoreNotifications) async throws -> T
+    ) async throws -> (T, StoreNotifications) {
+        try await connection.withTransaction(logger: logger) { connection -> (T, StoreNotifications) in
+            var notifications = StoreNotifications()
+            let value = try await body(connection, &notifications)
+            var payloads = notifications.topics.map { topic in
+                switch topic {
+                case .workflowTasks: "w"
+                case .activityTasks: "a"
+                case .timers: "t"
+                }
+            }
+            payloads += notifications.closedRuns.map { "c:\($0)" }
+            if !payloads.isEmpty {
+                try await connection.query("SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
+            }
+            return (value, notifications)
+        }
+    }
+
+    /// Runs `body` with a pooled connection, outside a transaction (as ``transaction(_:)``, it fails
+    /// rather than hangs if the connection closes).
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await mapErrors { try await client.withLiveConnection(body) }
     }
 
     /// Turns connection failures into ``KeelError/Code/databaseUnreachable``; keeps Keel's own errors.
@@ -132,7 +147,8 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     func checkReachable(within timeout: Duration, location: StoreLocation) async throws {
         let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
             group.addTask {
-                _ = try await self.mapErrors { try await self.client.query("SELECT 1", logger: self.logger) }
+                let logger = self.logger
+                try await self.read { _ = try await $0.query("SELECT 1", logger: logger) }
                 return true
             }
             group.addTask {
@@ -151,7 +167,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     public func migrate() async throws {
         let migrations = try MigrationFiles.load(MigrationFiles.postgres)
-        try await transaction { connection, _ in
+        try await transaction { [self] connection, _ in
             try await connection.query("SELECT pg_advisory_xact_lock(7426001)", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS keel_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
@@ -168,7 +184,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     public func pendingMigrations() async throws -> [String] {
         let migrations = try MigrationFiles.load(MigrationFiles.postgres).map(\.name)
-        let applied = try await read { connection in
+        let applied = try await read { [self] connection in
             let exists = try await connection.query("SELECT to_regclass('keel_migrations') IS NOT NULL", logger: logger)
                 .collect().first?.decode(Bool.self) ?? false
             return exists ? try await Self.appliedMigrations(connection, logger: logger) : []
@@ -194,7 +210,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
         let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
         let firstTask = try request.firstTask.map(PreparedCompletion.init)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             let now = request.now.timeIntervalSince1970
             let needsTask = firstTask == nil
             let readyAt: Double? = needsTask ? now : nil
@@ -229,7 +245,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func signal(_ request: SignalRequest) async throws -> SignalOutcome {
         let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
         let body = try EventCodec.encode(kind)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
             if let requestID = request.requestID {
                 let inserted = try await connection.query("""
@@ -246,7 +262,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
         let kind = HistoryEvent.Kind.cancelRequested(reason: reason)
         let body = try EventCodec.encode(kind)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "cancel")
             try await addToInbox(connection, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
             return runID
@@ -255,7 +271,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     public func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
         let body = try EventCodec.encode(.workflowTerminated(reason: reason))
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "terminate")
             let time = now.timeIntervalSince1970
             try await connection.query("""
@@ -281,7 +297,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
         let expiry = time + lease.seconds
-        return try await transaction { connection, _ in
+        return try await transaction { [self] connection, _ in
             let rows = try await connection.query("""
                 WITH ready AS (
                     SELECT run_id FROM workflow_runs
@@ -306,7 +322,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     public func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
                 return .rejected(reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
@@ -325,7 +341,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     }
 
     public func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
-        try await transaction { connection, _ in
+        try await transaction { [self] connection, _ in
             _ = try await connection.query("""
                 UPDATE workflow_runs SET status = 'blocked', status_reason = \(reason), updated_at = \(now.timeIntervalSince1970),
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
@@ -335,7 +351,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     }
 
     public func unblockRuns(now: Date) async throws -> Int {
-        try await transaction { connection, notifications in
+        try await transaction { [self] connection, notifications in
             let rows = try await connection.query("""
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = TRUE,
                     task_ready_at = \(now.timeIntervalSince1970), task_version = task_version + 1
@@ -351,7 +367,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
-        return try await transaction { connection, _ in
+        return try await transaction { [self] connection, _ in
             let rows = try await connection.query("""
                 WITH due AS (
                     SELECT id FROM activity_tasks WHERE visible_at <= \(time) ORDER BY visible_at LIMIT \(limit)
@@ -375,7 +391,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     public func reportActivity(_ report: ActivityReport) async throws -> Bool {
         let body = try report.event.map(EventCodec.encode)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             try await recordActivityOutcome(connection, report, body: body, notifications: &notifications)
         }
     }
@@ -383,7 +399,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             guard let run = try await lockRun(connection, runID: report.runID),
                   run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970) else {
                 return try await recordActivityOutcome(connection, report, body: body, notifications: &notifications) ? .outcomeOnly : .stale
@@ -394,7 +410,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     }
 
     public func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
-        try await transaction { connection, _ in
+        try await transaction { [self] connection, _ in
             !(try await connection.query("""
                 UPDATE activity_tasks SET visible_at = \(leaseUntil.timeIntervalSince1970),
                     heartbeat_details = COALESCE(\(details?.data), heartbeat_details)
@@ -407,7 +423,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     public func fireDueTimers(now: Date, limit: Int) async throws -> Int {
         let time = now.timeIntervalSince1970
-        return try await transaction { connection, notifications in
+        return try await transaction { [self] connection, notifications in
             let due = try await connection.query("""
                 DELETE FROM timers WHERE id IN (
                     SELECT id FROM timers WHERE fire_at <= \(time) ORDER BY fire_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
@@ -432,7 +448,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     }
 
     public func nextWakeUp() async throws -> Date? {
-        try await read { connection in
+        try await read { [self] connection in
             try await connection.query("""
                 SELECT MIN(t) FROM (
                     SELECT MIN(fire_at) AS t FROM timers
@@ -449,7 +465,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         """
 
     public func findRun(workflowID: String) async throws -> WorkflowRun? {
-        try await read { connection in
+        try await read { [self] connection in
             try await connection.query("""
                 SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE workflow_id = \(workflowID)
                 ORDER BY status IN ('running', 'blocked', 'compensationFailed') DESC, created_at DESC, run_id DESC LIMIT 1
@@ -458,7 +474,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     }
 
     public func run(runID: String) async throws -> WorkflowRun? {
-        try await read { connection in
+        try await read { [self] connection in
             try await connection.query("SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE run_id = \(runID)", logger: logger)
                 .collect().first.map(Self.run(from:))
         }
@@ -467,7 +483,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
         let afterTime = query.after?.createdAt.timeIntervalSince1970
         let afterID = query.after?.runID
-        return try await read { connection in
+        return try await read { [self] connection in
             try await connection.query("""
                 SELECT \(unescaped: Self.runColumns) FROM workflow_runs
                 WHERE (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
@@ -479,11 +495,11 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     }
 
     public func history(runID: String) async throws -> [HistoryEvent] {
-        try await read { connection in try await Self.history(connection, runID: runID, logger: logger) }
+        try await read { [self] connection in try await Self.history(connection, runID: runID, logger: logger) }
     }
 
     public func pendingWork(runID: String) async throws -> PendingWork {
-        try await read { connection in
+        try await read { [self] connection in
             let activities = try await connection.query("""
                 SELECT seq, activity_name, attempt, visible_at, lease_owner, last_error FROM activity_tasks WHERE run_id = \(runID) ORDER BY seq
                 """, logger: logger).collect().map { row in
