@@ -113,14 +113,14 @@ struct ApprovalCLITests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let db = try await backend.databaseURL(in: scratch)
-        let migrated = try WorkerBinary.run(["migrate"], database: db)
+        let migrated = try await WorkerBinary.run(["migrate"], database: db)
         #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
         let daemon = try Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
 
         try await StoreLocation(url: db).withStore { store in
             let client = WorkflowClient(store: store)
-            let started = try WorkerBinary.run(
+            let started = try await WorkerBinary.run(
                 ["start", "diagnostics.approval", "--id", "cli-approve", "--input", Self.input(summary: "Partner Acme", terms: "net 30")],
                 database: db)
             try #require(started.status == 0, "worker start: \(started.stderr)")
@@ -132,7 +132,7 @@ struct ApprovalCLITests {
             #expect(pending.request.approvers == Self.approvers)
 
             // The person finds it: text table and JSON.
-            let table = try WorkerBinary.run(["approvals", "--pending"], database: db)
+            let table = try await WorkerBinary.run(["approvals", "--pending"], database: db)
             #expect(table.status == 0, "approvals --pending: \(table.stderr)")
             let line = table.stdout.split(separator: "\n").first { $0.contains(id) }.map(String.init)
             #expect(line != nil, "approvals --pending lists \(id):\n\(table.stdout)")
@@ -140,7 +140,7 @@ struct ApprovalCLITests {
                           "alice,role:legal", String(hash.prefix(12))] {
                 #expect(line?.contains(field) == true, "the pending line shows '\(field)': \(line ?? table.stdout)")
             }
-            let listed = try WorkerBinary.run(["approvals", "--pending", "--json"], database: db)
+            let listed = try await WorkerBinary.run(["approvals", "--pending", "--json"], database: db)
             #expect(listed.status == 0, "approvals --pending --json: \(listed.stderr)")
             let records = try JSONDecoder.iso8601.decode([ApprovalRecord].self, from: Data(listed.stdout.utf8))
             let record = try #require(records.first { $0.id == id }, "approvals --pending --json lists \(id): \(listed.stdout)")
@@ -158,49 +158,49 @@ struct ApprovalCLITests {
                 #expect(try await store.history(runID: run.runID) == historyBefore, "\(attempt) wrote nothing to the run's history")
                 #expect(try await store.run(runID: run.runID)?.status == .running, "\(attempt) left the run running")
             }
-            let unauthorized = try WorkerBinary.run(["approve", id, "--by", "mallory"], database: db)
+            let unauthorized = try await WorkerBinary.run(["approve", id, "--by", "mallory"], database: db)
             #expect(unauthorized.status == 7, "unauthorized decider exits 7, got \(unauthorized.status): \(unauthorized.stderr)")
             #expect(unauthorized.stderr.contains("mallory may not decide approval \(id)"), "\(unauthorized.stderr)")
             try await expectNothingChanged(after: "an unauthorized decider")
 
-            let wrongRole = try WorkerBinary.run(["approve", id, "--by", "carol", "--role", "finance"], database: db)
+            let wrongRole = try await WorkerBinary.run(["approve", id, "--by", "carol", "--role", "finance"], database: db)
             #expect(wrongRole.status == 7, "a decider in a role not allowed exits 7, got \(wrongRole.status): \(wrongRole.stderr)")
             #expect(wrongRole.stderr.contains("may not decide"), "\(wrongRole.stderr)")
             try await expectNothingChanged(after: "a decider in the wrong role")
 
             let wrongPrefix = hash.hasPrefix("00000000") ? "ffffffff" : "00000000"
-            let wrongHash = try WorkerBinary.run(["approve", id, "--by", "alice", "--hash", wrongPrefix], database: db)
+            let wrongHash = try await WorkerBinary.run(["approve", id, "--by", "alice", "--hash", wrongPrefix], database: db)
             #expect(wrongHash.status == 7, "a wrong --hash exits 7, got \(wrongHash.status): \(wrongHash.stderr)")
             #expect(wrongHash.stderr.contains("not \(wrongPrefix)"), "\(wrongHash.stderr)")
             try await expectNothingChanged(after: "a wrong --hash")
 
             for malformed in ["xyz", String(hash.prefix(5)), "g" + String(hash.prefix(7))] {
-                let bad = try WorkerBinary.run(["approve", id, "--by", "alice", "--hash", malformed], database: db)
+                let bad = try await WorkerBinary.run(["approve", id, "--by", "alice", "--hash", malformed], database: db)
                 #expect(bad.status == 2, "a malformed --hash '\(malformed)' exits 2, got \(bad.status): \(bad.stderr)")
                 #expect(bad.stderr.contains("6 to 64 hex digits"), "\(bad.stderr)")
             }
             try await expectNothingChanged(after: "a malformed --hash")
 
-            let unknown = try WorkerBinary.run(["approve", "apr-0000000000000000", "--by", "alice"], database: db)
+            let unknown = try await WorkerBinary.run(["approve", "apr-0000000000000000", "--by", "alice"], database: db)
             #expect(unknown.status == 3, "an unknown approval id exits 3, got \(unknown.status): \(unknown.stderr)")
             #expect(unknown.stderr.contains("no approval with id 'apr-0000000000000000'"), "\(unknown.stderr)")
             try await expectNothingChanged(after: "an unknown approval id")
 
-            let noReason = try WorkerBinary.run(["reject", id, "--by", "alice"], database: db)
+            let noReason = try await WorkerBinary.run(["reject", id, "--by", "alice"], database: db)
             #expect(noReason.status != 0, "reject without --reason is a usage error")
             #expect(noReason.stderr.contains("--reason"), "the usage error names --reason: \(noReason.stderr)")
             try await expectNothingChanged(after: "reject without --reason")
 
-            let retryOpen = try WorkerBinary.run(["retry", "cli-approve"], database: db)
+            let retryOpen = try await WorkerBinary.run(["retry", "cli-approve"], database: db)
             #expect(retryOpen.status == 4, "retry of a run whose compensation did not fail exits 4, got \(retryOpen.status): \(retryOpen.stderr)")
             try await expectNothingChanged(after: "a retry of a run that is not compensationFailed")
 
             // The approval, bound to the payload by the first 8 hex digits of its hash.
-            let approved = try WorkerBinary.run(["approve", id, "--by", "alice", "--hash", String(hash.prefix(8)), "--note", "ok"],
+            let approved = try await WorkerBinary.run(["approve", id, "--by", "alice", "--hash", String(hash.prefix(8)), "--note", "ok"],
                                                 database: db)
             #expect(approved.status == 0, "approve exits 0: \(approved.stderr)")
             #expect(approved.stdout.contains("approved \(id)"), "\(approved.stdout)")
-            let again = try WorkerBinary.run(["approve", id, "--by", "alice"], database: db)
+            let again = try await WorkerBinary.run(["approve", id, "--by", "alice"], database: db)
             #expect(again.status == 7, "a second approval exits 7, got \(again.status): \(again.stderr)")
             #expect(again.stderr.contains("already approved"), "\(again.stderr)")
 
@@ -213,7 +213,7 @@ struct ApprovalCLITests {
             #expect(history.filter { $0 == "approvalDecided" }.count == 1, "one decision in the history: \(history)")
             #expect(!history.contains("compensationStarted"), "an approved run compensates nothing: \(history)")
 
-            let show = try WorkerBinary.run(["show", "cli-approve"], database: db)
+            let show = try await WorkerBinary.run(["show", "cli-approve"], database: db)
             #expect(show.status == 0, "show: \(show.stderr)")
             for text in ["completed", "Approvals", id, "approved by alice", "Timeline", "workflowStarted", "approvalRequested",
                          "approvalDecided", "workflowCompleted"] {
@@ -221,7 +221,7 @@ struct ApprovalCLITests {
             }
 
             // The audit trail: the request, the refused attempts, the approval, the refused second approval.
-            let trail = try WorkerBinary.run(["approvals", id, "--json"], database: db)
+            let trail = try await WorkerBinary.run(["approvals", id, "--json"], database: db)
             #expect(trail.status == 0, "approvals ID --json: \(trail.stderr)")
             let details = try JSONDecoder.iso8601.decode(ApprovalDetailsJSON.self, from: Data(trail.stdout.utf8))
             #expect(details.approval.status == .approved && details.approval.decision?.decidedBy == "alice")
@@ -232,7 +232,7 @@ struct ApprovalCLITests {
             let approval = details.audit.first { $0.action == .approved }
             #expect(approval?.actor == "alice" && approval?.note == "ok", "\(String(describing: approval))")
             #expect(details.audit.dropFirst().allSatisfy { $0.origin?.hasPrefix("cli ") == true }, "every decision names its origin")
-            let text = try WorkerBinary.run(["approvals", id], database: db)
+            let text = try await WorkerBinary.run(["approvals", id], database: db)
             #expect(text.status == 0, "approvals ID: \(text.stderr)")
             for fragment in ["Status    approved", "Decision  approved by alice", "Audit", "requested", "refused", "mallory",
                              "carol as finance", "already approved", hash] {
@@ -241,12 +241,12 @@ struct ApprovalCLITests {
             #expect(text.stdout.split(separator: "\n").contains { $0.contains("approved") && $0.contains("alice") && $0.hasSuffix("ok") },
                     "the audit has alice's approval with her note:\n\(text.stdout)")
 
-            let retryClosed = try WorkerBinary.run(["retry", "cli-approve"], database: db)
+            let retryClosed = try await WorkerBinary.run(["retry", "cli-approve"], database: db)
             #expect(retryClosed.status == 4, "retry of a completed run exits 4, got \(retryClosed.status): \(retryClosed.stderr)")
-            let pendingAfter = try WorkerBinary.run(["approvals", "--pending"], database: db)
+            let pendingAfter = try await WorkerBinary.run(["approvals", "--pending"], database: db)
             #expect(!pendingAfter.stdout.contains(id), "a decided approval is no longer pending:\n\(pendingAfter.stdout)")
         }
-        #expect(daemon.terminate() == 0)
+        #expect(try await daemon.terminate() == 0)
     }
 
     @Test("reject: the run compensates its one effect exactly once and ends compensated", .timeLimit(.minutes(3)),
@@ -255,21 +255,21 @@ struct ApprovalCLITests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let db = try await backend.databaseURL(in: scratch)
-        let migrated = try WorkerBinary.run(["migrate"], database: db)
+        let migrated = try await WorkerBinary.run(["migrate"], database: db)
         #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
         let daemon = try Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
 
         try await StoreLocation(url: db).withStore { store in
             let client = WorkflowClient(store: store)
-            let started = try WorkerBinary.run(
+            let started = try await WorkerBinary.run(
                 ["start", "diagnostics.approval", "--id", "cli-reject", "--input", Self.input(summary: "Partner Risky", terms: "net 90")],
                 database: db)
             try #require(started.status == 0, "worker start: \(started.stderr)")
             let run = try #require(try await store.findRun(workflowID: "cli-reject"))
             let pending = try await Self.pendingApproval(of: "cli-reject", client: client)
 
-            let rejected = try WorkerBinary.run(["reject", pending.id, "--by", "carol", "--role", "legal", "--reason", "too risky"],
+            let rejected = try await WorkerBinary.run(["reject", pending.id, "--by", "carol", "--role", "legal", "--reason", "too risky"],
                                                 database: db)
             #expect(rejected.status == 0, "reject exits 0: \(rejected.stderr)")
             #expect(rejected.stdout.contains("rejected \(pending.id)"), "\(rejected.stdout)")
@@ -278,7 +278,7 @@ struct ApprovalCLITests {
             #expect(closed.status == .compensated, "the rejected run ends compensated: \(closed.status) \(closed.failure?.description ?? "")")
             #expect(closed.failure?.description.contains("too risky") == true, "the cause names the reason: \(String(describing: closed.failure))")
 
-            let show = try WorkerBinary.run(["show", "cli-reject"], database: db)
+            let show = try await WorkerBinary.run(["show", "cli-reject"], database: db)
             #expect(show.status == 0, "show: \(show.stderr)")
             for text in ["compensated", "rejected by carol as legal", "too risky", "Timeline", "approvalDecided", "compensationStarted",
                          "diagnostics.undo-effect", "workflowCompensated"] {
@@ -296,12 +296,12 @@ struct ApprovalCLITests {
             #expect(row.idempotencyKey == "cli-reject/\(run.runID)/compensation/0", "\(row)")
             #expect(row.effectKey == "cli-reject/\(run.runID)/effect", "\(row)")
 
-            let retry = try WorkerBinary.run(["retry", "cli-reject"], database: db)
+            let retry = try await WorkerBinary.run(["retry", "cli-reject"], database: db)
             #expect(retry.status == 4, "retry of a compensated run exits 4, got \(retry.status): \(retry.stderr)")
-            let late = try WorkerBinary.run(["approve", pending.id, "--by", "alice"], database: db)
+            let late = try await WorkerBinary.run(["approve", pending.id, "--by", "alice"], database: db)
             #expect(late.status == 7, "approving a rejected request exits 7, got \(late.status): \(late.stderr)")
             #expect(late.stderr.contains("already rejected"), "\(late.stderr)")
         }
-        #expect(daemon.terminate() == 0)
+        #expect(try await daemon.terminate() == 0)
     }
 }

@@ -9,28 +9,28 @@ struct CLITests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let db = scratch.databaseURL
-        #expect(try WorkerBinary.run(["migrate"], database: db).status == 0)
+        #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
         let daemon = try Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
 
         // Concurrent CLI processes: starts and listings while the daemon works.
         let starts = try await withThrowingTaskGroup(of: WorkerBinary.Output.self) { group in
             for index in 0..<6 {
-                group.addTask { try WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "wait-\(index)", "--input", "{}"], database: db) }
-                group.addTask { try WorkerBinary.run(["list", "--json"], database: db) }
+                group.addTask { try await WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "wait-\(index)", "--input", "{}"], database: db) }
+                group.addTask { try await WorkerBinary.run(["list", "--json"], database: db) }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         for output in starts { #expect(output.status == 0, "\(output.stderr)") }
         let signals = try await withThrowingTaskGroup(of: WorkerBinary.Output.self) { group in
             for index in 0..<6 {
-                group.addTask { try WorkerBinary.run(["signal", "wait-\(index)", "go", "--payload", "{\"n\":\(index)}"], database: db) }
+                group.addTask { try await WorkerBinary.run(["signal", "wait-\(index)", "go", "--payload", "{\"n\":\(index)}"], database: db) }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         for output in signals { #expect(output.status == 0, "\(output.stderr)") }
 
-        let sequence = try WorkerBinary.run(["start", "diagnostics.sequence", "--id", "seq", "--input", "{\"steps\":3}",
+        let sequence = try await WorkerBinary.run(["start", "diagnostics.sequence", "--id", "seq", "--input", "{\"steps\":3}",
                                              "--wait", "--timeout", "30", "--json"], database: db)
         #expect(sequence.status == 0, "\(sequence.stderr)")
         let run = try JSONDecoder.iso8601.decode(WorkflowRun.self, from: Data(sequence.stdout.utf8))
@@ -43,11 +43,11 @@ struct CLITests {
             let closed = try await client.waitForClose(runID: handle.runID, timeout: .seconds(30))
             #expect(closed.result == Payload(json: "{\"n\":\(index)}"))
         }
-        let show = try WorkerBinary.run(["show", "seq", "--history"], database: db)
+        let show = try await WorkerBinary.run(["show", "seq", "--history"], database: db)
         #expect(show.status == 0)
         #expect(show.stdout.contains("completed"))
         #expect(show.stdout.contains("activityCompleted"))
-        #expect(daemon.terminate() == 0)
+        #expect(try await daemon.terminate() == 0)
     }
 
     @Test("bad input gets a clear error, a meaningful exit code, and writes nothing")
@@ -55,38 +55,38 @@ struct CLITests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let db = scratch.databaseURL
-        let unmigrated = try WorkerBinary.run(["list"], database: db)
+        let unmigrated = try await WorkerBinary.run(["list"], database: db)
         #expect(unmigrated.status == 5)
         #expect(unmigrated.stderr.contains("worker migrate"))
-        #expect(try WorkerBinary.run(["migrate"], database: db).status == 0)
+        #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
 
-        let unknown = try WorkerBinary.run(["start", "no.such.type", "--id", "x"], database: db)
+        let unknown = try await WorkerBinary.run(["start", "no.such.type", "--id", "x"], database: db)
         #expect(unknown.status == 2)
         #expect(unknown.stderr.contains("unknown workflow type 'no.such.type'"))
         #expect(unknown.stderr.contains("diagnostics.sequence"))
 
-        let malformed = try WorkerBinary.run(["start", "diagnostics.sequence", "--id", "x", "--input", "{steps: 3"], database: db)
+        let malformed = try await WorkerBinary.run(["start", "diagnostics.sequence", "--id", "x", "--input", "{steps: 3"], database: db)
         #expect(malformed.status == 2)
         #expect(malformed.stderr.contains("not valid JSON"))
 
-        let mistyped = try WorkerBinary.run(["start", "diagnostics.sequence", "--id", "x", "--input", "{\"steps\":\"three\"}"], database: db)
+        let mistyped = try await WorkerBinary.run(["start", "diagnostics.sequence", "--id", "x", "--input", "{\"steps\":\"three\"}"], database: db)
         #expect(mistyped.status == 2)
         #expect(mistyped.stderr.contains("steps"))
 
-        let missing = try WorkerBinary.run(["signal", "nobody", "go"], database: db)
+        let missing = try await WorkerBinary.run(["signal", "nobody", "go"], database: db)
         #expect(missing.status == 3)
         #expect(missing.stderr.contains("no workflow with id 'nobody'"))
 
-        let badURL = try WorkerBinary.run(["list"], database: "mysql://localhost/keel")
+        let badURL = try await WorkerBinary.run(["list"], database: "mysql://localhost/keel")
         #expect(badURL.status == 2)
 
         // Nothing was written by the refused commands.
-        #expect(try WorkerBinary.run(["list"], database: db).stdout.contains("no runs"))
+        #expect(try await WorkerBinary.run(["list"], database: db).stdout.contains("no runs"))
 
         // A signal to a closed run is refused and leaves the history as it was.
-        #expect(try WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "w", "--input", "{}"], database: db).status == 0)
-        #expect(try WorkerBinary.run(["terminate", "w", "--reason", "test"], database: db).status == 0)
-        let closed = try WorkerBinary.run(["signal", "w", "go"], database: db)
+        #expect(try await WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "w", "--input", "{}"], database: db).status == 0)
+        #expect(try await WorkerBinary.run(["terminate", "w", "--reason", "test"], database: db).status == 0)
+        let closed = try await WorkerBinary.run(["signal", "w", "go"], database: db)
         #expect(closed.status == 4)
         #expect(closed.stderr.contains("is closed (terminated)"))
         let store = try SQLiteWorkflowStore(path: scratch.databasePath)

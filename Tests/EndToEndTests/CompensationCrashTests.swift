@@ -70,7 +70,7 @@ struct CompensationCrashTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let db = try await backend.databaseURL(in: scratch)
-        let migrated = try WorkerBinary.run(["migrate"], database: db)
+        let migrated = try await WorkerBinary.run(["migrate"], database: db)
         #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
 
         try await StoreLocation(url: db).withStore { store in
@@ -99,7 +99,7 @@ struct CompensationCrashTests {
                 let run = try await client.waitForClose(runID: handle.runID, timeout: max(end - ContinuousClock.now, .seconds(1)))
                 #expect(run.status == .compensated, "\(handle.workflowID): \(run.status) \(run.failure?.description ?? "")")
             }
-            #expect(worker.terminate() == 0, "the last worker drains and exits 0")
+            #expect(try await worker.terminate() == 0, "the last worker drains and exits 0")
 
             // Each compensation's effect exactly once: one row per (run, step), every one undone.
             let rows = try await DiagnosticTables.compensations(store: store, scratch: scratch)

@@ -11,7 +11,7 @@ struct CrashRecoveryTests {
     func crashAndRestart() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        #expect(try WorkerBinary.run(["migrate"], database: scratch.databaseURL).status == 0)
+        #expect(try await WorkerBinary.run(["migrate"], database: scratch.databaseURL).status == 0)
         let store = try SQLiteWorkflowStore(path: scratch.databasePath)
         let client = WorkflowClient(store: store)
 
@@ -45,7 +45,7 @@ struct CrashRecoveryTests {
             let run = try await client.waitForClose(runID: handle.runID, timeout: .seconds(90))
             #expect(run.status == .completed, "\(handle.workflowID): \(run.status) \(run.failure?.description ?? "")")
         }
-        #expect(daemon.terminate() == 0)
+        #expect(try await daemon.terminate() == 0)
 
         let expectedKeys = Set(handles.flatMap { handle in (1...steps).map { "\(handle.workflowID)/\(handle.runID)/\($0)" } })
         let recorded = try await DatabaseQueue(path: scratch.databasePath).read { db in
@@ -70,7 +70,7 @@ struct CrashRecoveryTests {
     func gracefulDrain() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        #expect(try WorkerBinary.run(["migrate"], database: scratch.databaseURL).status == 0)
+        #expect(try await WorkerBinary.run(["migrate"], database: scratch.databaseURL).status == 0)
         let store = try SQLiteWorkflowStore(path: scratch.databasePath)
         let client = WorkflowClient(store: store)
         let daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
@@ -81,7 +81,7 @@ struct CrashRecoveryTests {
         while try await store.pendingWork(runID: handle.runID).activities.first?.leaseOwner == nil {
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(daemon.terminate() == 0)
+        #expect(try await daemon.terminate() == 0)
         let completed = try await store.history(runID: handle.runID).filter { $0.kind.name == "activityCompleted" }
         #expect(completed.count == 1)
         let log = try String(contentsOfFile: scratch.logPath, encoding: .utf8)

@@ -17,7 +17,7 @@ struct PostgresRestartTests {
         try await PrivatePostgresServer.with { server in
             let scratch = try Scratch()
             defer { scratch.remove() }
-            let migrated = try WorkerBinary.run(["migrate"], database: server.url)
+            let migrated = try await WorkerBinary.run(["migrate"], database: server.url)
             try #require(migrated.status == 0, "migrate: \(migrated.stderr)")
             let logs = (0..<2).map { scratch.directory.appendingPathComponent("worker-\($0).log").path }
             let workers = try logs.map { try Daemon(database: server.url, logPath: $0) }
@@ -67,7 +67,7 @@ struct PostgresRestartTests {
           .timeLimit(.minutes(2)))
     func terminatedConnections() async throws {
         try await PrivatePostgresServer.with { server in
-            let migrated = try WorkerBinary.run(["migrate"], database: server.url)
+            let migrated = try await WorkerBinary.run(["migrate"], database: server.url)
             try #require(migrated.status == 0, "migrate: \(migrated.stderr)")
             try await StoreLocation(url: server.url).withStore { store in
                 let postgres = try #require(store as? PostgresWorkflowStore)

@@ -63,7 +63,7 @@ struct PostgresWorkersTests {
         let url = try await PostgresTestServer.freshDatabaseURL()
         let scratch = try Scratch()
         defer { scratch.remove() }
-        #expect(try WorkerBinary.run(["migrate"], database: url).status == 0)
+        #expect(try await WorkerBinary.run(["migrate"], database: url).status == 0)
         let logs = (0..<3).map { scratch.directory.appendingPathComponent("worker-\($0).log").path }
         var workers = try logs.map { try Daemon(database: url, logPath: $0) }
         for log in logs { try await Daemon.waitForStart(logPath: log, count: 1) }
@@ -84,7 +84,7 @@ struct PostgresWorkersTests {
             }
             let runs = try await waitForAll(handles, client: client, deadline: .seconds(150))
             #expect(runs.allSatisfy { $0.status == .completed })
-            for worker in workers { #expect(worker.terminate() == 0) }
+            for worker in workers { #expect(try await worker.terminate() == 0) }
 
             let expected = Set(handles.flatMap { handle in (1...3).map { "\(handle.workflowID)/\(handle.runID)/\($0)" } })
             let keys = try await effectKeys(store)
@@ -99,25 +99,25 @@ struct PostgresWorkersTests {
         let url = try await PostgresTestServer.freshDatabaseURL()
         let scratch = try Scratch()
         defer { scratch.remove() }
-        #expect(try WorkerBinary.run(["migrate"], database: url).status == 0)
+        #expect(try await WorkerBinary.run(["migrate"], database: url).status == 0)
         let worker = try Daemon(database: url, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
-        let started = try WorkerBinary.run(["start", "diagnostics.sequence", "--id", "pg-seq", "--input", "{\"steps\":2}", "--wait", "--timeout", "20"],
+        let started = try await WorkerBinary.run(["start", "diagnostics.sequence", "--id", "pg-seq", "--input", "{\"steps\":2}", "--wait", "--timeout", "20"],
                                            database: url)
         #expect(started.status == 0, "\(started.stderr)")
         #expect(started.stdout.contains("completed"))
-        #expect(try WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "pg-wait"], database: url).status == 0)
-        #expect(try WorkerBinary.run(["signal", "pg-wait", "go", "--payload", "{\"ok\":true}"], database: url).status == 0)
+        #expect(try await WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "pg-wait"], database: url).status == 0)
+        #expect(try await WorkerBinary.run(["signal", "pg-wait", "go", "--payload", "{\"ok\":true}"], database: url).status == 0)
         var shown = ""
         for _ in 0..<100 {
-            shown = try WorkerBinary.run(["show", "pg-wait"], database: url).stdout
+            shown = try await WorkerBinary.run(["show", "pg-wait"], database: url).stdout
             if shown.contains("completed") { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(shown.contains("{\"ok\":true}"))
-        #expect(worker.terminate() == 0)
+        #expect(try await worker.terminate() == 0)
 
-        let unreachable = try WorkerBinary.run(["list"], database: "postgres://keel:keel@127.0.0.1:1/keel")
+        let unreachable = try await WorkerBinary.run(["list"], database: "postgres://keel:keel@127.0.0.1:1/keel")
         #expect(unreachable.status == 5)
         #expect(unreachable.stderr.contains("database unreachable"))
     }

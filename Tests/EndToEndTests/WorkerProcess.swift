@@ -16,8 +16,15 @@ enum WorkerBinary {
         var stderr: String
     }
 
-    /// Runs a CLI command to completion.
-    static func run(_ arguments: [String], database: String) throws -> Output {
+    /// Runs a CLI command to completion. The blocking wait runs on a thread of its own, so CLI
+    /// commands of tests running in parallel never hold the test process's few concurrency threads.
+    static func run(_ arguments: [String], database: String) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try runBlocking(arguments, database: database) }) }.start()
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], database: String) throws -> Output {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments + ["--database", database]
@@ -60,16 +67,15 @@ final class Daemon {
         throw DaemonError(description: "the worker did not start within 10 s; log: \(logPath)")
     }
 
+    /// SIGKILL, and waits the moment it takes the process to go.
     func kill() {
         _ = Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        while process.isRunning { usleep(1_000) }
     }
 
-    /// SIGTERM and wait. - Returns: the exit status.
-    func terminate() -> Int32 {
-        process.terminate()
-        process.waitUntilExit()
-        return process.terminationStatus
+    /// SIGTERM and wait for the drain (at most a minute). - Returns: the exit status.
+    func terminate() async throws -> Int32 {
+        try await stop(within: .seconds(60))
     }
 
     /// SIGTERM, then waits up to `timeout` for the worker to drain and exit.
