@@ -691,7 +691,6 @@ extension PostgresWorkflowStore {
             notifications.topics.insert(.timers)
         }
         if prepared.plan.withdrawsApprovals { try await withdrawApprovals(connection, runID: runID, now: completion.now) }
-        let status: RunStatus = prepared.plan.compensationFailure == nil ? .running : .compensationFailed
         var pending = false
         if run.hasInbox {
             pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
@@ -699,10 +698,14 @@ extension PostgresWorkflowStore {
         let readyAt: Double? = pending ? now : nil
         try await connection.query("""
             UPDATE workflow_runs SET history_length = \(historyLength), task_version = \(newVersion), updated_at = \(now),
-                needs_task = \(pending), task_ready_at = \(readyAt), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                status = \(status.rawValue), status_reason = \(prepared.plan.compensationFailure)
+                needs_task = \(pending), task_ready_at = \(readyAt), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
             WHERE run_id = \(runID)
             """, logger: logger)
+        if let reason = prepared.plan.compensationFailure {
+            try await connection.query("""
+                UPDATE workflow_runs SET status = 'compensationFailed', status_reason = \(reason) WHERE run_id = \(runID)
+                """, logger: logger)
+        }
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
     }

@@ -518,13 +518,16 @@ extension SQLiteWorkflowStore {
         }
         if prepared.plan.withdrawsApprovals { try withdrawApprovals(db, runID: runID, now: completion.now) }
         let pending = try run.hasInbox && hasInbox(db, runID: runID, after: completion.consumedInboxThrough)
-        let status: RunStatus = prepared.plan.compensationFailure == nil ? .running : .compensationFailed
         try db.executeCached(sql: """
             UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
-                task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, status = ?, status_reason = ?
+                task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
             WHERE run_id = ?
-            """, arguments: [historyLength, newVersion, now, pending, pending ? now : nil, status.rawValue,
-                             prepared.plan.compensationFailure, runID])
+            """, arguments: [historyLength, newVersion, now, pending, pending ? now : nil, runID])
+        if let reason = prepared.plan.compensationFailure {
+            // Its own statement: setting the indexed status column on every commit costs index writes.
+            try db.executeCached(sql: "UPDATE workflow_runs SET status = 'compensationFailed', status_reason = ? WHERE run_id = ?",
+                                 arguments: [reason, runID])
+        }
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
     }
