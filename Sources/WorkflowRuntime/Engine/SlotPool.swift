@@ -2,33 +2,51 @@ import Synchronization
 
 /// A counter of free execution slots (workflow tasks or activity attempts).
 final class SlotPool: Sendable {
-    private let free: Mutex<Int>
-    private let onFreedWhenExhausted: @Sendable () -> Void
-
-    /// - Parameter onFreedWhenExhausted: called when a release ends a moment with no free slot, so
-    ///   a loop waiting for one can claim work again at once.
-    init(capacity: Int, onFreedWhenExhausted: @escaping @Sendable () -> Void = {}) {
-        free = Mutex(capacity)
-        self.onFreedWhenExhausted = onFreedWhenExhausted
+    private struct State {
+        var free: Int
+        /// Someone asked for slots while none was free.
+        var wanted = false
     }
 
-    var available: Int { free.withLock { $0 } }
+    private let state: Mutex<State>
+    private let onSlotFreedForWaiter: @Sendable () -> Void
+
+    /// - Parameter onSlotFreedForWaiter: called when a slot frees after a request found none
+    ///   free, so the loop that asked can claim work again at once (and only then: a release in
+    ///   the ordinary course wakes no one).
+    init(capacity: Int, onSlotFreedForWaiter: @escaping @Sendable () -> Void = {}) {
+        state = Mutex(State(free: capacity))
+        self.onSlotFreedForWaiter = onSlotFreedForWaiter
+    }
+
+    var available: Int { state.withLock { $0.free } }
+
+    /// Whether every slot is taken; if so, the next release calls `onSlotFreedForWaiter`.
+    func isExhaustedNotifyingOnRelease() -> Bool {
+        state.withLock { state in
+            guard state.free == 0 else { return false }
+            state.wanted = true
+            return true
+        }
+    }
 
     /// Takes up to `count` slots. - Returns: how many were taken.
     func acquire(upTo count: Int) -> Int {
-        free.withLock { free in
-            let granted = min(free, count)
-            free -= granted
+        state.withLock { state in
+            let granted = min(state.free, count)
+            state.free -= granted
+            if granted == 0 && count > 0 { state.wanted = true }
             return granted
         }
     }
 
     func release(_ count: Int = 1) {
         guard count > 0 else { return }
-        let wasExhausted = free.withLock { free in
-            defer { free += count }
-            return free == 0
+        let wakeWaiter = state.withLock { state in
+            state.free += count
+            defer { state.wanted = false }
+            return state.wanted
         }
-        if wasExhausted { onFreedWhenExhausted() }
+        if wakeWaiter { onSlotFreedForWaiter() }
     }
 }

@@ -91,12 +91,12 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
         let slots = SlotPool(capacity: engine.configuration.workflowTaskSlots) { notifier.notify(.workflowTasks) }
         await withDiscardingTaskGroup { group in
             while !isStopping {
-                let free = slots.available
-                if free == 0 {
-                    // A freed slot notifies the topic (see SlotPool), so this wakes as soon as one frees.
+                if slots.isExhaustedNotifyingOnRelease() {
+                    // The next freed slot notifies the topic, which ends this wait.
                     await notifier.wait(for: .workflowTasks, timeout: engine.configuration.pollInterval)
                     continue
                 }
+                let free = slots.available
                 let tasks: [WorkflowTask]
                 do {
                     tasks = try await engine.claimWorkflowTasks(limit: free)
