@@ -142,16 +142,16 @@ public final class WorkflowContext: @unchecked Sendable {
     /// Runs `body` for every item concurrently (on the run's executor, so deterministically) and
     /// returns the results in the items' order. Every branch runs to its end; if any failed, the
     /// error of the first failing item (in the items' order) is thrown.
-    public func parallel<Item: Sendable, Result: Sendable>(
-        _ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Result
-    ) async throws -> [Result] {
-        let outcomes = await withTaskGroup(of: (Int, Swift.Result<Result, any Error>).self) { group in
+    public func parallel<Item: Sendable, Output: Sendable>(
+        _ items: [Item], _ body: @escaping @Sendable (Item) async throws -> Output
+    ) async throws -> [Output] {
+        let outcomes = await withTaskGroup(of: (Int, Result<Output, any Error>).self) { group in
             for (index, item) in items.enumerated() {
                 group.addTask {
                     do { return (index, .success(try await body(item))) } catch { return (index, .failure(error)) }
                 }
             }
-            var outcomes = [Swift.Result<Result, any Error>?](repeating: nil, count: items.count)
+            var outcomes = [Result<Output, any Error>?](repeating: nil, count: items.count)
             for await (index, outcome) in group { outcomes[index] = outcome }
             return outcomes
         }

@@ -291,13 +291,19 @@ final class WorkflowExecution: @unchecked Sendable {
             guard cancelRequest == nil else { return }
             cancelRequest = CancelRequest(reason: reason)
             let error = WorkflowCancelledError(reason: reason)
-            for (seq, wait) in activityWaits where !wait.shielded {
+            // Resumed in a fixed order (by sequence number, then signal name): dictionary order
+            // differs between processes, and the order decides what the code does next on replay.
+            for (seq, wait) in activityWaits.sorted(by: { $0.key < $1.key }) where !wait.shielded {
                 activityWaits[seq] = nil
                 wait.continuation.resume(throwing: error)
             }
-            for (_, wait) in timerWaits { if case .sleep(let continuation) = wait { continuation.resume(throwing: error) } }
-            for (_, waiters) in signalWaiters { for waiter in waiters { waiter.continuation.resume(throwing: error) } }
-            for (_, continuation) in approvalWaits { continuation.resume(throwing: error) }
+            for (_, wait) in timerWaits.sorted(by: { $0.key < $1.key }) {
+                if case .sleep(let continuation) = wait { continuation.resume(throwing: error) }
+            }
+            for (_, waiters) in signalWaiters.sorted(by: { $0.key < $1.key }) {
+                for waiter in waiters { waiter.continuation.resume(throwing: error) }
+            }
+            for (_, continuation) in approvalWaits.sorted(by: { $0.key < $1.key }) { continuation.resume(throwing: error) }
             timerWaits.removeAll(); signalWaiters.removeAll(); approvalWaits.removeAll()
         default:
             break
