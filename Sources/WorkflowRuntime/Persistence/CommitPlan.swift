@@ -25,7 +25,8 @@ struct CommitPlan {
     var closing: Closing?
     /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
     var compensationFailure: String?
-    /// The run no longer waits for approvals (it started compensating or closed): pending ones are withdrawn.
+    /// The run started compensating: it no longer waits for its pending approvals, which are
+    /// withdrawn (a closing run withdraws them with the rest of its pending work).
     var withdrawsApprovals = false
 
     init(events: [(kind: HistoryEvent.Kind, timestamp: Date)]) {
@@ -47,7 +48,6 @@ struct CommitPlan {
             default: break
             }
         }
-        if closing != nil { withdrawsApprovals = true }
     }
 }
 

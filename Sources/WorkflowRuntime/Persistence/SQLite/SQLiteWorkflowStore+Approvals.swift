@@ -76,7 +76,7 @@ extension SQLiteWorkflowStore {
 
 extension SQLiteWorkflowStore {
     /// Stores the approval requests a task made, each with its deadline timer and an audit entry.
-    static func insertApprovals(_ db: Database, _ plan: CommitPlan, runID: String, workflowID: String) throws {
+    static func insertApprovals(_ db: Database, _ plan: CommitPlan, runID: String) throws {
         for approval in plan.approvals {
             let request = approval.request
             try db.executeCached(sql: """

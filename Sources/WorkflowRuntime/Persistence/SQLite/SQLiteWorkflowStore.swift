@@ -513,7 +513,7 @@ extension SQLiteWorkflowStore {
             try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ? AND seq = ?", arguments: [runID, seq])
         }
         if !prepared.plan.approvals.isEmpty {
-            try insertApprovals(db, prepared.plan, runID: runID, workflowID: completion.workflowID)
+            try insertApprovals(db, prepared.plan, runID: runID)
             notifications.topics.insert(.timers)
         }
         if prepared.plan.withdrawsApprovals { try withdrawApprovals(db, runID: runID, now: completion.now) }
