@@ -24,4 +24,11 @@ if grep -E '(^|: )warning: ' "$build_log" | grep -v '/.build/checkouts/' | grep 
 fi
 rm -f "$build_log"
 
+# Each PostgreSQL test makes its own database; drop those earlier runs left behind (the unit
+# tests drop theirs; end-to-end tests keep theirs for inspection until the next run).
+if [ -n "${KEEL_TEST_POSTGRES_URL:-}" ]; then
+    psql "$KEEL_TEST_POSTGRES_URL" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'keel\_test\_%'" 2>/dev/null |
+        while read -r name; do psql "$KEEL_TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $name" >/dev/null 2>&1 || true; done
+fi
+
 swift test

@@ -19,8 +19,9 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
             defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
             try await body(try SQLiteWorkflowStore(path: path))
         case .postgres:
-            let url = try await PostgresTestServer.freshDatabaseURL()
-            try await StoreLocation(url: url).withStore { try await body($0) }
+            try await PostgresTestServer.withFreshDatabase { url in
+                try await StoreLocation(url: url).withStore { try await body($0) }
+            }
         }
     }
 
