@@ -44,9 +44,11 @@ private func claimOne(_ store: any WorkflowStore, owner: String = "a", at time: 
     try await store.claimWorkflowTasks(owner: owner, limit: 10, lease: lease, now: time, cachedTaskVersion: { _ in nil }).first
 }
 
-private func completion(_ task: WorkflowTask, _ events: [HistoryEvent.Kind], at time: Date = t0) -> WorkflowTaskCompletion {
+private func completion(_ task: WorkflowTask, _ events: [HistoryEvent.Kind], at time: Date = t0,
+                        hasPendingApprovals: Bool = false) -> WorkflowTaskCompletion {
     WorkflowTaskCompletion(runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken, expectedTaskVersion: task.taskVersion,
-                           consumedInboxThrough: task.inbox.last?.id, events: events.map { ($0, time) }, eagerLeases: [:], now: time)
+                           consumedInboxThrough: task.inbox.last?.id, events: events.map { ($0, time) }, eagerLeases: [:],
+                           hasPendingApprovals: hasPendingApprovals, now: time)
 }
 
 private let scheduleStep = HistoryEvent.Kind.activityScheduled(seq: 1, activity: "step", input: Payload(json: "1"),
@@ -221,7 +223,7 @@ struct StoreConformanceTests {
             }
             #expect(decision.outcome == .expired)
             _ = try await store.completeWorkflowTask(completion(next, next.inbox.map(\.kind) + [.workflowCompleted(result: Payload(json: "1"))],
-                                                                at: deadline))
+                                                                at: deadline, hasPendingApprovals: true))
             #expect(try await store.approval(id: withdrawn.id)?.status == .withdrawn)
             #expect(try await store.approvalAudit(approvalID: withdrawn.id).map(\.action) == [.requested, .withdrawn])
             #expect(try await store.fireDueTimers(now: deadline.addingTimeInterval(7200), limit: 10) == 0)

@@ -47,7 +47,7 @@ package final class WorkflowEngine: Sendable {
         var request = request
         request.firstTask = WorkflowTaskCompletion(
             runID: request.runID, workflowID: request.workflowID, leaseToken: nil, expectedTaskVersion: 0, consumedInboxThrough: nil,
-            events: events, eagerLeases: leases, now: request.now)
+            events: events, eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals, now: request.now)
         let result: StartWorkflowResult
         do {
             result = try await store.startWorkflow(request)
@@ -101,7 +101,8 @@ package final class WorkflowEngine: Sendable {
         let (leases, eager) = leaseEagerActivities(events, runID: task.runID, workflowID: task.workflowID, now: now)
         let completion = WorkflowTaskCompletion(
             runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken, expectedTaskVersion: execution.taskVersion,
-            consumedInboxThrough: task.inbox.last?.id, events: events, eagerLeases: leases, now: now)
+            consumedInboxThrough: task.inbox.last?.id, events: events, eagerLeases: leases,
+            hasPendingApprovals: execution.hasPendingApprovals, now: now)
         do {
             switch try await store.completeWorkflowTask(completion) {
             case .committed(let version):
@@ -230,7 +231,8 @@ package final class WorkflowEngine: Sendable {
         let (leases, eager) = leaseEagerActivities(events, runID: report.runID, workflowID: workflowID, now: report.now)
         let continuation = WorkflowTaskCompletion(
             runID: report.runID, workflowID: workflowID, leaseToken: nil, expectedTaskVersion: execution.taskVersion,
-            consumedInboxThrough: nil, events: events, eagerLeases: leases, now: report.now)
+            consumedInboxThrough: nil, events: events, eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals,
+            now: report.now)
         let result: FastPathResult
         do {
             result = try await store.reportActivityAndContinue(report, continuation: continuation)

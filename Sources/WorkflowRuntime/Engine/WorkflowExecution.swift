@@ -44,6 +44,8 @@ final class WorkflowExecution: @unchecked Sendable {
     private(set) var cancelRequest: CancelRequest?
     private var approvalWaits: [Int: UnsafeContinuation<ApprovalDecision, Error>] = [:]
     private var earlyApprovalDecisions: [Int: ApprovalDecision] = [:]
+    /// Approvals requested and not yet decided (the store withdraws them if the run stops waiting).
+    private var undecidedApprovals: Set<Int> = []
 
     // Compensation (saga): registered compensations, newest last.
     private var compensations: [Compensation] = []
@@ -275,6 +277,7 @@ final class WorkflowExecution: @unchecked Sendable {
                 signalBuffers[name, default: []].append(payload)
             }
         case .approvalDecided(let seq, let decision):
+            undecidedApprovals.remove(seq)
             if let continuation = approvalWaits.removeValue(forKey: seq) {
                 continuation.resume(returning: decision)
             } else {
@@ -427,6 +430,7 @@ final class WorkflowExecution: @unchecked Sendable {
         let seq = takeSeq()
         let request = ApprovalRequest(id: ApprovalRequest.id(runID: info.runID, seq: seq), name: name, summary: summary,
                                       payload: payload, approvers: approvers, deadline: currentTime.addingTimeInterval(timeout.seconds))
+        undecidedApprovals.insert(seq)
         if case .approvalRequested(_, let recorded)? = try await issue(.approvalRequested(seq: seq, request: request)) {
             return (seq, recorded)
         }
@@ -485,6 +489,8 @@ final class WorkflowExecution: @unchecked Sendable {
     }
 
     var now: Date { currentTime }
+    /// Whether approvals the code requested still wait for a decision.
+    var hasPendingApprovals: Bool { !undecidedApprovals.isEmpty }
     var isCancellationRequested: Bool { cancelRequest != nil }
 }
 

@@ -25,11 +25,12 @@ struct CommitPlan {
     var closing: Closing?
     /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
     var compensationFailure: String?
-    /// The run started compensating: it no longer waits for its pending approvals, which are
-    /// withdrawn (a closing run withdraws them with the rest of its pending work).
+    /// The run stops waiting for approvals that are still pending (it closes or starts
+    /// compensating): they are withdrawn.
     var withdrawsApprovals = false
 
-    init(events: [(kind: HistoryEvent.Kind, timestamp: Date)]) {
+    init(events: [(kind: HistoryEvent.Kind, timestamp: Date)], hasPendingApprovals: Bool) {
+        var startsCompensating = false
         for (kind, timestamp) in events {
             switch kind {
             case .activityScheduled(let seq, let name, let input, let key, let options):
@@ -37,7 +38,7 @@ struct CommitPlan {
             case .timerStarted(let seq, let fireAt): timers.append((seq, fireAt))
             case .timerCancelled(let seq): cancelledTimers.append(seq)
             case .approvalRequested(let seq, let request): approvals.append((seq, request, timestamp))
-            case .compensationStarted: withdrawsApprovals = true
+            case .compensationStarted: startsCompensating = true
             case .compensationFailed(_, let activity, let failure):
                 compensationFailure = "compensation '\(activity)' failed: \(failure) (retry with `worker retry ID`)"
             case .workflowCompensated(let cause): closing = Closing(status: .compensated, failure: cause)
@@ -48,6 +49,7 @@ struct CommitPlan {
             default: break
             }
         }
+        withdrawsApprovals = hasPendingApprovals && (startsCompensating || closing != nil)
     }
 }
 
@@ -61,7 +63,7 @@ struct PreparedCompletion: Sendable {
 
     init(_ completion: WorkflowTaskCompletion) throws {
         self.completion = completion
-        plan = CommitPlan(events: completion.events)
+        plan = CommitPlan(events: completion.events, hasPendingApprovals: completion.hasPendingApprovals)
         bodies = try completion.events.map { try EventCodec.encode($0.kind) }
         encodedOptions = try Dictionary(uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(options: $0.options)) })
         closingFailure = try plan.closing?.failure.map { try EventCodec.encode(attribute: $0) }

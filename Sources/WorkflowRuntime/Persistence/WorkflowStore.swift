@@ -243,12 +243,17 @@ public struct WorkflowTaskCompletion: Sendable {
     public var events: [(kind: HistoryEvent.Kind, timestamp: Date)]
     /// Activities (by sequence number) leased at once to the committing worker.
     public var eagerLeases: [Int: ActivityLease]
+    /// Whether the run has approval requests still waiting for a decision: if the task closes the
+    /// run or starts its compensation, the store withdraws them (and skips that work otherwise).
+    public var hasPendingApprovals: Bool
     public var now: Date
 
     public init(runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
-                events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease], now: Date) {
+                events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease], hasPendingApprovals: Bool = false,
+                now: Date) {
         self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken; self.expectedTaskVersion = expectedTaskVersion
-        self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases; self.now = now
+        self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases
+        self.hasPendingApprovals = hasPendingApprovals; self.now = now
     }
 }
 

@@ -284,7 +284,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                     task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
                 WHERE run_id = \(runID)
                 """, logger: logger)
-            try await deletePendingWork(connection, runID: runID, now: now)
+            try await deletePendingWork(connection, runID: runID, withdrawingApprovals: true, now: now)
             notifications.closedRuns.append(runID)
             return runID
         }
@@ -593,8 +593,8 @@ extension PostgresWorkflowStore {
     /// The caller holds the run's row lock. Rows another transaction holds (an activity outcome or
     /// a timer being recorded, which waits for the run's row) are skipped rather than waited for —
     /// waiting would deadlock; that transaction deletes its row itself and finds the run closed.
-    func deletePendingWork(_ connection: PostgresConnection, runID: String, now: Date) async throws {
-        try await withdrawApprovals(connection, runID: runID, now: now)
+    func deletePendingWork(_ connection: PostgresConnection, runID: String, withdrawingApprovals: Bool, now: Date) async throws {
+        if withdrawingApprovals { try await withdrawApprovals(connection, runID: runID, now: now) }
         try await connection.query("""
             DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = \(runID) FOR UPDATE SKIP LOCKED)
             """, logger: logger)
@@ -659,7 +659,8 @@ extension PostgresWorkflowStore {
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
                 WHERE run_id = \(runID)
                 """, logger: logger)
-            try await deletePendingWork(connection, runID: runID, now: completion.now)
+            try await deletePendingWork(connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
+                                        now: completion.now)
             notifications.closedRuns.append(runID)
             return newVersion
         }

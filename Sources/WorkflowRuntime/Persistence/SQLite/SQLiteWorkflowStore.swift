@@ -149,7 +149,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                     task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
                 WHERE run_id = ?
                 """, arguments: [reason, time, time, runID])
-            try Self.deletePendingWork(db, runID: runID, now: now)
+            try Self.deletePendingWork(db, runID: runID, withdrawingApprovals: true, now: now)
             notifications.closedRuns.append(runID)
             return runID
         }
@@ -430,9 +430,9 @@ extension SQLiteWorkflowStore {
             .map { HistoryEvent(id: $0["event_id"], timestamp: Date(timeIntervalSince1970: $0["timestamp"]), kind: try EventCodec.decode($0["body"])) }
     }
 
-    /// Drops what a closing run was waiting on; its pending approvals are withdrawn.
-    static func deletePendingWork(_ db: Database, runID: String, now: Date) throws {
-        try withdrawApprovals(db, runID: runID, now: now)
+    /// Drops what a closing run was waiting on, withdrawing its pending approvals if it has any.
+    static func deletePendingWork(_ db: Database, runID: String, withdrawingApprovals: Bool, now: Date) throws {
+        if withdrawingApprovals { try withdrawApprovals(db, runID: runID, now: now) }
         try db.executeCached(sql: "DELETE FROM activity_tasks WHERE run_id = ?", arguments: [runID])
         try db.executeCached(sql: "DELETE FROM timers WHERE run_id = ?", arguments: [runID])
         try db.executeCached(sql: "DELETE FROM run_inbox WHERE run_id = ?", arguments: [runID])
@@ -485,7 +485,7 @@ extension SQLiteWorkflowStore {
                 WHERE run_id = ?
                 """, arguments: [closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason, now, now,
                                  historyLength, newVersion, runID])
-            try deletePendingWork(db, runID: runID, now: completion.now)
+            try deletePendingWork(db, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals, now: completion.now)
             notifications.closedRuns.append(runID)
             return newVersion
         }
