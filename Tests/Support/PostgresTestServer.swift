@@ -40,25 +40,27 @@ public enum PostgresTestServer {
     }
 
     /// Runs `body` with the URL of a new, empty database, and drops the database afterwards
-    /// (whether `body` returns or throws), so test runs do not fill the server's disk.
+    /// (whether `body` returns or throws), so test runs do not fill the server's disk. Dropping is
+    /// cleanup, not part of the test: if it fails (a connection of the closed store still going
+    /// away), `scripts/test.sh` drops the leftover at its next run.
     public static func withFreshDatabase<T>(_ body: (String) async throws -> T) async throws -> T {
         let url = try await freshDatabaseURL()
-        do {
-            let value = try await body(url)
-            try await drop(url)
-            return value
-        } catch {
-            try? await drop(url)
-            throw error
-        }
+        let outcome: Result<T, any Error>
+        do { outcome = .success(try await body(url)) } catch { outcome = .failure(error) }
+        try? await drop(url)
+        return try outcome.get()
     }
 
     /// Drops the database of `url` (made by ``freshDatabaseURL()``), closing its connections.
     public static func drop(_ url: String) async throws {
         guard let components = URLComponents(string: url) else { return }
         let name = String(components.path.drop(while: { $0 == "/" }))
-        try await withServerConnection { connection, logger in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+        do {
+            try await withServerConnection { connection, logger in
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+            }
+        } catch {
+            throw PostgresCreateFailed(description: "could not drop database \(name): \(String(reflecting: error))")
         }
     }
 

@@ -59,6 +59,23 @@ struct CompensationTests {
         }
     }
 
+    @Test("cancelled while waiting for an approval: the step is undone and the request withdrawn", arguments: StoreBackend.allCases)
+    func cancelWhileWaitingForApproval(backend: StoreBackend) async throws {
+        try await withEnvironment(backend) { env, ledger in
+            let handle = try await env.client.start(StepThenApproval.self, id: "waiting-approval", input: "send-offer")
+            try await env.runUntilIdle()
+            let approval = try #require(try await env.client.approvals(ApprovalQuery(pendingOnly: true, runID: handle.runID)).first)
+            try await env.client.cancel(workflowID: "waiting-approval", reason: "deal lost")
+            let run = try await env.waitForClose(runID: handle.runID)
+            #expect(run.status == .compensated)
+            #expect(ledger.actions == ["do:send-offer", "undo:send-offer"])
+            let (record, audit) = try await env.client.approval(approval.id)
+            #expect(record.status == .withdrawn)
+            #expect(audit.map(\.action) == [.requested, .withdrawn])
+            #expect(try await env.store.pendingWork(runID: handle.runID).timers.isEmpty, "the deadline timer is gone")
+        }
+    }
+
     @Test("a step whose outcome is unknown is compensated too; compensations tolerate nothing to undo", arguments: [true, false])
     func unknownOutcome(effectHappens: Bool) async throws {
         try await withEnvironment { env, ledger in

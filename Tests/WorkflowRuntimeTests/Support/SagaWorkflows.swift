@@ -154,6 +154,19 @@ struct ApprovalThenWork: Workflow {
     }
 }
 
+/// Does a step (registering its undo), then asks for an approval and waits for it.
+struct StepThenApproval: Workflow {
+    static let name = "test.step-then-approval"
+
+    func run(context: WorkflowContext, input: String) async throws -> String {
+        _ = try await context.execute(DoStep.self, .init(step: input), options: once)
+        try context.addCompensation(UndoStep.self, input, options: once)
+        let decision = try await context.requestApproval("go-ahead", summary: "Proceed with \(input)?", payload: input,
+                                                         timeout: .seconds(86_400))
+        return decision.outcome.rawValue
+    }
+}
+
 func sagaRegistry(_ ledger: SagaLedger) -> WorkflowRegistry {
     var registry = WorkflowRegistry()
     registry.register(ThreeStepSaga.self)
@@ -161,6 +174,7 @@ func sagaRegistry(_ ledger: SagaLedger) -> WorkflowRegistry {
     registry.register(ParallelWorkstreams.self)
     registry.register(EscalatingApproval.self)
     registry.register(ApprovalThenWork.self)
+    registry.register(StepThenApproval.self)
     registry.register(DoStep(ledger: ledger))
     registry.register(UndoStep(ledger: ledger))
     return registry
