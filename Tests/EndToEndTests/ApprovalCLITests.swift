@@ -107,9 +107,13 @@ struct ApprovalCLITests {
         }
     }
 
-    @Test("approve: listing, refused decisions with exact exit codes and no change, approval by alice, show and audit trail",
-          .timeLimit(.minutes(3)), arguments: TestBackend.allCases)
-    func approveRoundTrip(backend: TestBackend) async throws {
+    /// Migrates a fresh database of `backend`, runs a daemon on it, starts `diagnostics.approval`
+    /// as `workflowID` with the CLI, runs `body` once its approval is pending, then stops the
+    /// daemon (which must drain and exit 0).
+    private static func withPendingApproval(
+        _ backend: TestBackend, workflowID: String, summary: String, terms: String,
+        _ body: (Scratch, String, any WorkflowStore, WorkflowClient, WorkflowRun, ApprovalRecord) async throws -> Void
+    ) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let db = try await backend.databaseURL(in: scratch)
@@ -121,11 +125,20 @@ struct ApprovalCLITests {
         try await StoreLocation(url: db).withStore { store in
             let client = WorkflowClient(store: store)
             let started = try await WorkerBinary.run(
-                ["start", "diagnostics.approval", "--id", "cli-approve", "--input", Self.input(summary: "Partner Acme", terms: "net 30")],
-                database: db)
+                ["start", "diagnostics.approval", "--id", workflowID, "--input", input(summary: summary, terms: terms)], database: db)
             try #require(started.status == 0, "worker start: \(started.stderr)")
-            let run = try #require(try await store.findRun(workflowID: "cli-approve"))
-            let pending = try await Self.pendingApproval(of: "cli-approve", client: client)
+            let run = try #require(try await store.findRun(workflowID: workflowID))
+            let pending = try await pendingApproval(of: workflowID, client: client)
+            try await body(scratch, db, store, client, run, pending)
+        }
+        #expect(try await daemon.terminate() == 0)
+    }
+
+    @Test("approve: listing, refused decisions with exact exit codes and no change, approval by alice, show and audit trail",
+          .timeLimit(.minutes(3)), arguments: TestBackend.allCases)
+    func approveRoundTrip(backend: TestBackend) async throws {
+        try await Self.withPendingApproval(backend, workflowID: "cli-approve", summary: "Partner Acme", terms: "net 30") {
+            scratch, db, store, client, run, pending in
             let id = pending.id
             let hash = pending.request.payloadHash
             #expect(hash == ApprovalRequest.hash(of: Payload(json: #"{"terms":"net 30"}"#)), "the hash is the SHA-256 of the exact payload")
@@ -246,28 +259,13 @@ struct ApprovalCLITests {
             let pendingAfter = try await WorkerBinary.run(["approvals", "--pending"], database: db)
             #expect(!pendingAfter.stdout.contains(id), "a decided approval is no longer pending:\n\(pendingAfter.stdout)")
         }
-        #expect(try await daemon.terminate() == 0)
     }
 
     @Test("reject: the run compensates its one effect exactly once and ends compensated", .timeLimit(.minutes(3)),
           arguments: TestBackend.allCases)
     func rejectCompensates(backend: TestBackend) async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
-        let db = try await backend.databaseURL(in: scratch)
-        let migrated = try await WorkerBinary.run(["migrate"], database: db)
-        #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
-        let daemon = try Daemon(database: db, logPath: scratch.logPath)
-        try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
-
-        try await StoreLocation(url: db).withStore { store in
-            let client = WorkflowClient(store: store)
-            let started = try await WorkerBinary.run(
-                ["start", "diagnostics.approval", "--id", "cli-reject", "--input", Self.input(summary: "Partner Risky", terms: "net 90")],
-                database: db)
-            try #require(started.status == 0, "worker start: \(started.stderr)")
-            let run = try #require(try await store.findRun(workflowID: "cli-reject"))
-            let pending = try await Self.pendingApproval(of: "cli-reject", client: client)
+        try await Self.withPendingApproval(backend, workflowID: "cli-reject", summary: "Partner Risky", terms: "net 90") {
+            scratch, db, store, client, run, pending in
 
             let rejected = try await WorkerBinary.run(["reject", pending.id, "--by", "carol", "--role", "legal", "--reason", "too risky"],
                                                 database: db)
@@ -302,6 +300,5 @@ struct ApprovalCLITests {
             #expect(late.status == 7, "approving a rejected request exits 7, got \(late.status): \(late.stderr)")
             #expect(late.stderr.contains("already rejected"), "\(late.stderr)")
         }
-        #expect(try await daemon.terminate() == 0)
     }
 }
