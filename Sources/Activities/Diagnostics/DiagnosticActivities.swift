@@ -28,9 +28,7 @@ public struct RecordDiagnosticEffect: Activity {
     }
 
     public func run(context: ActivityContext, input: Input) async throws -> Output {
-        if let delay = input.delayMilliseconds, delay > 0 {
-            try await Task.sleep(for: .milliseconds(delay))
-        }
+        try await simulateWork(milliseconds: input.delayMilliseconds)
         let attempts = try await effects.record(idempotencyKey: context.idempotencyKey, workflowID: context.workflowID, step: input.step)
         return Output(step: input.step, attempts: attempts)
     }
@@ -68,13 +66,21 @@ public struct UndoDiagnosticEffect: Activity {
     }
 
     public func run(context: ActivityContext, input: Input) async throws -> Output {
-        if let delay = input.delayMilliseconds, delay > 0 {
-            try await Task.sleep(for: .milliseconds(delay))
-        }
+        try await simulateWork(milliseconds: input.delayMilliseconds)
         let (attempts, undone) = try await effects.compensate(
             idempotencyKey: context.idempotencyKey, effectKey: input.effectKey, workflowID: context.workflowID, step: input.step)
         return Output(undone: undone, attempts: attempts)
     }
+}
+
+/// Sleeps for a diagnostic step's simulated work time: up to an hour (a longer or negative value
+/// fails the attempt for good, naming it).
+private func simulateWork(milliseconds: Int?) async throws {
+    guard let milliseconds, milliseconds != 0 else { return }
+    guard (0...3_600_000).contains(milliseconds) else {
+        throw InvalidValueError(name: "delayMilliseconds", value: "\(milliseconds)", requirement: "from 0 to 3600000")
+    }
+    try await Task.sleep(for: .milliseconds(milliseconds))
 }
 
 /// Returns its input: the step of the peers' `ThreeSteps` benchmark workflow.

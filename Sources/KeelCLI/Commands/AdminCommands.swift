@@ -32,13 +32,13 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Workflow id, unique among open runs.")
     var id: String
 
-    @Option(help: "Input as JSON.")
+    @Option(help: "Input as JSON, @PATH to read it from a file, or - to read standard input.")
     var input = "{}"
 
     @Flag(help: "Wait for the run to close and print its result (a worker must be running).")
     var wait = false
 
-    @Option(help: "Seconds to wait with --wait.")
+    @Option(help: "Seconds to wait with --wait (at most 100 years).")
     var timeout: Double?
 
     @Flag(help: "Print JSON.")
@@ -46,17 +46,19 @@ struct StartCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            let waitLimit = try timeout.map { try Duration.checked(seconds: $0, "--timeout", allowsZero: false) }
+            let input = try JSONArgument.payload(input, option: "--input")
             try await database.withStore { store in
                 let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: store))
-                let handle = try await client.start(workflowType: type, id: id, input: Payload(json: input))
+                let handle = try await client.start(workflowType: type, id: id, input: input)
                 guard wait else {
                     if json { try printJSON(handle) } else {
-                        print(handle.created ? "started \(handle.workflowID) (run \(handle.runID))"
-                                             : "already running: \(handle.workflowID) (run \(handle.runID))")
+                        printLine(handle.created ? "started \(handle.workflowID) (run \(handle.runID))"
+                                                 : "already running: \(handle.workflowID) (run \(handle.runID))")
                     }
                     return
                 }
-                let run = try await client.waitForClose(runID: handle.runID, timeout: timeout.map { .milliseconds(Int64($0 * 1000)) })
+                let run = try await client.waitForClose(runID: handle.runID, timeout: waitLimit)
                 if json { try printJSON(run) } else { print(RunRenderer.summary(run)) }
                 if run.status != .completed { throw ExitCode(1) }
             }
@@ -144,7 +146,7 @@ struct SignalCommand: AsyncParsableCommand {
     @Argument(help: "Signal name.")
     var name: String
 
-    @Option(help: "Payload as JSON.")
+    @Option(help: "Payload as JSON, @PATH to read it from a file, or - to read standard input.")
     var payload = "{}"
 
     @Option(help: "Request id: a retry with the same id is not delivered twice.")
@@ -152,10 +154,11 @@ struct SignalCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            let payload = try JSONArgument.payload(payload, option: "--payload")
             try await database.withStore { store in
-                switch try await WorkflowClient(store: store).signal(workflowID: id, name: name, payload: Payload(json: payload), requestID: requestId) {
-                case .delivered(let runID): print("signal '\(name)' stored for \(id) (run \(runID))")
-                case .duplicate(let runID): print("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")
+                switch try await WorkflowClient(store: store).signal(workflowID: id, name: name, payload: payload, requestID: requestId) {
+                case .delivered(let runID): printLine("signal '\(name)' stored for \(id) (run \(runID))")
+                case .duplicate(let runID): printLine("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")
                 }
             }
         }
@@ -179,7 +182,7 @@ struct CancelCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await database.withStore { store in
                 try await WorkflowClient(store: store).cancel(workflowID: id, reason: reason)
-                print("cancellation requested for \(id)")
+                printLine("cancellation requested for \(id)")
             }
         }
     }
@@ -201,7 +204,7 @@ struct TerminateCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await database.withStore { store in
                 try await WorkflowClient(store: store).terminate(workflowID: id, reason: reason)
-                print("terminated \(id)")
+                printLine("terminated \(id)")
             }
         }
     }
@@ -225,7 +228,7 @@ struct ReplayCommand: AsyncParsableCommand {
                 }
                 let history = try await store.history(runID: run.runID)
                 try WorkflowReplayer(registry: try KeelCLI.registry(for: store)).replay(history, runID: run.runID)
-                print("replayed \(history.count) events of \(id) (run \(run.runID)): deterministic")
+                printLine("replayed \(history.count) events of \(id) (run \(run.runID)): deterministic")
             }
         }
     }

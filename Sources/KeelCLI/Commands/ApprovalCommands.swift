@@ -81,7 +81,7 @@ struct ApproveCommand: AsyncParsableCommand {
                 let record = try await WorkflowClient(store: store).approve(
                     decision.approvalID, by: decision.by, role: decision.role, note: note, payloadHashPrefix: decision.hash,
                     origin: decision.origin)
-                print("approved \(record.id) ('\(record.request.name)' of \(record.workflowID)) by \(decision.by)")
+                printLine("approved \(record.id) ('\(record.request.name)' of \(record.workflowID)) by \(decision.by)")
             }
         }
     }
@@ -103,7 +103,7 @@ struct RejectCommand: AsyncParsableCommand {
                 let record = try await WorkflowClient(store: store).reject(
                     decision.approvalID, by: decision.by, role: decision.role, reason: reason, payloadHashPrefix: decision.hash,
                     origin: decision.origin)
-                print("rejected \(record.id) ('\(record.request.name)' of \(record.workflowID)) by \(decision.by)")
+                printLine("rejected \(record.id) ('\(record.request.name)' of \(record.workflowID)) by \(decision.by)")
             }
         }
     }
@@ -126,7 +126,7 @@ struct RetryCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await database.withStore { store in
                 try await WorkflowClient(store: store).retryCompensation(workflowID: id, requestedBy: by)
-                print("compensation retry requested for \(id)")
+                printLine("compensation retry requested for \(id)")
             }
         }
     }
@@ -154,6 +154,7 @@ enum ApprovalRenderer {
             "Payload   \(request.payload)",
         ]
         if let decision = approval.decision { lines.append("Decision  \(describe(decision))") }
+        lines = lines.map(NameRules.escapingControls)
         var table = TextTable("TIME", "ACTION", "BY", "FROM", "NOTE / DETAIL")
         for entry in audit {
             let by = [entry.actor, entry.role.map { "as \($0)" }].compactMap { $0 }.joined(separator: " ")

@@ -32,6 +32,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Do not run activities eagerly on the worker that scheduled them.")
     var noEagerActivities = false
 
+    @Flag(help: "Refuse approval requests that name no approvers (anyone could decide them): such a run is blocked with the reason.")
+    var requireApprovers = false
+
     @Option(help: "Worker identity in leases and logs (default: host:pid:random).")
     var identity: String?
 
@@ -48,12 +51,22 @@ struct RunCommand: AsyncParsableCommand {
             }
             let logger = Logger(label: "keel.worker")
             let location = try database.location()
+            // Checked before the database is opened: a bad flag is an error, never a busy loop or a trap.
+            for (flag, value) in [("--workflow-slots", workflowSlots), ("--activity-slots", activitySlots)]
+            where !(1...WorkerConfiguration.maximumSlots).contains(value) {
+                throw KeelError(.invalidArgument, "\(flag) must be from 1 to \(WorkerConfiguration.maximumSlots), got \(value)")
+            }
+            guard (1...3_600_000).contains(pollIntervalMs) else {
+                throw KeelError(.invalidArgument, "--poll-interval-ms must be from 1 to 3600000 (an hour), got \(pollIntervalMs)")
+            }
+            var configuration = WorkerConfiguration(
+                workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
+                workflowTaskLease: try .checked(seconds: workflowTaskTimeout, "--workflow-task-timeout", allowsZero: false),
+                defaultActivityLease: try .checked(seconds: activityTimeout, "--activity-timeout", allowsZero: false),
+                eagerActivities: !noEagerActivities, requiresApprovers: requireApprovers)
+            if let identity { configuration.identity = identity }
+            try configuration.validate()
             try await database.withStore(migrate: migrate, logger: logger, reachableWithin: .seconds(60)) { store in
-                var configuration = WorkerConfiguration(
-                    workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
-                    workflowTaskLease: .milliseconds(Int64(workflowTaskTimeout * 1000)),
-                    defaultActivityLease: .milliseconds(Int64(activityTimeout * 1000)), eagerActivities: !noEagerActivities)
-                if let identity { configuration.identity = identity }
                 let worker = Worker(store: store, registry: try KeelCLI.registry(for: store), configuration: configuration, logger: logger)
                 logger.info("opening \(location)")
                 let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)

@@ -11,6 +11,9 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
     } catch let error as KeelError {
         printError(error.message)
         throw ExitCode(exitCode(for: error.code))
+    } catch let error as InvalidValueError {
+        printError(error.description)
+        throw ExitCode(exitCode(for: .invalidArgument))
     } catch let error as WorkflowRunError {
         printError(error.description)
         throw ExitCode(1)
@@ -23,7 +26,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
 func exitCode(for code: KeelError.Code) -> Int32 {
     switch code {
     case .unknownWorkflowType, .unknownActivityType, .malformedInput, .payloadEncoding, .payloadDecoding,
-         .invalidArgument, .invalidDatabaseURL:
+         .invalidArgument, .invalidDatabaseURL, .requestIDReused:
         2
     case .workflowNotFound, .approvalNotFound: 3
     case .workflowClosed, .workflowAlreadyExists, .invalidState: 4
@@ -35,7 +38,13 @@ func exitCode(for code: KeelError.Code) -> Int32 {
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("error: \(NameRules.escapingControls(message))\n".utf8))
+}
+
+/// Prints one line of a command's report on stdout, control characters escaped (ids and names
+/// echoed from the command line or the database never act on the terminal).
+func printLine(_ text: String) {
+    print(NameRules.escapingControls(text))
 }
 
 /// Prints a value as pretty JSON on stdout.

@@ -7,7 +7,7 @@ enum RunRenderer {
         if let result = run.result { lines.append("result: \(result)") }
         if let failure = run.failure { lines.append("error: \(failure)") }
         if let reason = run.statusReason { lines.append("reason: \(reason)") }
-        return lines.joined(separator: "\n")
+        return lines.map(NameRules.escapingControls).joined(separator: "\n")
     }
 
     static func details(_ description: WorkflowDescription, fullHistory: Bool) -> String {
@@ -22,7 +22,8 @@ enum RunRenderer {
         if let failure = run.failure { fields.append(("Error", failure.description)) }
         if let reason = run.statusReason { fields.append((run.status == .blocked ? "Blocked" : "Reason", reason)) }
         fields.append(("Events", "\(run.historyLength)"))
-        var sections = [fields.map { "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\($0.1)" }.joined(separator: "\n")]
+        var sections = [fields.map { "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))" }
+            .joined(separator: "\n")]
 
         let pending = description.pending
         if !pending.activities.isEmpty {

@@ -1,6 +1,9 @@
 import Foundation
+import WorkflowRuntime
 
-/// A plain-text table with aligned columns, for human-readable CLI output.
+/// A plain-text table with aligned columns, for human-readable CLI output. Cells are shown with
+/// control characters escaped (``NameRules/escapingControls(_:)``): stored text never reaches the
+/// terminal as escape sequences or extra lines.
 struct TextTable {
     var headers: [String]
     var rows: [[String]] = []
@@ -10,7 +13,7 @@ struct TextTable {
     }
 
     mutating func add(_ cells: String...) {
-        rows.append(cells)
+        rows.append(cells.map(NameRules.escapingControls))
     }
 
     func render() -> String {

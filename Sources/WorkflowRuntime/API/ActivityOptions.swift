@@ -31,8 +31,31 @@ public struct RetryPolicy: Sendable, Hashable {
     public func delay(afterAttempt attempt: Int) -> Duration {
         let cap = maximumInterval ?? initialInterval * 100
         let factor = pow(backoffCoefficient, Double(max(0, attempt - 1)))
-        let seconds = min(initialInterval.seconds * factor, cap.seconds)
-        return .milliseconds(Int64((seconds * 1000).rounded()))
+        // Saturating: stored options or a huge attempt count must not trap the conversion.
+        return .saturating(seconds: min(initialInterval.seconds * factor, cap.seconds))
+    }
+
+    /// Checks that the policy can be followed: a positive initial interval (zero would retry in a
+    /// busy loop), a finite backoff coefficient of at least 1, a maximum interval no shorter than
+    /// the initial one, at least one attempt, every interval within ``Duration/longestAccepted``.
+    /// - Throws: ``InvalidValueError`` naming the field.
+    public func validate() throws {
+        _ = try initialInterval.checked("retry policy initialInterval", allowsZero: false)
+        guard backoffCoefficient >= 1, backoffCoefficient <= 1000 else {
+            throw InvalidValueError(name: "retry policy backoffCoefficient", value: "\(backoffCoefficient)",
+                                    requirement: "a number from 1 to 1000")
+        }
+        if let maximumInterval {
+            _ = try maximumInterval.checked("retry policy maximumInterval", allowsZero: false)
+            guard maximumInterval >= initialInterval else {
+                throw InvalidValueError(name: "retry policy maximumInterval", value: "\(maximumInterval)",
+                                        requirement: "at least the initial interval (\(initialInterval))")
+            }
+        }
+        if let maximumAttempts, maximumAttempts < 1 {
+            throw InvalidValueError(name: "retry policy maximumAttempts", value: "\(maximumAttempts)",
+                                    requirement: "at least 1 (leave it unset for unlimited attempts)")
+        }
     }
 
     /// Whether a failure may be retried after `attempt` attempts.
@@ -73,6 +96,20 @@ public struct ActivityOptions: Sendable, Hashable {
         self.taskQueue = taskQueue
         self.idempotencyKey = idempotencyKey
     }
+
+    /// Checks every timeout (positive, at most ``Duration/longestAccepted``: a zero or negative
+    /// start-to-close timeout would fail every attempt at once and retry forever) and the retry
+    /// policy. The engine checks the options of every activity a workflow schedules.
+    /// - Throws: ``InvalidValueError`` naming the option.
+    public func validate() throws {
+        try retryPolicy.validate()
+        _ = try startToCloseTimeout?.checked("startToCloseTimeout", allowsZero: false)
+        _ = try scheduleToCloseTimeout?.checked("scheduleToCloseTimeout", allowsZero: false)
+        _ = try heartbeatTimeout?.checked("heartbeatTimeout", allowsZero: false)
+        if let idempotencyKey, idempotencyKey.isEmpty {
+            throw InvalidValueError(name: "idempotencyKey", value: "\"\"", requirement: "a non-empty string (or unset)")
+        }
+    }
 }
 
 extension Duration {
@@ -80,10 +117,6 @@ extension Duration {
     public var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
-    }
-
-    static func seconds(_ value: Double) -> Duration {
-        .nanoseconds(Int64((value * 1e9).rounded()))
     }
 }
 

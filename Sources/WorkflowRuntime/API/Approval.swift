@@ -39,8 +39,11 @@ public struct ApprovalRequest: Sendable, Hashable, Codable {
     }
 
     /// Whether `decider` (acting in `role`, if given) may decide this request.
+    /// A decider's name is a person's: one written as a role (`role:NAME`) matches nothing, so a
+    /// person cannot pass for a role by name.
     public func allows(decider: String, role: String?) -> Bool {
-        approvers.isEmpty || approvers.contains(decider) || role.map { approvers.contains("role:\($0)") } == true
+        guard !decider.hasPrefix("role:") else { return false }
+        return approvers.isEmpty || approvers.contains(decider) || role.map { approvers.contains("role:\($0)") } == true
     }
 }
 

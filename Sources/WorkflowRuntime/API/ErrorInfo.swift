@@ -19,6 +19,8 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
             self.init(type: error.type, message: error.message, nonRetryable: error.nonRetryable)
         case let error as KeelError:
             self.init(type: "KeelError.\(error.code.rawValue)", message: error.message)
+        case let error as InvalidValueError:
+            self.init(type: "InvalidValue", message: error.description, nonRetryable: true)
         case let error as ActivityFailure:
             self.init(type: "ActivityFailure", message: error.description)
         default:

@@ -21,6 +21,8 @@ public struct KeelError: Error, Sendable, Equatable, CustomStringConvertible {
         /// A decision that does not bind to its request: stale, already decided, wrong payload hash, or a decider not allowed.
         case approvalRefused
         case invalidArgument
+        /// A signal's request id that already carried a different signal (name or payload).
+        case requestIDReused
         case invalidDatabaseURL
         case databaseUnreachable
         case storage

@@ -36,12 +36,21 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    /// Checks that the payload is well-formed JSON.
+    /// The deepest nesting of arrays and objects a payload may have. JSON parsers refuse deeper
+    /// documents (Foundation's at 512); Keel refuses them where they enter, with this message.
+    public static let maximumNestingDepth = 256
+
+    /// Checks that the payload is well-formed JSON, nested at most ``maximumNestingDepth`` deep.
+    /// - Throws: ``KeelError`` `.malformedInput` naming the problem.
     public func validateJSON() throws {
+        if Self.nestsDeeper(data, than: Self.maximumNestingDepth) {
+            throw KeelError(.malformedInput, "JSON is nested too deeply: more than \(Self.maximumNestingDepth) levels of arrays or objects")
+        }
         do {
             _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
-            throw KeelError(.malformedInput, "payload is not valid JSON: \(Payload.abbreviated(self))")
+            let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey].map { " (\($0))" } ?? ""
+            throw KeelError(.malformedInput, "payload is not valid JSON\(reason): \(Payload.abbreviated(self))")
         }
     }
 
@@ -53,6 +62,29 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
+    }
+
+    /// Whether arrays and objects nest more than `limit` deep (scanning stops there). Brackets
+    /// inside strings do not count.
+    static func nestsDeeper(_ data: Data, than limit: Int) -> Bool {
+        var depth = 0
+        var inString = false
+        var escaped = false
+        for byte in data {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > limit { return true }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return false
     }
 
     static func abbreviated(_ payload: Payload) -> String {
@@ -67,7 +99,10 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
             return "expected \(type) at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
         case DecodingError.valueNotFound(let type, let context):
             return "missing \(type) at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        case DecodingError.dataCorrupted(let context): return context.debugDescription
+        case DecodingError.dataCorrupted(let context):
+            // The parser's own reason (e.g. a number out of range) is more useful than "not valid JSON".
+            if let underlying = context.underlyingError { return "\(context.debugDescription) (\(underlying))" }
+            return context.debugDescription
         default: return String(describing: error)
         }
     }

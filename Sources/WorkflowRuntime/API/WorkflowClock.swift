@@ -15,12 +15,12 @@ public struct SystemClock: WorkflowClock {
     public func now() -> Date { Date() }
     public func sleep(until deadline: Date) async throws {
         let seconds = deadline.timeIntervalSinceNow
-        if seconds > 0 { try await Task.sleep(for: .seconds(seconds)) }
+        if seconds > 0 { try await Task.sleep(for: .saturating(seconds: seconds)) }
     }
 }
 
 extension WorkflowClock {
     func sleep(for duration: Duration) async throws {
-        try await sleep(until: now().addingTimeInterval(duration.seconds))
+        try await sleep(until: now().addingTimeInterval(duration.clampedToLongestAccepted.seconds))
     }
 }

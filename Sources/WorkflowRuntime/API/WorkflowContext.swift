@@ -48,7 +48,8 @@ public final class WorkflowContext: @unchecked Sendable {
     ///
     /// The activity is scheduled with a stable idempotency key and retried according to
     /// `options.retryPolicy`. - Throws: ``ActivityFailure`` when it fails for good,
-    /// ``WorkflowCancelledError`` when the run is cancelled.
+    /// ``WorkflowCancelledError`` when the run is cancelled, ``InvalidValueError`` (before anything
+    /// is scheduled) when `options` are invalid (see ``ActivityOptions/validate()``).
     public func execute<A: Activity>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = ActivityOptions()) async throws -> A.Output {
         let payload = try Payload.encode(input)
         let result = try await execution.executeActivity(name: A.name, input: payload, options: options)
@@ -58,11 +59,13 @@ public final class WorkflowContext: @unchecked Sendable {
     }
 
     /// Sleeps durably: a timer row survives crashes and fires once.
+    /// - Throws: ``InvalidValueError`` for a duration beyond ``Duration/longestAccepted``.
     public func sleep(for duration: Duration) async throws {
         try await execution.sleep(seconds: duration.seconds)
     }
 
-    /// Sleeps durably until workflow time reaches `date`.
+    /// Sleeps durably until workflow time reaches `date` (at once if it has).
+    /// - Throws: ``InvalidValueError`` for a date more than ``Duration/longestAccepted`` ahead.
     public func sleep(until date: Date) async throws {
         try await execution.sleep(seconds: date.timeIntervalSince(now))
     }
@@ -133,8 +136,9 @@ public final class WorkflowContext: @unchecked Sendable {
     ///
     /// Register *before* a step whose outcome may be unknown (a timeout after the side effect may
     /// have happened): compensations must tolerate "nothing to undo".
+    /// - Throws: ``InvalidValueError`` if `options` are invalid (see ``ActivityOptions/validate()``).
     public func addCompensation<A: Activity>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = ActivityOptions()) throws {
-        execution.addCompensation(activity: A.name, input: try Payload.encode(input), options: options)
+        try execution.addCompensation(activity: A.name, input: try Payload.encode(input), options: options)
     }
 
     // MARK: Concurrency

@@ -36,10 +36,12 @@ public struct WorkflowClient: Sendable {
     }
 
     /// Starts a workflow by type name with a JSON input.
-    /// - Throws: ``KeelError`` `.unknownWorkflowType`, `.malformedInput`, `.invalidArgument`.
+    /// - Throws: ``KeelError`` `.unknownWorkflowType`, `.malformedInput`, `.invalidArgument` (an
+    ///   id that is empty, only whitespace or holds control characters, see ``NameRules``).
     @discardableResult
     public func start(workflowType: String, id: String, input: Payload) async throws -> WorkflowHandle {
-        guard !id.isEmpty else { throw KeelError(.invalidArgument, "the workflow id must not be empty") }
+        try NameRules.check(id, as: "the workflow id")
+        try NameRules.check(workflowType, as: "the workflow type")
         try checkSize(input, of: "input")
         if let registry {
             try registry.validateStart(workflowType: workflowType, input: input)
@@ -57,10 +59,14 @@ public struct WorkflowClient: Sendable {
     }
 
     /// Sends a signal; it is stored before this returns and delivered in order.
-    /// - Parameter requestID: a retry with the same id is acknowledged without a second delivery.
+    /// - Parameter requestID: a retry with the same id (and the same name and payload bytes) is
+    ///   acknowledged as ``SignalOutcome/duplicate(runID:)`` without a second delivery.
+    /// - Throws: ``KeelError`` `.requestIDReused` when the id already carried a different signal
+    ///   to this run (nothing is written), `.workflowClosed`, `.workflowNotFound`, `.invalidArgument`.
     @discardableResult
     public func signal(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil) async throws -> SignalOutcome {
-        guard !name.isEmpty else { throw KeelError(.invalidArgument, "the signal name must not be empty") }
+        try NameRules.check(name, as: "the signal name")
+        if let requestID { try NameRules.check(requestID, as: "the signal's request id") }
         try checkSize(payload, of: "signal payload")
         try payload.validateJSON()
         return try await store.signal(SignalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now()))
@@ -95,6 +101,8 @@ public struct WorkflowClient: Sendable {
     /// audited) if the request is stale, already decided, past its deadline, about a payload whose
     /// SHA-256 does not start with `payloadHashPrefix`, or if `decider` may not decide it.
     /// - Parameters:
+    ///   - decider: a person's name; a name written as a role (`role:NAME`), empty or holding
+    ///     control characters is refused (`.invalidArgument`): roles are given in `role`.
     ///   - role: the role the decider acts in, matched against `role:NAME` approvers.
     ///   - origin: where the decision comes from, for the audit trail (e.g. `cli ada@laptop`).
     /// - Throws: ``KeelError`` `.approvalRefused`, `.approvalNotFound`, `.invalidArgument`.
@@ -118,9 +126,12 @@ public struct WorkflowClient: Sendable {
     private func decide(_ approvalID: String, approve: Bool, by decider: String, role: String?, note: String?,
                         payloadHashPrefix: String?, origin: String) async throws -> ApprovalRecord {
         guard !approvalID.isEmpty else { throw KeelError(.invalidArgument, "the approval id must not be empty") }
-        guard !decider.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw KeelError(.invalidArgument, "a decision needs the decider's name (--by)")
+        try NameRules.check(decider, as: "the decider's name (--by)")
+        if decider.hasPrefix("role:") {
+            throw KeelError(.invalidArgument, "the decider's name '\(decider)' is a role, not a person: decide as a person "
+                + "and give the role separately (--role \(decider.dropFirst("role:".count)))")
         }
+        if let role { try NameRules.check(role, as: "the decider's role (--role)") }
         if let prefix = payloadHashPrefix, prefix.count < 6 || prefix.count > 64 || !prefix.allSatisfy(\.isHexDigit) {
             throw KeelError(.invalidArgument, "the payload hash prefix must be 6 to 64 hex digits, got '\(prefix)'")
         }

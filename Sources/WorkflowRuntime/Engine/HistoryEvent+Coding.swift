@@ -96,7 +96,8 @@ extension HistoryEvent.Kind: Codable {
     }
 }
 
-/// Options are stored compactly: durations in seconds, defaults left out.
+/// Options are stored compactly: durations in seconds, defaults left out. Stored durations are
+/// clamped when read (``Duration/saturating(seconds:)``): a row never traps a worker.
 extension RetryPolicy: Codable {
     private enum Key: String, CodingKey {
         case initialInterval, backoffCoefficient, maximumInterval, maximumAttempts, nonRetryableErrorTypes
@@ -105,9 +106,9 @@ extension RetryPolicy: Codable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
         self.init(
-            initialInterval: .seconds(try c.decodeIfPresent(Double.self, forKey: .initialInterval) ?? 1),
+            initialInterval: .saturating(seconds: try c.decodeIfPresent(Double.self, forKey: .initialInterval) ?? 1),
             backoffCoefficient: try c.decodeIfPresent(Double.self, forKey: .backoffCoefficient) ?? 2,
-            maximumInterval: try c.decodeIfPresent(Double.self, forKey: .maximumInterval).map { .seconds($0) },
+            maximumInterval: try c.decodeIfPresent(Double.self, forKey: .maximumInterval).map { .saturating(seconds: $0) },
             maximumAttempts: try c.decodeIfPresent(Int.self, forKey: .maximumAttempts),
             nonRetryableErrorTypes: try c.decodeIfPresent([String].self, forKey: .nonRetryableErrorTypes) ?? [])
     }
@@ -129,7 +130,7 @@ extension ActivityOptions: Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        func duration(_ key: Key) throws -> Duration? { try c.decodeIfPresent(Double.self, forKey: key).map { .seconds($0) } }
+        func duration(_ key: Key) throws -> Duration? { try c.decodeIfPresent(Double.self, forKey: key).map { .saturating(seconds: $0) } }
         self.init(
             retryPolicy: try c.decodeIfPresent(RetryPolicy.self, forKey: .retryPolicy) ?? RetryPolicy(),
             startToCloseTimeout: try duration(.startToCloseTimeout), scheduleToCloseTimeout: try duration(.scheduleToCloseTimeout),

@@ -29,8 +29,12 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
         (eagerStarts, eagerStartsInput) = AsyncStream.makeStream(of: ActivityTask.self)
     }
 
+    /// Runs until graceful shutdown.
+    /// - Throws: ``KeelError`` `.invalidArgument` if the configuration is invalid (see
+    ///   ``WorkerConfiguration/validate()``), before any work is claimed.
     public func run() async throws {
         let engine = self.engine
+        try engine.configuration.validate()
         engine.logger.info("worker started", metadata: [
             "workflow-types": "\(engine.registry.workflowTypes.joined(separator: ","))",
             "workflow-slots": "\(engine.configuration.workflowTaskSlots)",
@@ -153,7 +157,7 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
                 var timeout = engine.configuration.pollInterval
                 if let next = try await engine.store.nextWakeUp() {
                     let until = next.timeIntervalSince(engine.clock.now())
-                    if until > 0 { timeout = min(timeout, .seconds(until)) }
+                    if until > 0 { timeout = min(timeout, .saturating(seconds: until)) }
                 }
                 await engine.store.notifier.wait(for: .timers, timeout: timeout)
                 // Retries and expired leases become due with time, not with a notification.

@@ -16,6 +16,9 @@ public struct WorkerConfiguration: Sendable {
     public var maximumCachedRuns: Int
     /// Run activities at once on the worker that scheduled them.
     public var eagerActivities: Bool
+    /// Refuse new approval requests that name no approvers (anyone could decide them): the
+    /// workflow task fails and the run is blocked with the reason, until the code names approvers.
+    public var requiresApprovers: Bool
 
     public init(
         identity: String = WorkerConfiguration.defaultIdentity(),
@@ -25,7 +28,8 @@ public struct WorkerConfiguration: Sendable {
         workflowTaskLease: Duration = .seconds(10),
         defaultActivityLease: Duration = .seconds(60),
         maximumCachedRuns: Int = 10_000,
-        eagerActivities: Bool = true
+        eagerActivities: Bool = true,
+        requiresApprovers: Bool = false
     ) {
         self.identity = identity
         self.workflowTaskSlots = workflowTaskSlots
@@ -35,6 +39,35 @@ public struct WorkerConfiguration: Sendable {
         self.defaultActivityLease = defaultActivityLease
         self.maximumCachedRuns = maximumCachedRuns
         self.eagerActivities = eagerActivities
+        self.requiresApprovers = requiresApprovers
+    }
+
+    /// The largest slot count accepted for workflow tasks or activities.
+    public static let maximumSlots = 100_000
+
+    /// Checks every setting: slots and cache size at least 1 (and at most ``maximumSlots``), a poll
+    /// interval from 1 ms to an hour (zero would poll in a busy loop), leases above zero and at
+    /// most ``Duration/longestAccepted``. ``Worker/run()`` checks it before doing anything.
+    /// - Throws: ``KeelError`` `.invalidArgument` naming the setting and the value.
+    public func validate() throws {
+        func check(_ value: Int, _ name: String, in range: ClosedRange<Int>) throws {
+            guard range.contains(value) else {
+                throw KeelError(.invalidArgument, "\(name) must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
+            }
+        }
+        try check(workflowTaskSlots, "workflow task slots", in: 1...Self.maximumSlots)
+        try check(activityTaskSlots, "activity task slots", in: 1...Self.maximumSlots)
+        try check(maximumCachedRuns, "cached runs", in: 1...10_000_000)
+        guard pollInterval >= .milliseconds(1), pollInterval <= .seconds(3600) else {
+            throw KeelError(.invalidArgument, "the poll interval must be from 1 ms to 1 hour, got \(pollInterval)")
+        }
+        do {
+            _ = try workflowTaskLease.checked("the workflow task lease", allowsZero: false)
+            _ = try defaultActivityLease.checked("the default activity lease", allowsZero: false)
+        } catch let error as InvalidValueError {
+            throw KeelError(.invalidArgument, error.description)
+        }
+        try NameRules.check(identity, as: "the worker identity")
     }
 
     /// `host:pid:random`, unique per process.

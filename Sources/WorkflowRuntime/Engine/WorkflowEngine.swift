@@ -40,7 +40,8 @@ package final class WorkflowEngine: Sendable {
         let definition = try registry.workflow(named: request.workflowType)
         let started = HistoryEvent(id: 1, timestamp: request.now, kind: .workflowStarted(
             workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
-        guard let execution = try? WorkflowExecution.replay([started], runID: request.runID, definition: definition, logger: logger),
+        guard let execution = try? WorkflowExecution.replay([started], runID: request.runID, definition: definition, logger: logger,
+                                                           requiresApprovers: configuration.requiresApprovers),
               execution.taskFailure == nil else { return nil }
         let events = execution.takeNewEvents()
         let (leases, eager) = leaseEagerActivities(events, runID: request.runID, workflowID: request.workflowID, now: request.now)
@@ -133,7 +134,8 @@ package final class WorkflowEngine: Sendable {
         } else {
             history = try await store.history(runID: task.runID)
         }
-        let execution = try WorkflowExecution.replay(history, runID: task.runID, definition: definition, logger: logger)
+        let execution = try WorkflowExecution.replay(history, runID: task.runID, definition: definition, logger: logger,
+                                                     requiresApprovers: configuration.requiresApprovers)
         execution.taskVersion = task.taskVersion
         return execution
     }

@@ -24,6 +24,8 @@ final class WorkflowExecution: @unchecked Sendable {
     let random: WorkflowRandom
     /// The logger workflow code uses; silent while replaying.
     private(set) var logger: Logger
+    /// Whether a new approval request must name its approvers (``WorkerConfiguration/requiresApprovers``).
+    private let requiresApprovers: Bool
 
     // Replay bookkeeping.
     private var recordedCommands: [Int: HistoryEvent.Kind] = [:]
@@ -90,8 +92,9 @@ final class WorkflowExecution: @unchecked Sendable {
         var continuation: UnsafeContinuation<Payload?, Error>
     }
 
-    private init(info: WorkflowInfo, logger: Logger) {
+    private init(info: WorkflowInfo, logger: Logger, requiresApprovers: Bool) {
         self.info = info
+        self.requiresApprovers = requiresApprovers
         self.currentTime = info.startedAt
         self.random = WorkflowRandom(seed: info.runID)
         self.logger = logger
@@ -101,12 +104,13 @@ final class WorkflowExecution: @unchecked Sendable {
 
     /// Starts the run's code and replays `history` (which begins with `workflowStarted`) against it.
     static func replay(_ history: [HistoryEvent], runID: String, definition: WorkflowDefinition,
-                       logger: Logger = Logger(label: "keel.workflow")) throws -> WorkflowExecution {
+                       logger: Logger = Logger(label: "keel.workflow"), requiresApprovers: Bool = false) throws -> WorkflowExecution {
         guard let first = history.first, case .workflowStarted(let type, let workflowID, let input) = first.kind else {
             throw WorkflowTaskFailure(message: "history of run \(runID) does not begin with workflowStarted")
         }
         let execution = WorkflowExecution(
-            info: WorkflowInfo(workflowID: workflowID, runID: runID, workflowType: type, startedAt: first.timestamp), logger: logger)
+            info: WorkflowInfo(workflowID: workflowID, runID: runID, workflowType: type, startedAt: first.timestamp), logger: logger,
+            requiresApprovers: requiresApprovers)
         execution.logger = Logger(label: logger.label) { [unowned execution] _ in
             var handler = ReplaySuppressingLogHandler(base: logger.handler) { execution.isReplaying }
             handler[metadataKey: "workflow-id"] = "\(workflowID)"
@@ -315,6 +319,12 @@ final class WorkflowExecution: @unchecked Sendable {
 
     // MARK: - Operations (called by WorkflowContext on the run's executor)
 
+    /// Whether history already holds the command of operation `seq` (then its arguments were
+    /// checked when it was first issued, and are not checked again: replay must take the same path).
+    private func isRecorded(_ seq: Int) -> Bool {
+        recordedCommands[seq] != nil
+    }
+
     private func takeSeq() -> Int {
         defer { nextSeq += 1 }
         return nextSeq
@@ -370,6 +380,7 @@ final class WorkflowExecution: @unchecked Sendable {
         } else {
             try checkCanProceed()
         }
+        if !isRecorded(nextSeq) { try options.validate() }
         let seq = takeSeq()
         let key = options.idempotencyKey ?? "\(info.workflowID)/\(info.runID)/\(seq)"
         _ = try await issue(.activityScheduled(seq: seq, activity: name, input: input, idempotencyKey: key, options: options))
@@ -386,7 +397,11 @@ final class WorkflowExecution: @unchecked Sendable {
 
     func sleep(seconds: Double) async throws {
         try checkCanProceed()
-        guard seconds > 0 else { return }
+        if !isRecorded(nextSeq) {
+            guard !seconds.isNaN else { throw InvalidValueError(name: "sleep", value: "NaN", requirement: "a point in time") }
+            guard seconds > 0 else { return }
+            _ = try Duration.checked(seconds: seconds, "sleep duration")
+        }
         let seq = takeSeq()
         _ = try await issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(seconds)))
         try await withUnsafeThrowingContinuation { timerWaits[seq] = .sleep($0) }
@@ -397,6 +412,7 @@ final class WorkflowExecution: @unchecked Sendable {
         if let payload = signalBuffers[name]?.popFirst() { return payload }
         var timerSeq: Int?
         if let timeout {
+            if !isRecorded(nextSeq) { _ = try timeout.checked("signal wait timeout") }
             let seq = takeSeq()
             _ = try await issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(timeout.seconds)))
             timerSeq = seq
@@ -427,6 +443,13 @@ final class WorkflowExecution: @unchecked Sendable {
     func startApproval(name: String, summary: String, payload: Payload, approvers: [String], timeout: Duration) async throws
         -> (seq: Int, request: ApprovalRequest) {
         try checkCanProceed()
+        if !isRecorded(nextSeq) {
+            _ = try timeout.checked("approval '\(name)' timeout", allowsZero: false)
+            if requiresApprovers, approvers.isEmpty {
+                try await failTask("approval '\(name)' names no approvers, and this worker requires them (--require-approvers): "
+                    + "anyone could decide it")
+            }
+        }
         let seq = takeSeq()
         let request = ApprovalRequest(id: ApprovalRequest.id(runID: info.runID, seq: seq), name: name, summary: summary,
                                       payload: payload, approvers: approvers, deadline: currentTime.addingTimeInterval(timeout.seconds))
@@ -448,7 +471,8 @@ final class WorkflowExecution: @unchecked Sendable {
 
     /// Registers an activity that undoes a step. Its idempotency key is fixed by its registration
     /// order, so a retried or replayed compensation keeps it.
-    func addCompensation(activity: String, input: Payload, options: ActivityOptions) {
+    func addCompensation(activity: String, input: Payload, options: ActivityOptions) throws {
+        try options.validate()
         var options = options
         if options.idempotencyKey == nil {
             options.idempotencyKey = "\(info.workflowID)/\(info.runID)/compensation/\(compensationsRegistered)"

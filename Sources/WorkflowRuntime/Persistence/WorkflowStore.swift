@@ -1,4 +1,5 @@
 import Foundation
+import Crypto
 
 /// The one storage seam of the engine. Every backend (SQLite, PostgreSQL) implements it with the
 /// same semantics, checked by one conformance suite.
@@ -168,6 +169,22 @@ public struct SignalRequest: Sendable {
 
     public init(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil, now: Date) {
         self.workflowID = workflowID; self.name = name; self.payload = payload; self.requestID = requestID; self.now = now
+    }
+
+    /// What a request id binds to: the SHA-256 of the signal's name and payload. A retry carries
+    /// the same fingerprint; a different signal under the same request id does not.
+    var fingerprint: String {
+        var hash = SHA256()
+        hash.update(data: Data(name.utf8))
+        hash.update(data: Data([0]))
+        hash.update(data: payload.data)
+        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The error for a request id that already carried a different signal.
+    func reusedRequestIDError(_ requestID: String) -> KeelError {
+        KeelError(.requestIDReused, "request id '\(requestID)' was already used for a different signal to workflow "
+            + "'\(workflowID)' (another name or payload): a retry must resend the same signal; a new signal needs a new request id")
     }
 }
 

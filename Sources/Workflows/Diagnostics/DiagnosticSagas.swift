@@ -25,15 +25,13 @@ public struct DiagnosticApproval: Workflow {
     public init() {}
 
     public func run(context: WorkflowContext, input: Input) async throws -> ApprovalDecision {
-        guard input.deadlineSeconds > 0 else {
-            throw ApplicationError("deadlineSeconds must be positive", type: "InvalidInput", nonRetryable: true)
-        }
+        let deadline = try Duration.checked(seconds: input.deadlineSeconds, "deadlineSeconds", allowsZero: false)
         let effectKey = "\(context.info.workflowID)/\(context.info.runID)/effect"
         try context.addCompensation(UndoDiagnosticEffect.self, .init(effectKey: effectKey, step: 1))
         _ = try await context.execute(RecordDiagnosticEffect.self, .init(step: 1), options: ActivityOptions(idempotencyKey: effectKey))
         let decision = try await context.requestApproval(
             "diagnostics-approval", summary: input.summary, payload: input.payload, approvers: input.approvers ?? [],
-            timeout: .seconds(input.deadlineSeconds))
+            timeout: deadline)
         guard decision.isApproved else {
             let by = decision.decidedBy.map { " by \($0)" } ?? ""
             throw ApplicationError("approval \(decision.outcome.rawValue)\(by)" + (decision.note.map { ": \($0)" } ?? ""),
@@ -68,9 +66,11 @@ public struct DiagnosticSaga: Workflow {
     public init() {}
 
     public func run(context: WorkflowContext, input: Input) async throws -> Int {
-        guard input.steps >= 0 else { throw ApplicationError("steps must not be negative", type: "InvalidInput", nonRetryable: true) }
+        try DiagnosticInput.checkSteps(input.steps)
+        try DiagnosticInput.checkDelay(input.stepDelayMilliseconds, "stepDelayMilliseconds")
+        try DiagnosticInput.checkDelay(input.undoDelayMilliseconds, "undoDelayMilliseconds")
         let retry = RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5))
-        let timeout = Duration.seconds(input.attemptTimeoutSeconds ?? 30)
+        let timeout = try Duration.checked(seconds: input.attemptTimeoutSeconds ?? 30, "attemptTimeoutSeconds", allowsZero: false)
         for index in 0..<input.steps {
             let step = index + 1
             let key = "\(context.info.workflowID)/\(context.info.runID)/step-\(step)"

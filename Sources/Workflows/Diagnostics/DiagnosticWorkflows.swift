@@ -35,10 +35,11 @@ public struct DiagnosticSequence: Workflow {
     public init() {}
 
     public func run(context: WorkflowContext, input: Input) async throws -> Output {
-        guard input.steps >= 0 else { throw ApplicationError("steps must not be negative", type: "InvalidInput", nonRetryable: true) }
+        try DiagnosticInput.checkSteps(input.steps)
+        try DiagnosticInput.checkDelay(input.stepDelayMilliseconds, "stepDelayMilliseconds")
         let options = ActivityOptions(
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5)),
-            startToCloseTimeout: .seconds(input.stepTimeoutSeconds ?? 30))
+            startToCloseTimeout: try .checked(seconds: input.stepTimeoutSeconds ?? 30, "stepTimeoutSeconds", allowsZero: false))
         var attempts: [Int] = []
         for index in 0..<input.steps {
             let output = try await context.execute(
@@ -77,7 +78,7 @@ public struct DiagnosticSleep: Workflow {
     public init() {}
 
     public func run(context: WorkflowContext, input: Input) async throws -> Output {
-        let intended = context.now.addingTimeInterval(input.seconds)
+        let intended = context.now.addingTimeInterval(try Duration.checked(seconds: input.seconds, "seconds").seconds)
         try await context.sleep(until: intended)
         return Output(intendedWake: intended, wokeAt: context.now)
     }
@@ -96,6 +97,28 @@ public struct DiagnosticThreeSteps: Workflow {
             result = try await context.execute(Echo.self, result)
         }
         return result
+    }
+}
+
+/// Checks of the numbers the diagnostic workflows take, so extreme inputs fail the run with a
+/// message naming the field (type `InvalidValue`) instead of reaching arithmetic that traps.
+enum DiagnosticInput {
+    /// Most steps one run may take (a longer run belongs in continue-as-new).
+    static let maximumSteps = 10_000
+    /// Longest simulated work time of one step, in milliseconds (an hour).
+    static let maximumDelayMilliseconds = 3_600_000
+
+    static func checkSteps(_ steps: Int) throws {
+        guard (0...maximumSteps).contains(steps) else {
+            throw InvalidValueError(name: "steps", value: "\(steps)", requirement: "from 0 to \(maximumSteps)")
+        }
+    }
+
+    static func checkDelay(_ milliseconds: Int?, _ name: String) throws {
+        guard let milliseconds else { return }
+        guard (0...maximumDelayMilliseconds).contains(milliseconds) else {
+            throw InvalidValueError(name: name, value: "\(milliseconds)", requirement: "from 0 to \(maximumDelayMilliseconds) milliseconds")
+        }
     }
 }
 

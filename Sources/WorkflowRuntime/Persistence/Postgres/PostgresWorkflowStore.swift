@@ -245,14 +245,22 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func signal(_ request: SignalRequest) async throws -> SignalOutcome {
         let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
         let body = try EventCodec.encode(kind)
+        let fingerprint = request.fingerprint
         return try await transaction { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
             if let requestID = request.requestID {
                 let inserted = try await connection.query("""
-                    INSERT INTO signal_requests (run_id, request_id, received_at) VALUES (\(runID), \(requestID), \(request.now.timeIntervalSince1970))
+                    INSERT INTO signal_requests (run_id, request_id, received_at, fingerprint)
+                    VALUES (\(runID), \(requestID), \(request.now.timeIntervalSince1970), \(fingerprint))
                     ON CONFLICT DO NOTHING RETURNING 1
                     """, logger: logger).collect()
-                if inserted.isEmpty { return .duplicate(runID: runID) }
+                if inserted.isEmpty {
+                    let earlier = try await connection.query("""
+                        SELECT fingerprint FROM signal_requests WHERE run_id = \(runID) AND request_id = \(requestID)
+                        """, logger: logger).collect().first?.decode(String?.self) ?? nil
+                    if let earlier, earlier != fingerprint { throw request.reusedRequestIDError(requestID) }
+                    return .duplicate(runID: runID)
+                }
             }
             try await addToInbox(connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
             return .delivered(runID: runID)

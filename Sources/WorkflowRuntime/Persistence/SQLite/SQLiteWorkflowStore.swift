@@ -112,12 +112,20 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func signal(_ request: SignalRequest) async throws -> SignalOutcome {
         let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
         let body = try EventCodec.encode(kind)
+        let fingerprint = request.fingerprint
         return try await write { db, notifications in
             let runID = try Self.openRunID(db, workflowID: request.workflowID, action: "signal '\(request.name)'")
             if let requestID = request.requestID {
-                try db.executeCached(sql: "INSERT OR IGNORE INTO signal_requests (run_id, request_id, received_at) VALUES (?, ?, ?)",
-                               arguments: [runID, requestID, request.now.timeIntervalSince1970])
-                if db.changesCount == 0 { return .duplicate(runID: runID) }
+                try db.executeCached(sql: """
+                    INSERT OR IGNORE INTO signal_requests (run_id, request_id, received_at, fingerprint) VALUES (?, ?, ?, ?)
+                    """, arguments: [runID, requestID, request.now.timeIntervalSince1970, fingerprint])
+                if db.changesCount == 0 {
+                    let earlier = try db.cachedValue(String?.self, sql: """
+                        SELECT fingerprint FROM signal_requests WHERE run_id = ? AND request_id = ?
+                        """, arguments: [runID, requestID]) ?? nil
+                    if let earlier, earlier != fingerprint { throw request.reusedRequestIDError(requestID) }
+                    return .duplicate(runID: runID)
+                }
             }
             try Self.addToInbox(db, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
             return .delivered(runID: runID)
