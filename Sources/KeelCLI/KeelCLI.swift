@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Synchronization
 import WorkflowRuntime
@@ -42,12 +43,15 @@ public enum KeelCLI {
     public static func main(name: String = "worker", extraCommands: [any ParsableCommand.Type] = [],
                             registry: @escaping RegistryBuilder) async {
         setup.withLock { $0 = Setup(name: name, registry: registry, extraCommands: extraCommands) }
-        await KeelCommand.main()
+        await KeelCommand.runReportingUsageErrorsAsBadInput()
     }
 
     static var current: Setup {
         setup.withLock { $0 } ?? Setup(name: "worker", registry: { _ in WorkflowRegistry() }, extraCommands: [])
     }
+
+    /// The exit code of every kind of bad input.
+    static var badInputExitCode: Int32 { exitCode(for: .invalidArgument) }
 
     /// The registry for `store`.
     public static func registry(for store: any WorkflowStore) throws -> WorkflowRegistry {
@@ -56,6 +60,24 @@ public enum KeelCLI {
 }
 
 struct KeelCommand: AsyncParsableCommand {
+    /// Parses and runs the command like `main()`, but a command line that does not parse (an
+    /// unknown option, a missing or mistyped value) exits with Keel's code for bad input, 2,
+    /// rather than the argument parser's 64: every kind of bad input has one exit code.
+    static func runReportingUsageErrorsAsBadInput() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(KeelCLI.badInputExitCode)
+        }
+    }
+
     static var configuration: CommandConfiguration {
         let setup = KeelCLI.current
         return CommandConfiguration(
