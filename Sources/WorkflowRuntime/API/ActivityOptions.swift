@@ -29,10 +29,10 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// The delay after a failed `attempt` (1-based) before the next one.
     public func delay(afterAttempt attempt: Int) -> Duration {
-        let cap = maximumInterval ?? initialInterval * 100
+        // In seconds and saturating: huge intervals or attempt counts must not trap the arithmetic.
+        let cap = maximumInterval?.seconds ?? initialInterval.seconds * 100
         let factor = pow(backoffCoefficient, Double(max(0, attempt - 1)))
-        // Saturating: stored options or a huge attempt count must not trap the conversion.
-        return .saturating(seconds: min(initialInterval.seconds * factor, cap.seconds))
+        return .saturating(seconds: min(initialInterval.seconds * factor, cap))
     }
 
     /// Checks that the policy can be followed: a positive initial interval (zero would retry in a

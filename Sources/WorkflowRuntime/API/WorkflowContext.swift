@@ -111,10 +111,10 @@ public final class WorkflowContext: @unchecked Sendable {
 
     /// Records an approval request and returns at once; wait for it later with
     /// ``PendingApproval/decision()`` (a decision made meanwhile is kept).
+    /// - Throws: ``InvalidValueError`` for a timeout that is not above zero or exceeds ``Duration/longestAccepted``.
     public func startApproval<P: Encodable>(_ name: String, summary: String, payload: P, approvers: [String] = [],
                                             timeout: Duration) async throws -> PendingApproval {
         if name.isEmpty { try await execution.failTask("requestApproval needs a name") }
-        if timeout <= .zero { try await execution.failTask("approval '\(name)' needs a positive timeout, got \(timeout)") }
         let encoded = try Payload.encode(payload)
         let (seq, request) = try await execution.startApproval(name: name, summary: summary, payload: encoded,
                                                                approvers: approvers, timeout: timeout)
