@@ -181,6 +181,14 @@ struct ApprovalCLITests {
             #expect(wrongRole.stderr.contains("may not decide"), "\(wrongRole.stderr)")
             try await expectNothingChanged(after: "a decider in the wrong role")
 
+            // A name is a person's: one written as a role, or blank, is refused before the store.
+            for name in ["role:legal", "   ", "ali\u{1B}[2Kce"] {
+                let spoofed = try await WorkerBinary.run(["approve", id, "--by", name], database: db)
+                #expect(spoofed.status == 2, "--by '\(name)' exits 2, got \(spoofed.status): \(spoofed.stderr)")
+                #expect(spoofed.stderr.contains("decider's name"), "\(spoofed.stderr)")
+                try await expectNothingChanged(after: "--by '\(name)'")
+            }
+
             let wrongPrefix = hash.hasPrefix("00000000") ? "ffffffff" : "00000000"
             let wrongHash = try await WorkerBinary.run(["approve", id, "--by", "alice", "--hash", wrongPrefix], database: db)
             #expect(wrongHash.status == 7, "a wrong --hash exits 7, got \(wrongHash.status): \(wrongHash.stderr)")

@@ -229,6 +229,34 @@ struct HostileInputTests {
         #expect(try await daemon.terminate() == 0)
     }
 
+    @Test("worker run --require-approvers blocks a run whose approval names no approvers; others go on")
+    func requireApprovers() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let db = scratch.databaseURL
+        #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
+        let daemon = try Daemon(database: db, logPath: scratch.logPath, extraArguments: ["--require-approvers"])
+        try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
+        let open = #"{"summary":"anyone","payload":{},"deadlineSeconds":3600}"#
+        let named = #"{"summary":"named","payload":{},"deadlineSeconds":3600,"approvers":["ada"]}"#
+        #expect(try await WorkerBinary.run(["start", "diagnostics.approval", "--id", "open", "--input", open], database: db).status == 0)
+        #expect(try await WorkerBinary.run(["start", "diagnostics.approval", "--id", "named", "--input", named], database: db).status == 0)
+
+        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let blocked = try await eventually("the run without approvers to be blocked") {
+            try await store.findRun(workflowID: "open").flatMap { $0.status == .blocked ? $0 : nil }
+        }
+        #expect(blocked.statusReason?.contains("names no approvers") == true, "\(blocked.statusReason ?? "")")
+        #expect(try await WorkflowClient(store: store).approvals(ApprovalQuery(runID: blocked.runID)).isEmpty, "no request was recorded")
+        let pending = try await eventually("the named approval to be pending") {
+            try await WorkflowClient(store: store).approvals(ApprovalQuery(pendingOnly: true)).first { $0.workflowID == "named" }
+        }
+        #expect(try await WorkerBinary.run(["approve", pending.id, "--by", "ada"], database: db).status == 0)
+        let namedRun = try #require(try await store.findRun(workflowID: "named"))
+        #expect(try await WorkflowClient(store: store).waitForClose(runID: namedRun.runID, timeout: .seconds(30)).status == .completed)
+        #expect(try await daemon.terminate() == 0)
+    }
+
     /// Runs a CLI command with `input` on its standard input.
     private func runWithStandardInput(_ arguments: [String], database: String, input: Data) async throws -> WorkerBinary.Output {
         try await withCheckedThrowingContinuation { continuation in
