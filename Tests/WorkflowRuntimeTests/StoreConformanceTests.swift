@@ -59,7 +59,7 @@ struct StoreConformanceTests {
     @Test("migrations apply from empty, once", arguments: StoreBackend.allCases)
     func migrationsFromEmpty(backend: StoreBackend) async throws {
         try await backend.withEmptyStore { store in
-            #expect(try await store.pendingMigrations() == ["0001_initial", "0002_approvals_compensation"])
+            #expect(try await store.pendingMigrations() == ["0001_initial", "0002_approvals_compensation", "0003_signal_request_fingerprint"])
             try await store.migrate()
             try await store.migrate()
             #expect(try await store.pendingMigrations().isEmpty)
