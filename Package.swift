@@ -75,7 +75,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkflowRuntimeTests",
-            dependencies: ["WorkflowRuntime", "WorkflowTesting", "Workflows", "Activities", "KeelTestSupport"],
+            dependencies: [
+                "WorkflowRuntime", "WorkflowTesting", "Workflows", "Activities", "KeelTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             resources: [.copy("GoldenHistories")]
         ),
         .testTarget(

@@ -7,6 +7,7 @@ enum EventCodec {
         try JSONEncoder.keel.encode(kind)
     }
 
+    /// - Throws: ``KeelError`` `.storage` naming what does not decode (claims park the run on it).
     static func decode(_ data: Data) throws -> HistoryEvent.Kind {
         do {
             return try JSONDecoder.keel.decode(HistoryEvent.Kind.self, from: data)

@@ -330,6 +330,15 @@ public struct ActivityReport: Sendable {
         self.runID = runID; self.seq = seq; self.leaseToken = leaseToken; self.attempt = attempt; self.outcome = outcome; self.now = now
     }
 
+    /// The final failure of an attempt whose stored row cannot be decoded (corrupted, or written
+    /// by another version): the run's code gets an ``ActivityFailure`` naming why, instead of
+    /// one bad row stopping every claim.
+    static func undecodableRow(runID: String, seq: Int, leaseToken: Int64, attempt: Int, error: Error, now: Date) -> ActivityReport {
+        ActivityReport(runID: runID, seq: seq, leaseToken: leaseToken, attempt: attempt, outcome: .failed(ErrorInfo(
+            type: "UndecodableActivityRow", message: "the stored options of activity #\(seq) cannot be decoded: \(error)",
+            nonRetryable: true)), now: now)
+    }
+
     /// The inbox/history event a final outcome becomes (`nil` for a retry).
     var event: HistoryEvent.Kind? {
         switch outcome {
@@ -338,6 +347,12 @@ public struct ActivityReport: Sendable {
         case .retry: nil
         }
     }
+}
+
+/// Why a claimed run is parked as blocked instead of processed: its stored history or inbox
+/// cannot be decoded. The claim goes on with the other runs.
+func undecodableHistoryReason(runID: String, error: Error) -> String {
+    "the stored history or inbox of run \(runID) cannot be decoded (corrupted, or written by another version): \(error)"
 }
 
 /// What a run is waiting on, for operators.

@@ -320,9 +320,18 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
             var tasks: [WorkflowTask] = []
             for row in rows {
                 let (runID, workflowID, type, version) = try row.decode((String, String, String, Int).self)
-                let history = cachedTaskVersion(runID) == version ? nil : try await Self.history(connection, runID: runID, logger: logger)
-                tasks.append(WorkflowTask(runID: runID, workflowID: workflowID, workflowType: type, leaseToken: token, taskVersion: version,
-                                          history: history, inbox: try await inbox(connection, runID: runID)))
+                do {
+                    let history = cachedTaskVersion(runID) == version ? nil : try await Self.history(connection, runID: runID, logger: logger)
+                    tasks.append(WorkflowTask(runID: runID, workflowID: workflowID, workflowType: type, leaseToken: token, taskVersion: version,
+                                              history: history, inbox: try await inbox(connection, runID: runID)))
+                } catch let error as KeelError where error.code == .storage {  // only EventCodec's: the transaction is still usable
+                    // One undecodable row must not stop every claim: park its run, go on with the others.
+                    try await connection.query("""
+                        UPDATE workflow_runs SET status = 'blocked', status_reason = \(undecodableHistoryReason(runID: runID, error: error)),
+                            updated_at = \(time), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                        WHERE run_id = \(runID) AND status = 'running'
+                        """, logger: logger)
+                }
             }
             return tasks
         }
@@ -375,7 +384,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
-        return try await transaction { [self] connection, _ in
+        return try await transaction { [self] connection, notifications in
             let rows = try await connection.query("""
                 WITH due AS (
                     SELECT id FROM activity_tasks WHERE visible_at <= \(time) ORDER BY visible_at LIMIT \(limit)
@@ -386,14 +395,26 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                 RETURNING a.run_id, a.workflow_id, a.seq, a.activity_name, a.input, a.idempotency_key, a.options, a.attempt,
                           a.scheduled_at, a.heartbeat_details
                 """, logger: logger).collect()
-            return try rows.map { row in
-                let (runID, workflowID, seq, name, input, key, options, attempt, scheduledAt, details) =
+            var tasks: [ActivityTask] = []
+            for row in rows {
+                let (runID, workflowID, seq, name, input, key, storedOptions, attempt, scheduledAt, details) =
                     try row.decode((String, String, Int, String, Data, String, Data, Int, Double, Data?).self)
-                return ActivityTask(runID: runID, workflowID: workflowID, seq: seq, activityName: name, input: Payload(data: input),
-                                    idempotencyKey: key, options: try EventCodec.decode(attribute: ActivityOptions.self, from: options),
-                                    attempt: attempt, scheduledAt: Date(timeIntervalSince1970: scheduledAt), leaseToken: token,
-                                    heartbeatDetails: details.map(Payload.init(data:)))
+                let options: ActivityOptions
+                do {
+                    options = try EventCodec.decode(attribute: ActivityOptions.self, from: storedOptions)
+                } catch {
+                    // One undecodable row must not stop every claim: its attempt fails for good, naming why.
+                    let report = ActivityReport.undecodableRow(runID: runID, seq: seq, leaseToken: token, attempt: attempt, error: error, now: now)
+                    _ = try await recordActivityOutcome(connection, report, body: try EventCodec.encode(report.event!),
+                                                        notifications: &notifications)
+                    continue
+                }
+                tasks.append(ActivityTask(runID: runID, workflowID: workflowID, seq: seq, activityName: name, input: Payload(data: input),
+                                          idempotencyKey: key, options: options, attempt: attempt,
+                                          scheduledAt: Date(timeIntervalSince1970: scheduledAt), leaseToken: token,
+                                          heartbeatDetails: details.map(Payload.init(data:))))
             }
+            return tasks
         }
     }
 

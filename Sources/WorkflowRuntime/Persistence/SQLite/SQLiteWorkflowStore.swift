@@ -178,13 +178,20 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                                  ORDER BY task_ready_at LIMIT ?)
                 RETURNING run_id, workflow_id, workflow_type, task_version
                 """, arguments: [owner, token, expiry, expiry, time, limit])
-            return try rows.map { row in
+            var tasks: [WorkflowTask] = []
+            for row in rows {
                 let runID: String = row["run_id"]
                 let version: Int = row["task_version"]
-                let history = cachedTaskVersion(runID) == version ? nil : try Self.history(db, runID: runID)
-                return WorkflowTask(runID: runID, workflowID: row["workflow_id"], workflowType: row["workflow_type"],
-                                    leaseToken: token, taskVersion: version, history: history, inbox: try Self.inbox(db, runID: runID))
+                do {
+                    let history = cachedTaskVersion(runID) == version ? nil : try Self.history(db, runID: runID)
+                    tasks.append(WorkflowTask(runID: runID, workflowID: row["workflow_id"], workflowType: row["workflow_type"],
+                                              leaseToken: token, taskVersion: version, history: history, inbox: try Self.inbox(db, runID: runID)))
+                } catch let error as KeelError where error.code == .storage {  // EventCodec's; database errors end the claim
+                    // One undecodable row must not stop every claim: park its run, go on with the others.
+                    try Self.park(db, runID: runID, reason: undecodableHistoryReason(runID: runID, error: error), now: now)
+                }
             }
+            return tasks
         }
     }
 
@@ -219,6 +226,15 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
+    /// Blocks a run this transaction holds the lease of (it claimed it), with the reason.
+    static func park(_ db: Database, runID: String, reason: String, now: Date) throws {
+        try db.executeCached(sql: """
+            UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+            WHERE run_id = ? AND status = 'running'
+            """, arguments: [reason, now.timeIntervalSince1970, runID])
+    }
+
     public func unblockRuns(now: Date) async throws -> Int {
         try await write { db, notifications in
             try db.executeCached(sql: """
@@ -237,7 +253,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
-        return try await write { db, _ in
+        return try await write { db, notifications in
             let rows = try db.cachedRows(sql: """
                 UPDATE activity_tasks SET lease_owner = ?, lease_token = ?, attempt = attempt + 1,
                     visible_at = ? + COALESCE(start_to_close, ?)
@@ -245,14 +261,25 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                 RETURNING run_id, workflow_id, seq, activity_name, input, idempotency_key, options, attempt,
                           scheduled_at, heartbeat_details
                 """, arguments: [owner, token, time, defaultLease.seconds, time, limit])
-            return try rows.map { row in
-                ActivityTask(
-                    runID: row["run_id"], workflowID: row["workflow_id"], seq: row["seq"], activityName: row["activity_name"],
-                    input: Payload(data: row["input"]), idempotencyKey: row["idempotency_key"],
-                    options: try EventCodec.decode(attribute: ActivityOptions.self, from: row["options"]),
-                    attempt: row["attempt"], scheduledAt: Date(timeIntervalSince1970: row["scheduled_at"]), leaseToken: token,
-                    heartbeatDetails: (row["heartbeat_details"] as Data?).map(Payload.init(data:)))
+            var tasks: [ActivityTask] = []
+            for row in rows {
+                let (runID, seq, attempt): (String, Int, Int) = (row["run_id"], row["seq"], row["attempt"])
+                let options: ActivityOptions
+                do {
+                    options = try EventCodec.decode(attribute: ActivityOptions.self, from: row["options"])
+                } catch {
+                    // One undecodable row must not stop every claim: its attempt fails for good, naming why.
+                    let report = ActivityReport.undecodableRow(runID: runID, seq: seq, leaseToken: token, attempt: attempt, error: error, now: now)
+                    _ = try Self.recordActivityOutcome(db, report, body: try EventCodec.encode(report.event!), notifications: &notifications)
+                    continue
+                }
+                tasks.append(ActivityTask(
+                    runID: runID, workflowID: row["workflow_id"], seq: seq, activityName: row["activity_name"],
+                    input: Payload(data: row["input"]), idempotencyKey: row["idempotency_key"], options: options,
+                    attempt: attempt, scheduledAt: Date(timeIntervalSince1970: row["scheduled_at"]), leaseToken: token,
+                    heartbeatDetails: (row["heartbeat_details"] as Data?).map(Payload.init(data:))))
             }
+            return tasks
         }
     }
 
