@@ -319,8 +319,11 @@ final class WorkflowExecution: @unchecked Sendable {
 
     // MARK: - Operations (called by WorkflowContext on the run's executor)
 
-    /// Whether history already holds the command of operation `seq` (then its arguments were
-    /// checked when it was first issued, and are not checked again: replay must take the same path).
+    /// Whether history already holds the command of operation `seq`.
+    ///
+    /// Arguments are checked the same way on every replay (the same code and input give the same
+    /// outcome, so replay takes the same path); only worker policies that may differ between
+    /// workers (``WorkerConfiguration/requiresApprovers``) spare what history already holds.
     private func isRecorded(_ seq: Int) -> Bool {
         recordedCommands[seq] != nil
     }
@@ -380,7 +383,7 @@ final class WorkflowExecution: @unchecked Sendable {
         } else {
             try checkCanProceed()
         }
-        if !isRecorded(nextSeq) { try options.validate() }
+        try options.validate()
         let seq = takeSeq()
         let key = options.idempotencyKey ?? "\(info.workflowID)/\(info.runID)/\(seq)"
         _ = try await issue(.activityScheduled(seq: seq, activity: name, input: input, idempotencyKey: key, options: options))
@@ -397,11 +400,9 @@ final class WorkflowExecution: @unchecked Sendable {
 
     func sleep(seconds: Double) async throws {
         try checkCanProceed()
-        if !isRecorded(nextSeq) {
-            guard !seconds.isNaN else { throw InvalidValueError(name: "sleep", value: "NaN", requirement: "a point in time") }
-            guard seconds > 0 else { return }
-            _ = try Duration.checked(seconds: seconds, "sleep duration")
-        }
+        guard !seconds.isNaN else { throw InvalidValueError(name: "sleep", value: "NaN", requirement: "a point in time") }
+        guard seconds > 0 else { return }
+        _ = try Duration.checked(seconds: seconds, "sleep duration")
         let seq = takeSeq()
         _ = try await issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(seconds)))
         try await withUnsafeThrowingContinuation { timerWaits[seq] = .sleep($0) }
@@ -412,7 +413,7 @@ final class WorkflowExecution: @unchecked Sendable {
         if let payload = signalBuffers[name]?.popFirst() { return payload }
         var timerSeq: Int?
         if let timeout {
-            if !isRecorded(nextSeq) { _ = try timeout.checked("signal wait timeout") }
+            _ = try timeout.checked("signal wait timeout")
             let seq = takeSeq()
             _ = try await issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(timeout.seconds)))
             timerSeq = seq
@@ -443,12 +444,11 @@ final class WorkflowExecution: @unchecked Sendable {
     func startApproval(name: String, summary: String, payload: Payload, approvers: [String], timeout: Duration) async throws
         -> (seq: Int, request: ApprovalRequest) {
         try checkCanProceed()
-        if !isRecorded(nextSeq) {
-            _ = try timeout.checked("approval '\(name)' timeout", allowsZero: false)
-            if requiresApprovers, approvers.isEmpty {
-                try await failTask("approval '\(name)' names no approvers, and this worker requires them (--require-approvers): "
-                    + "anyone could decide it")
-            }
+        _ = try timeout.checked("approval '\(name)' timeout", allowsZero: false)
+        // A worker policy, not the code's: a request already recorded by another worker is kept.
+        if requiresApprovers, approvers.isEmpty, !isRecorded(nextSeq) {
+            try await failTask("approval '\(name)' names no approvers, and this worker requires them (--require-approvers): "
+                + "anyone could decide it")
         }
         let seq = takeSeq()
         let request = ApprovalRequest(id: ApprovalRequest.id(runID: info.runID, seq: seq), name: name, summary: summary,
