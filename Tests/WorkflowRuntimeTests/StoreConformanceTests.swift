@@ -59,7 +59,9 @@ struct StoreConformanceTests {
     @Test("migrations apply from empty, once", arguments: StoreBackend.allCases)
     func migrationsFromEmpty(backend: StoreBackend) async throws {
         try await backend.withEmptyStore { store in
-            #expect(try await store.pendingMigrations() == ["0001_initial", "0002_approvals_compensation", "0003_signal_request_fingerprint"])
+            #expect(try await store.pendingMigrations() == [
+                "0001_initial", "0002_approvals_compensation", "0003_signal_request_fingerprint", "0004_workflow_task_claims",
+            ])
             try await store.migrate()
             try await store.migrate()
             #expect(try await store.pendingMigrations().isEmpty)

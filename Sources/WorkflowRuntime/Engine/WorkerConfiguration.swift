@@ -19,6 +19,11 @@ public struct WorkerConfiguration: Sendable {
     /// Refuse new approval requests that name no approvers (anyone could decide them): the
     /// workflow task fails and the run is blocked with the reason, until the code names approvers.
     public var requiresApprovers: Bool
+    /// Claims in a row of one workflow task that did not finish (each claimer crashed, hung or was
+    /// killed before committing) after which the run is blocked with the reason instead of being
+    /// processed again: a run whose code or input crashes the process takes down a few workers,
+    /// not every worker on every restart. Blocked runs are retried when a worker starts.
+    public var workflowTaskClaimLimit: Int
 
     public init(
         identity: String = WorkerConfiguration.defaultIdentity(),
@@ -29,7 +34,8 @@ public struct WorkerConfiguration: Sendable {
         defaultActivityLease: Duration = .seconds(60),
         maximumCachedRuns: Int = 10_000,
         eagerActivities: Bool = true,
-        requiresApprovers: Bool = false
+        requiresApprovers: Bool = false,
+        workflowTaskClaimLimit: Int = 5
     ) {
         self.identity = identity
         self.workflowTaskSlots = workflowTaskSlots
@@ -40,6 +46,7 @@ public struct WorkerConfiguration: Sendable {
         self.maximumCachedRuns = maximumCachedRuns
         self.eagerActivities = eagerActivities
         self.requiresApprovers = requiresApprovers
+        self.workflowTaskClaimLimit = workflowTaskClaimLimit
     }
 
     /// The largest slot count accepted for workflow tasks or activities.
@@ -58,6 +65,7 @@ public struct WorkerConfiguration: Sendable {
         try check(workflowTaskSlots, "workflow task slots", in: 1...Self.maximumSlots)
         try check(activityTaskSlots, "activity task slots", in: 1...Self.maximumSlots)
         try check(maximumCachedRuns, "cached runs", in: 1...10_000_000)
+        try check(workflowTaskClaimLimit, "the workflow task claim limit", in: 2...1000)
         guard pollInterval >= .milliseconds(1), pollInterval <= .seconds(3600) else {
             throw KeelError(.invalidArgument, "the poll interval must be from 1 ms to 1 hour, got \(pollInterval)")
         }

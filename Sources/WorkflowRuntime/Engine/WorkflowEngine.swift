@@ -79,6 +79,15 @@ package final class WorkflowEngine: Sendable {
     /// - Returns: activities leased to this worker for eager execution (each holds an activity slot).
     package func process(_ task: WorkflowTask) async -> [ActivityTask] {
         let runMetadata: Logger.Metadata = ["workflow-id": "\(task.workflowID)", "run-id": "\(task.runID)"]
+        if task.claims > configuration.workflowTaskClaimLimit {
+            let reason = "its workflow task was claimed \(task.claims - 1) times in a row without finishing: the workers processing it "
+                + "crashed, hung or were killed (its code or input may crash the process). Blocked so the other runs go on; "
+                + "fix the cause and restart a worker, which retries blocked runs"
+            logger.error("workflow task keeps losing its workers; run blocked", metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
+            cache.checkOut(task.runID)?.evict()
+            try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: reason, now: clock.now())
+            return []
+        }
         let execution: WorkflowExecution
         do {
             execution = try await resume(task)

@@ -228,11 +228,14 @@ public struct WorkflowTask: Sendable {
     /// The full history, or `nil` when the claimer's cached execution is in step.
     public var history: [HistoryEvent]?
     public var inbox: [InboxEvent]
+    /// Claims of this task in a row, this one included, that ended in no commit and no block: more
+    /// than one means earlier claimers lost their lease (crashed, hung, killed). Reset by a commit.
+    public var claims: Int
 
     public init(runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
-                history: [HistoryEvent]?, inbox: [InboxEvent]) {
+                history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1) {
         self.runID = runID; self.workflowID = workflowID; self.workflowType = workflowType; self.leaseToken = leaseToken
-        self.taskVersion = taskVersion; self.history = history; self.inbox = inbox
+        self.taskVersion = taskVersion; self.history = history; self.inbox = inbox; self.claims = claims
     }
 }
 

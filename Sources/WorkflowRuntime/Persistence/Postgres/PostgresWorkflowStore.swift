@@ -289,7 +289,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
             try await connection.query("""
                 UPDATE workflow_runs SET status = 'terminated', status_reason = \(reason), closed_at = \(time), updated_at = \(time),
                     history_length = history_length + 1, task_version = task_version + 1, needs_task = FALSE,
-                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                 WHERE run_id = \(runID)
                 """, logger: logger)
             try await deletePendingWork(connection, runID: runID, withdrawingApprovals: true, now: now)
@@ -313,22 +313,22 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                     ORDER BY task_ready_at LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED)
                 UPDATE workflow_runs AS r SET lease_owner = \(owner), lease_token = \(token), lease_expires_at = \(expiry),
-                    task_ready_at = \(expiry)
+                    task_ready_at = \(expiry), task_claims = r.task_claims + 1
                 FROM ready WHERE r.run_id = ready.run_id
-                RETURNING r.run_id, r.workflow_id, r.workflow_type, r.task_version
+                RETURNING r.run_id, r.workflow_id, r.workflow_type, r.task_version, r.task_claims
                 """, logger: logger).collect()
             var tasks: [WorkflowTask] = []
             for row in rows {
-                let (runID, workflowID, type, version) = try row.decode((String, String, String, Int).self)
+                let (runID, workflowID, type, version, claims) = try row.decode((String, String, String, Int, Int).self)
                 do {
                     let history = cachedTaskVersion(runID) == version ? nil : try await Self.history(connection, runID: runID, logger: logger)
                     tasks.append(WorkflowTask(runID: runID, workflowID: workflowID, workflowType: type, leaseToken: token, taskVersion: version,
-                                              history: history, inbox: try await inbox(connection, runID: runID)))
+                                              history: history, inbox: try await inbox(connection, runID: runID), claims: claims))
                 } catch let error as KeelError where error.code == .storage {  // only EventCodec's: the transaction is still usable
                     // One undecodable row must not stop every claim: park its run, go on with the others.
                     try await connection.query("""
                         UPDATE workflow_runs SET status = 'blocked', status_reason = \(undecodableHistoryReason(runID: runID, error: error)),
-                            updated_at = \(time), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                            updated_at = \(time), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                         WHERE run_id = \(runID) AND status = 'running'
                         """, logger: logger)
                 }
@@ -346,7 +346,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
             if prepared.plan.closing != nil, run.hasInbox,
                try await hasInbox(connection, runID: completion.runID, after: completion.consumedInboxThrough) {
                 try await connection.query("""
-                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
                         task_ready_at = \(completion.now.timeIntervalSince1970)
                     WHERE run_id = \(completion.runID)
                     """, logger: logger)
@@ -361,7 +361,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         try await transaction { [self] connection, _ in
             _ = try await connection.query("""
                 UPDATE workflow_runs SET status = 'blocked', status_reason = \(reason), updated_at = \(now.timeIntervalSince1970),
-                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                 WHERE run_id = \(runID) AND lease_token = \(leaseToken) AND status = 'running'
                 """, logger: logger)
         }
@@ -371,7 +371,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         try await transaction { [self] connection, notifications in
             let rows = try await connection.query("""
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = TRUE,
-                    task_ready_at = \(now.timeIntervalSince1970), task_version = task_version + 1
+                    task_ready_at = \(now.timeIntervalSince1970), task_version = task_version + 1, task_claims = 0
                 WHERE status = 'blocked' RETURNING 1
                 """, logger: logger).collect()
             if !rows.isEmpty { notifications.topics.insert(.workflowTasks) }
@@ -685,7 +685,7 @@ extension PostgresWorkflowStore {
                 UPDATE workflow_runs SET status = \(closing.status.rawValue), result = \(closing.result?.data),
                     failure = \(prepared.closingFailure), status_reason = \(closing.reason), closed_at = \(now), updated_at = \(now),
                     history_length = \(historyLength), task_version = \(newVersion), needs_task = FALSE, task_ready_at = NULL,
-                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                 WHERE run_id = \(runID)
                 """, logger: logger)
             try await deletePendingWork(connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
@@ -728,7 +728,7 @@ extension PostgresWorkflowStore {
         let readyAt: Double? = pending ? now : nil
         try await connection.query("""
             UPDATE workflow_runs SET history_length = \(historyLength), task_version = \(newVersion), updated_at = \(now),
-                needs_task = \(pending), task_ready_at = \(readyAt), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                needs_task = \(pending), task_ready_at = \(readyAt), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
             WHERE run_id = \(runID)
             """, logger: logger)
         if let reason = prepared.plan.compensationFailure {

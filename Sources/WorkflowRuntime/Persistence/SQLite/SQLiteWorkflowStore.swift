@@ -154,7 +154,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'terminated', status_reason = ?, closed_at = ?, updated_at = ?,
                     history_length = history_length + 1, task_version = task_version + 1, needs_task = 0,
-                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                 WHERE run_id = ?
                 """, arguments: [reason, time, time, runID])
             try Self.deletePendingWork(db, runID: runID, withdrawingApprovals: true, now: now)
@@ -172,11 +172,12 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let expiry = time + lease.seconds
         return try await write { db, _ in
             let rows = try db.cachedRows(sql: """
-                UPDATE workflow_runs SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, task_ready_at = ?
+                UPDATE workflow_runs SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, task_ready_at = ?,
+                    task_claims = task_claims + 1
                 WHERE run_id IN (SELECT run_id FROM workflow_runs
                                  WHERE needs_task = 1 AND status = 'running' AND task_ready_at <= ?
                                  ORDER BY task_ready_at LIMIT ?)
-                RETURNING run_id, workflow_id, workflow_type, task_version
+                RETURNING run_id, workflow_id, workflow_type, task_version, task_claims
                 """, arguments: [owner, token, expiry, expiry, time, limit])
             var tasks: [WorkflowTask] = []
             for row in rows {
@@ -185,7 +186,8 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                 do {
                     let history = cachedTaskVersion(runID) == version ? nil : try Self.history(db, runID: runID)
                     tasks.append(WorkflowTask(runID: runID, workflowID: row["workflow_id"], workflowType: row["workflow_type"],
-                                              leaseToken: token, taskVersion: version, history: history, inbox: try Self.inbox(db, runID: runID)))
+                                              leaseToken: token, taskVersion: version, history: history, inbox: try Self.inbox(db, runID: runID),
+                                              claims: row["task_claims"]))
                 } catch let error as KeelError where error.code == .storage {  // EventCodec's; database errors end the claim
                     // One undecodable row must not stop every claim: park its run, go on with the others.
                     try Self.park(db, runID: runID, reason: undecodableHistoryReason(runID: runID, error: error), now: now)
@@ -205,7 +207,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
                try Self.hasInbox(db, runID: completion.runID, after: completion.consumedInboxThrough) {
                 // Refuse to close the run over an event it has not seen; release the lease so it runs again.
                 try db.executeCached(sql: """
-                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_ready_at = ?
+                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0, task_ready_at = ?
                     WHERE run_id = ?
                     """, arguments: [completion.now.timeIntervalSince1970, completion.runID])
                 notifications.topics.insert(.workflowTasks)
@@ -220,7 +222,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         try await write { db, _ in
             try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
-                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                 WHERE run_id = ? AND lease_token = ? AND status = 'running'
                 """, arguments: [reason, now.timeIntervalSince1970, runID, leaseToken])
         }
@@ -230,7 +232,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     static func park(_ db: Database, runID: String, reason: String, now: Date) throws {
         try db.executeCached(sql: """
             UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
-                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
             WHERE run_id = ? AND status = 'running'
             """, arguments: [reason, now.timeIntervalSince1970, runID])
     }
@@ -239,7 +241,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         try await write { db, notifications in
             try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = 1, task_ready_at = ?,
-                    task_version = task_version + 1
+                    task_version = task_version + 1, task_claims = 0
                 WHERE status = 'blocked'
                 """, arguments: [now.timeIntervalSince1970])
             let count = db.changesCount
@@ -516,7 +518,7 @@ extension SQLiteWorkflowStore {
             try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?, updated_at = ?,
                     history_length = ?, task_version = ?, needs_task = 0, task_ready_at = NULL,
-                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                 WHERE run_id = ?
                 """, arguments: [closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason, now, now,
                                  historyLength, newVersion, runID])
@@ -555,7 +557,7 @@ extension SQLiteWorkflowStore {
         let pending = try run.hasInbox && hasInbox(db, runID: runID, after: completion.consumedInboxThrough)
         try db.executeCached(sql: """
             UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
-                task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+                task_ready_at = ?, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
             WHERE run_id = ?
             """, arguments: [historyLength, newVersion, now, pending, pending ? now : nil, runID])
         if let reason = prepared.plan.compensationFailure {
