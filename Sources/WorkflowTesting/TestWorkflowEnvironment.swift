@@ -82,6 +82,24 @@ public final class TestWorkflowEnvironment: Sendable {
         }
     }
 
+    /// Processes the workflow tasks that are due now, and nothing else: activities wait in their
+    /// queue (unless run eagerly) and timers are not fired, so a test can line up what arrives
+    /// before a run's next task. - Returns: how many tasks were processed.
+    @discardableResult
+    public func runWorkflowTasks() async throws -> Int {
+        var processed = 0
+        while true {
+            let tasks = try await engine.claimWorkflowTasks(limit: 100)
+            guard !tasks.isEmpty else { return processed }
+            for task in tasks {
+                processed += 1
+                for activity in await engine.process(task) {
+                    await engine.runActivityChain(activity)
+                }
+            }
+        }
+    }
+
     /// Runs work and skips time until `runID` closes.
     /// - Throws: ``KeelError`` `.timeout` if the run waits with nothing scheduled (for a signal, say).
     public func waitForClose(runID: String) async throws -> WorkflowRun {

@@ -97,7 +97,7 @@ package final class WorkflowEngine: Sendable {
             try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: reason, now: clock.now())
             return []
         }
-        for event in task.inbox {
+        for event in Self.deliveryOrder(task.inbox) {
             execution.apply(event.kind, at: event.timestamp)
         }
         if let failure = execution.taskFailure {
@@ -127,6 +127,21 @@ package final class WorkflowEngine: Sendable {
         execution.evict()
         activitySlots.release(eager.count)
         return []
+    }
+
+    /// The order a task delivers its inbox to the code: signals first, in the order they arrived,
+    /// then everything else (timer fires, activity outcomes, decisions, cancellation) in its order.
+    /// As in Temporal: code that waits for a signal with a timeout sees a signal that arrived
+    /// before the task even when the timeout's timer fired earlier still, so an acknowledged signal
+    /// is not recorded behind the back of code that stops waiting. History records the delivery
+    /// order, so replay repeats it.
+    static func deliveryOrder(_ inbox: [InboxEvent]) -> [InboxEvent] {
+        guard inbox.count > 1 else { return inbox }
+        let isSignal = { (event: InboxEvent) -> Bool in
+            if case .signalReceived = event.kind { return true }
+            return false
+        }
+        return inbox.filter(isSignal) + inbox.filter { !isSignal($0) }
     }
 
     /// The run's execution, in step with `task`: from the cache, or replayed from history.
