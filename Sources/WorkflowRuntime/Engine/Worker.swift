@@ -118,9 +118,7 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
                     group.addTask {
                         let eager = await self.engine.process(task)
                         slots.release()
-                        for activity in eager {
-                            await self.engine.runActivityChain(activity)
-                        }
+                        await self.engine.runConcurrently(eager)
                     }
                 }
             }

@@ -213,9 +213,18 @@ package final class WorkflowEngine: Sendable {
         while next.count == 1 {
             next = await runActivity(next[0])
         }
-        guard !next.isEmpty else { return }
+        await runConcurrently(next)
+    }
+
+    /// Runs the chains of activities scheduled together (by `async let`, a task group or
+    /// `parallel`) at the same time; each already holds its activity slot, so the slots bound them.
+    package func runConcurrently(_ activities: [ActivityTask]) async {
+        if activities.count <= 1 {
+            if let only = activities.first { await runActivityChain(only) }
+            return
+        }
         await withDiscardingTaskGroup { group in
-            for task in next {
+            for task in activities {
                 group.addTask { await self.runActivityChain(task) }
             }
         }

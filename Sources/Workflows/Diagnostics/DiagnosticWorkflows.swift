@@ -2,8 +2,9 @@ import Activities
 import Foundation
 import WorkflowRuntime
 
-/// `diagnostics.sequence`: N sequential activities, each recording its idempotency key in
-/// `diagnostic_effects`, so exactly-once effects can be checked from outside.
+/// `diagnostics.sequence`: N activities, one after the other (or all at once with `parallel`), each
+/// recording its idempotency key in `diagnostic_effects`, so exactly-once effects can be checked
+/// from outside.
 public struct DiagnosticSequence: Workflow {
     public static let name = "diagnostics.sequence"
 
@@ -13,11 +14,14 @@ public struct DiagnosticSequence: Workflow {
         public var stepDelayMilliseconds: Int?
         /// Lease of one step's attempt; a crashed worker's step is retried after it.
         public var stepTimeoutSeconds: Double?
+        /// Run the steps at once (`context.parallel`) instead of one after the other.
+        public var parallel: Bool?
 
-        public init(steps: Int, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil) {
+        public init(steps: Int, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil, parallel: Bool? = nil) {
             self.steps = steps
             self.stepDelayMilliseconds = stepDelayMilliseconds
             self.stepTimeoutSeconds = stepTimeoutSeconds
+            self.parallel = parallel
         }
     }
 
@@ -40,11 +44,17 @@ public struct DiagnosticSequence: Workflow {
         let options = ActivityOptions(
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5)),
             startToCloseTimeout: try .checked(seconds: input.stepTimeoutSeconds ?? 30, "stepTimeoutSeconds", allowsZero: false))
+        let delay = input.stepDelayMilliseconds
+        let step: @Sendable (Int) async throws -> Int = { number in
+            try await context.execute(RecordDiagnosticEffect.self, .init(step: number, delayMilliseconds: delay), options: options).attempts
+        }
+        let numbers = (0..<input.steps).map { $0 + 1 }
+        if input.parallel == true {
+            return Output(steps: input.steps, attempts: try await context.parallel(numbers, step))
+        }
         var attempts: [Int] = []
-        for index in 0..<input.steps {
-            let output = try await context.execute(
-                RecordDiagnosticEffect.self, .init(step: index + 1, delayMilliseconds: input.stepDelayMilliseconds), options: options)
-            attempts.append(output.attempts)
+        for number in numbers {
+            attempts.append(try await step(number))
         }
         return Output(steps: input.steps, attempts: attempts)
     }
