@@ -1,6 +1,6 @@
 import Foundation
 
-/// One result line in the peers' harness format (`../shared/peers/README.md`).
+/// One result line in the peers' harness format (one JSON object per line, as `results.jsonl`).
 struct BenchmarkRecord: Encodable {
     struct Quiet: Encodable {
         var waited_s = 0.0

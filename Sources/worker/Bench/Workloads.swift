@@ -2,7 +2,7 @@ import Foundation
 import WorkflowRuntime
 import Workflows
 
-/// The peers' workloads W1-W3 (`../shared/peers/README.md`), run against an in-process worker.
+/// The peers' workloads W1-W3 (README: Performance), run against an in-process worker.
 struct Workloads {
     static let startConcurrency = 100
     static let resultConcurrency = 200
