@@ -89,6 +89,7 @@ struct KeelCommand: AsyncParsableCommand {
                 (or not in the state the command needs), 5 database unreachable or not migrated, 6 non-deterministic \
                 history, 7 decision refused (stale, already decided, expired, wrong payload hash, decider not allowed).
                 """,
+            version: "Keel \(KeelVersion.current)",
             subcommands: [
                 RunCommand.self, MigrateCommand.self, StartCommand.self, ListCommand.self, ShowCommand.self,
                 SignalCommand.self, CancelCommand.self, TerminateCommand.self, ApprovalsCommand.self, ApproveCommand.self,
