@@ -217,7 +217,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     /// - Parameters:
     ///   - createIfMissing: whether a missing SQLite file is created (in an existing directory;
     ///     directories are never created). Without it, a missing file throws `.databaseUnreachable`.
-    ///   - reachableWithin: how long PostgreSQL may take to answer a first query before this
+    ///   - reachableWithin: how long PostgreSQL may take to accept a first connection before this
     ///     throws ``KeelError`` `.databaseUnreachable`. A server that refuses the role, the
     ///     password or the database is reported at once, with its own message.
     public func withStore<T: Sendable>(logger: Logger = Logger(label: "keel.store", level: .error),
@@ -228,14 +228,13 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         case .sqlite(let path, let synchronous):
             return try await body(try SQLiteWorkflowStore(path: path, synchronous: synchronous, createIfMissing: createIfMissing))
         case .postgres(let location):
-            let deadline = ContinuousClock.now + reachableWithin
+            // A server that accepts one session with these settings accepts the pool's.
             try await PostgresWorkflowStore.checkServerAccepts(location.connectionConfiguration(), within: reachableWithin,
                                                                location: self, logger: logger)
             let store = PostgresWorkflowStore(configuration: try location.clientConfiguration(), logger: logger)
             return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
                 group.addTask { await store.run() }
                 defer { group.cancelAll() }
-                try await store.checkReachable(within: max(deadline - ContinuousClock.now, .seconds(1)), location: self)
                 return try await body(store)
             }
         }

@@ -143,49 +143,35 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    /// Answers a first query within `timeout`, or throws ``KeelError`` `.databaseUnreachable`.
-    func checkReachable(within timeout: Duration, location: StoreLocation) async throws {
-        let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                let logger = self.logger
-                try await self.read { _ = try await $0.query("SELECT 1", logger: logger) }
-                return true
-            }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return false
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? false
-        }
-        if !reached {
-            throw KeelError(.databaseUnreachable, "database unreachable: no answer from \(location) within \(timeout)")
-        }
-    }
-
-    /// Opens and closes one direct connection, retrying until `timeout` while the server cannot be
-    /// reached or is starting up. A server that refuses the session (unknown role or database,
-    /// wrong password, no permission) is reported at once with its own message: the pool would
-    /// only retry such a connection until the time ran out.
+    /// Opens and closes one direct connection, with the pool's settings, retrying until `timeout`
+    /// while the server cannot be reached or is starting up. A server that refuses the session
+    /// (unknown role or database, wrong password, no permission) is reported at once with its own
+    /// message: the pool would only retry such a connection until the time ran out.
     /// - Throws: ``KeelError`` `.databaseUnreachable`.
     static func checkServerAccepts(_ configuration: PostgresConnection.Configuration, within timeout: Duration,
                                    location: StoreLocation, logger: Logger) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastError = "no answer"
         while true {
+            try Task.checkCancellation()
             let remaining = deadline - ContinuousClock.now
-            let outcome = try await withThrowingTaskGroup(of: Result<PostgresConnection, any Error>?.self) { group in
+            let outcome = await withTaskGroup(of: Result<PostgresConnection, any Error>?.self) { group in
                 group.addTask {
                     do { return .success(try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)) } catch {
                         return .failure(error)
                     }
                 }
                 group.addTask {
-                    try await Task.sleep(for: remaining)
+                    try? await Task.sleep(for: remaining)
                     return nil
                 }
-                defer { group.cancelAll() }
-                return try await group.next() ?? nil
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                // A connection made just as the time ran out is closed, not leaked.
+                while let late = await group.next() {
+                    if case .success(let connection)? = late { try? await connection.close() }
+                }
+                return first
             }
             switch outcome {
             case .success(let connection)?:
@@ -205,7 +191,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                 break
             }
             guard ContinuousClock.now + .milliseconds(200) < deadline else {
-                throw KeelError(.databaseUnreachable, "database unreachable: no answer from \(location) within \(timeout) (\(lastError))")
+                throw KeelError(.databaseUnreachable, "database unreachable: no answer from \(location) within \(timeout) (last error: \(lastError))")
             }
             try await Task.sleep(for: .milliseconds(200))
         }
