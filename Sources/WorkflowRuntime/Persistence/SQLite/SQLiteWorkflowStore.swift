@@ -49,12 +49,25 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             }
         }
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
+            pool = try Self.openPool(path: path, configuration: configuration, busyTimeout: busyTimeout)
         } catch {
             throw KeelError(.databaseUnreachable, "cannot open SQLite database at \(path): \(error)")
         }
         self.path = path
         writer = BatchedWriter(pool: pool)
+    }
+
+    /// Opens the pool, retrying while another process holds the lock as it switches a new file to
+    /// WAL mode: SQLite answers `PRAGMA journal_mode = WAL` with SQLITE_BUSY without waiting.
+    private static func openPool(path: String, configuration: Configuration, busyTimeout: Duration) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + busyTimeout
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
     }
 
     /// Applies the pending migrations in one `IMMEDIATE` transaction: the check and the apply hold
