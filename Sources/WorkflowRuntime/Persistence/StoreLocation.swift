@@ -208,7 +208,8 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .sqlite(let path, let synchronous): "sqlite:\(path)" + (synchronous == .full ? "" : "?synchronous=\(synchronous.rawValue)")
-        case .postgres(let location): "postgres://\(location.username)@\(location.host):\(location.port)/\(location.database)"
+        case .postgres(let location):
+            "postgres://\(location.username)@\(location.host.contains(":") ? "[\(location.host)]" : location.host):\(location.port)/\(location.database)"
         }
     }
 
@@ -231,7 +232,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             // A server that accepts one session with these settings accepts the pool's.
             try await PostgresWorkflowStore.checkServerAccepts(location.connectionConfiguration(), within: reachableWithin,
                                                                location: self, logger: logger)
-            let store = PostgresWorkflowStore(configuration: try location.clientConfiguration(), logger: logger)
+            let store = PostgresWorkflowStore(configuration: location.clientConfiguration(), logger: logger)
             return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
                 group.addTask { await store.run() }
                 defer { group.cancelAll() }
@@ -255,7 +256,7 @@ extension StoreLocation.PostgresLocation {
     }
 
     /// The pool's configuration (connect timeout 5 s, session parameters).
-    func clientConfiguration() throws -> PostgresClient.Configuration {
+    func clientConfiguration() -> PostgresClient.Configuration {
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password,
             database: database, tls: requireTLS ? .require(.makeClientConfiguration()) : .disable)
