@@ -2,23 +2,6 @@ import ArgumentParser
 import Foundation
 import WorkflowRuntime
 
-/// `worker migrate`.
-struct MigrateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Apply pending schema migrations.")
-
-    @OptionGroup var database: DatabaseOptions
-
-    func run() async throws {
-        try await reportingErrors {
-            try await database.location().withStore { store in
-                let pending = try await store.pendingMigrations()
-                try await store.migrate()
-                print(pending.isEmpty ? "schema is up to date" : "applied \(pending.joined(separator: ", "))")
-            }
-        }
-    }
-}
-
 /// `worker start TYPE --id ID --input JSON [--wait]`.
 struct StartCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,34 +5,49 @@ import WorkflowRuntime
 
 /// `--database URL`, shared by every command.
 public struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: "Database URL: sqlite:PATH (default: keel.sqlite here; also KEEL_DATABASE_URL).")
+    @Option(name: .long, help: ArgumentHelp(
+        "Database URL: sqlite:PATH or postgres://USER[:PASSWORD]@HOST:PORT/DATABASE (default: KEEL_DATABASE_URL, else keel.sqlite here).",
+        discussion: "Without a password in the URL, PostgreSQL's comes from KEEL_DATABASE_PASSWORD or the file KEEL_DATABASE_PASSWORD_FILE names."))
     public var database: String?
 
     public init() {}
 
-    /// The configured location: the option, else `KEEL_DATABASE_URL`, else the default file.
+    /// The configured location: the option (which must not be empty), else `KEEL_DATABASE_URL`
+    /// (empty or unset: the default file); a PostgreSQL password missing from the URL comes from
+    /// `KEEL_DATABASE_PASSWORD` or `KEEL_DATABASE_PASSWORD_FILE`.
     public func location() throws -> StoreLocation {
-        try StoreLocation(url: database ?? ProcessInfo.processInfo.environment["KEEL_DATABASE_URL"])
+        let environment = ProcessInfo.processInfo.environment
+        let url = database ?? environment["KEEL_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        return try StoreLocation(url: url).withPassword(fromEnvironment: environment)
     }
 
-    /// Opens the store for the duration of `body`, checking its schema is current (or migrating it
-    /// when `migrate` is set).
+    /// Opens the store for the duration of `body`, checking its schema is current, or migrating
+    /// it when `migrate` is set. Only migrating creates an SQLite file (in an existing directory).
     public func withStore<T: Sendable>(migrate: Bool = false, logger: Logger = Logger(label: "keel.store", level: .error),
                                        reachableWithin: Duration = .seconds(5),
                                        _ body: (any WorkflowStore) async throws -> T) async throws -> T {
         let location = try location()
-        return try await location.withStore(logger: logger, reachableWithin: reachableWithin) { store in
+        let command = "\(KeelCLI.current.name) migrate"
+        if !migrate, case .sqlite(let path, _) = location, !FileManager.default.fileExists(atPath: path) {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw KeelError(.databaseUnreachable, "no database at \(location): check the path, or run `\(command)` to create it")
+            }
+            throw KeelError(.databaseUnreachable,
+                            "no database at \(location): the directory '\(directory)' does not exist (check the path; `\(command)` creates a database only in an existing directory)")
+        }
+        return try await location.withStore(logger: logger, reachableWithin: reachableWithin, createIfMissing: migrate) { store in
             if migrate {
                 try await store.migrate()
             } else {
                 let pending = try await store.pendingMigrations()
                 if !pending.isEmpty {
                     throw KeelError(.databaseUnreachable,
-                                    "the database at \(location) needs migrations (\(pending.joined(separator: ", "))): run `\(KeelCLI.current.name) migrate`")
+                                    "the database at \(location) needs migrations (\(pending.joined(separator: ", "))): run `\(command)`")
                 }
             }
             return try await body(store)
         }
     }
 }
-

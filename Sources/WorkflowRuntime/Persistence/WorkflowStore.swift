@@ -16,8 +16,11 @@ public protocol WorkflowStore: Sendable {
     /// Wakes this process's workers when this process creates work.
     var notifier: WorkNotifier { get }
 
-    /// Applies pending schema migrations.
-    func migrate() async throws
+    /// Applies pending schema migrations; concurrent callers (in any process) apply each once.
+    /// - Returns: the names this call applied, decided under the backend's lock (empty when the
+    ///   schema was current, e.g. because another process applied them first).
+    @discardableResult
+    func migrate() async throws -> [String]
     /// Names of the migrations not yet applied (empty when the schema is current).
     func pendingMigrations() async throws -> [String]
 

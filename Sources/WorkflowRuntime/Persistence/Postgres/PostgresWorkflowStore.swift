@@ -13,7 +13,7 @@ import ServiceLifecycle
 /// the server restarts or a connection drops, the pool reconnects and the listener resubscribes.
 ///
 /// The store is a `Service`: run it (``run()``) for as long as it is used, e.g. with
-/// ``StoreLocation/withStore(logger:_:)``.
+/// ``StoreLocation/withStore(logger:reachableWithin:createIfMissing:_:)``.
 public final class PostgresWorkflowStore: WorkflowStore, Service {
     public let notifier = WorkNotifier()
     /// The pooled client; activities of this process may share it.
@@ -143,42 +143,84 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    /// Answers a first query within `timeout`, or throws ``KeelError`` `.databaseUnreachable`.
-    func checkReachable(within timeout: Duration, location: StoreLocation) async throws {
-        let reached = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                let logger = self.logger
-                try await self.read { _ = try await $0.query("SELECT 1", logger: logger) }
-                return true
+    /// Opens and closes one direct connection, with the pool's settings, retrying until `timeout`
+    /// while the server cannot be reached or is starting up. A server that refuses the session
+    /// (unknown role or database, wrong password, no permission) is reported at once with its own
+    /// message: the pool would only retry such a connection until the time ran out.
+    /// - Throws: ``KeelError`` `.databaseUnreachable`.
+    static func checkServerAccepts(_ configuration: PostgresConnection.Configuration, within timeout: Duration,
+                                   location: StoreLocation, logger: Logger) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var lastError = "no answer"
+        while true {
+            try Task.checkCancellation()
+            let remaining = deadline - ContinuousClock.now
+            let outcome = await withTaskGroup(of: Result<PostgresConnection, any Error>?.self) { group in
+                group.addTask {
+                    do { return .success(try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)) } catch {
+                        return .failure(error)
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: remaining)
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                // A connection made just as the time ran out is closed, not leaked.
+                while let late = await group.next() {
+                    if case .success(let connection)? = late { try? await connection.close() }
+                }
+                return first
             }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return false
+            switch outcome {
+            case .success(let connection)?:
+                try? await connection.close()
+                return
+            case .failure(let error as PSQLError)? where error.code == .server:
+                let message = error.serverInfo?[.message] ?? "refused"
+                let state = error.serverInfo?[.sqlState] ?? ""
+                // 28xxx: role or password refused; 3D000: no such database; 42501: no CONNECT permission.
+                if state.hasPrefix("28") || state == "3D000" || state == "42501" {
+                    throw KeelError(.databaseUnreachable, "PostgreSQL at \(location) refused the connection: \(message)")
+                }
+                lastError = message  // e.g. the server is starting up or has too many clients
+            case .failure(let error)?:
+                lastError = (error as? PSQLError).map { "\($0.code)" + ($0.underlying.map { ": \($0)" } ?? "") } ?? "\(error)"
+            case nil:
+                break
             }
-            defer { group.cancelAll() }
-            return try await group.next() ?? false
-        }
-        if !reached {
-            throw KeelError(.databaseUnreachable, "database unreachable: no answer from \(location) within \(timeout)")
+            guard ContinuousClock.now + .milliseconds(200) < deadline else {
+                throw KeelError(.databaseUnreachable, "database unreachable: no answer from \(location) within \(timeout) (last error: \(lastError))")
+            }
+            try await Task.sleep(for: .milliseconds(200))
         }
     }
 
     // MARK: - Migrations
 
-    public func migrate() async throws {
+    /// Applies the pending migrations in one transaction, under an advisory lock, so concurrent
+    /// callers apply each migration once. Migrations are exempt from the session's statement timeout.
+    /// - Returns: the names this call applied (empty when another process had applied them).
+    @discardableResult
+    public func migrate() async throws -> [String] {
         let migrations = try MigrationFiles.load(MigrationFiles.postgres)
-        try await transaction { [self] connection, _ in
+        return try await transaction { [self] connection, _ in
+            try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(7426001)", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS keel_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
                 """, logger: logger)
             let applied = try await Self.appliedMigrations(connection, logger: logger)
+            var appliedNow: [String] = []
             for migration in migrations where !applied.contains(migration.name) {
                 for statement in Self.statements(of: migration.sql) {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
                 try await connection.query("INSERT INTO keel_migrations (name) VALUES (\(migration.name))", logger: logger)
+                appliedNow.append(migration.name)
             }
+            return appliedNow
         }
     }
 

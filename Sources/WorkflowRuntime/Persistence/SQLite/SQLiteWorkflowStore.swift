@@ -21,8 +21,12 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     let pool: DatabasePool
     private let writer: BatchedWriter
 
-    /// Opens (creating if needed) the database file at `path`. Call ``migrate()`` before use.
-    public init(path: String, synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(30)) throws {
+    /// Opens the database file at `path`. Call ``migrate()`` before use.
+    /// - Parameter createIfMissing: whether a missing file is created. Directories are never
+    ///   created: a missing one is reported, so a mistyped path creates nothing.
+    /// - Throws: ``KeelError`` `.databaseUnreachable` naming the path (and the missing directory).
+    public init(path: String, synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(30),
+                createIfMissing: Bool = true) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout.seconds)
         configuration.maximumReaderCount = 4
@@ -33,10 +37,19 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 8000")
             try db.execute(sql: "PRAGMA cache_size = -65536")
         }
-        do {
+        if !FileManager.default.fileExists(atPath: path) {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            pool = try DatabasePool(path: path, configuration: configuration)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw KeelError(.databaseUnreachable,
+                                "no SQLite database at '\(path)': the directory '\(directory)' does not exist (Keel creates no directories; check the path)")
+            }
+            guard createIfMissing else {
+                throw KeelError(.databaseUnreachable, "no SQLite database at '\(path)': check the path, or create the database by migrating it")
+            }
+        }
+        do {
+            pool = try Self.openPool(path: path, configuration: configuration, busyTimeout: busyTimeout)
         } catch {
             throw KeelError(.databaseUnreachable, "cannot open SQLite database at \(path): \(error)")
         }
@@ -44,24 +57,48 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         writer = BatchedWriter(pool: pool)
     }
 
-    public func migrate() async throws {
-        try Self.migrator().migrate(pool)
+    /// Opens the pool, retrying while another process holds the lock as it switches a new file to
+    /// WAL mode: SQLite answers `PRAGMA journal_mode = WAL` with SQLITE_BUSY without waiting.
+    private static func openPool(path: String, configuration: Configuration, busyTimeout: Duration) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + busyTimeout
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+    }
+
+    /// Applies the pending migrations in one `IMMEDIATE` transaction: the check and the apply hold
+    /// SQLite's write lock together, so concurrent processes apply each migration once. The
+    /// bookkeeping is GRDB's `grdb_migrations` table, as in files migrated by earlier versions.
+    /// - Returns: the names this call applied.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        let migrations = try MigrationFiles.load(MigrationFiles.sqlite)
+        return try await pool.writeWithoutTransaction { db in
+            var appliedNow: [String] = []
+            try db.inTransaction(.immediate) {
+                try db.execute(sql: "CREATE TABLE IF NOT EXISTS grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+                let applied = try String.fetchSet(db, sql: "SELECT identifier FROM grdb_migrations")
+                for migration in migrations where !applied.contains(migration.name) {
+                    try db.execute(sql: migration.sql)
+                    try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [migration.name])
+                    appliedNow.append(migration.name)
+                }
+                return .commit
+            }
+            return appliedNow
+        }
     }
 
     public func pendingMigrations() async throws -> [String] {
-        let migrator = try Self.migrator()
-        return try await pool.read { db in
-            let applied = try migrator.appliedIdentifiers(db)
-            return migrator.migrations.filter { !applied.contains($0) }
+        let migrations = try MigrationFiles.load(MigrationFiles.sqlite).map(\.name)
+        let applied = try await pool.read { db in
+            try db.tableExists("grdb_migrations") ? try String.fetchSet(db, sql: "SELECT identifier FROM grdb_migrations") : []
         }
-    }
-
-    private static func migrator() throws -> DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        for migration in try MigrationFiles.load(MigrationFiles.sqlite) {
-            migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
-        }
-        return migrator
+        return migrations.filter { !applied.contains($0) }
     }
 
     // MARK: - Writes

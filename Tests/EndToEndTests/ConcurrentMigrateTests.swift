@@ -1,0 +1,81 @@
+import Foundation
+import GRDB
+import KeelTestSupport
+import Testing
+import WorkflowRuntime
+
+@Suite("Concurrent `worker migrate` processes", .serialized)
+struct ConcurrentMigrateTests {
+    /// Six `worker migrate` processes at once on `database`.
+    private func migrateConcurrently(_ database: String) async throws -> [WorkerBinary.Output] {
+        try await withThrowingTaskGroup(of: WorkerBinary.Output.self) { group in
+            for _ in 0..<6 { group.addTask { try await WorkerBinary.run(["migrate"], database: database) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    /// Exactly one process applied the migrations; the others found the schema up to date.
+    private func expectOneApplied(_ outputs: [WorkerBinary.Output]) {
+        for output in outputs { #expect(output.status == 0, "\(output.stderr)") }
+        let applied = outputs.filter { $0.stdout.contains("applied") }
+        #expect(applied.count == 1, "\(outputs.map(\.stdout))")
+        #expect(applied.first?.stdout == "applied 0001_initial, 0002_approvals_compensation\n")
+        #expect(outputs.filter { $0.stdout == "schema is up to date\n" }.count == 5, "\(outputs.map(\.stdout))")
+    }
+
+    /// The schema works: a run starts and is listed, and a further migrate has nothing to do.
+    private func expectSchemaWorks(_ database: String) async throws {
+        let started = try await WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "after-migrate"], database: database)
+        #expect(started.status == 0, "\(started.stderr)")
+        let listed = try await WorkerBinary.run(["list"], database: database)
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect(listed.stdout.contains("after-migrate"))
+        #expect(try await WorkerBinary.run(["migrate"], database: database).stdout == "schema is up to date\n")
+    }
+
+    @Test("on a fresh SQLite file: exactly one of six reports what it applied, all exit 0", arguments: 0..<3)
+    func sqlite(round: Int) async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        expectOneApplied(try await migrateConcurrently(scratch.databaseURL))
+        try await expectSchemaWorks(scratch.databaseURL)
+    }
+
+    @Test("on a fresh PostgreSQL database: exactly one of six reports what it applied, all exit 0")
+    func postgres() async throws {
+        try await PostgresTestServer.withFreshDatabase { url in
+            expectOneApplied(try await migrateConcurrently(url))
+            try await expectSchemaWorks(url)
+        }
+    }
+
+    @Test("a file migrated by GRDB's DatabaseMigrator (as by earlier versions) is upgraded, and that migrator sees it current")
+    func grdbBookkeeping() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/WorkflowRuntime/Persistence/SQLite/SQLiteMigrations")
+        let names = ["0001_initial", "0002_approvals_compensation"]
+        func migrator(_ names: ArraySlice<String>) throws -> DatabaseMigrator {
+            var migrator = DatabaseMigrator()
+            for name in names {
+                let sql = try String(contentsOf: folder.appendingPathComponent("\(name).sql"), encoding: .utf8)
+                migrator.registerMigration(name) { db in try db.execute(sql: sql) }
+            }
+            return migrator
+        }
+        let queue = try DatabaseQueue(path: scratch.databasePath)
+        try migrator(names.prefix(1)).migrate(queue)
+        try queue.close()
+
+        let upgraded = try await WorkerBinary.run(["migrate"], database: scratch.databaseURL)
+        #expect(upgraded.status == 0, "\(upgraded.stderr)")
+        #expect(upgraded.stdout == "applied 0002_approvals_compensation\n")
+        let reopened = try DatabaseQueue(path: scratch.databasePath)
+        let full = try migrator(names[...])
+        let current = try await reopened.read { try full.hasCompletedMigrations($0) }
+        #expect(current)
+        try reopened.close()
+        try await expectSchemaWorks(scratch.databaseURL)
+    }
+}
