@@ -6,6 +6,18 @@ import WorkflowRuntime
 
 @Suite("Concurrent `worker migrate` processes", .serialized)
 struct ConcurrentMigrateTests {
+    /// The SQLite migration files (PostgreSQL's have the same names).
+    private static let migrationFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Sources/WorkflowRuntime/Persistence/SQLite/SQLiteMigrations")
+
+    /// Every migration's name, in order.
+    private static var migrationNames: [String] {
+        get throws {
+            try FileManager.default.contentsOfDirectory(atPath: migrationFolder.path)
+                .filter { $0.hasSuffix(".sql") }.map { String($0.dropLast(4)) }.sorted()
+        }
+    }
+
     /// Six `worker migrate` processes at once on `database`.
     private func migrateConcurrently(_ database: String) async throws -> [WorkerBinary.Output] {
         try await withThrowingTaskGroup(of: WorkerBinary.Output.self) { group in
@@ -15,11 +27,11 @@ struct ConcurrentMigrateTests {
     }
 
     /// Exactly one process applied the migrations; the others found the schema up to date.
-    private func expectOneApplied(_ outputs: [WorkerBinary.Output]) {
+    private func expectOneApplied(_ outputs: [WorkerBinary.Output]) throws {
         for output in outputs { #expect(output.status == 0, "\(output.stderr)") }
         let applied = outputs.filter { $0.stdout.contains("applied") }
         #expect(applied.count == 1, "\(outputs.map(\.stdout))")
-        #expect(applied.first?.stdout == "applied 0001_initial, 0002_approvals_compensation\n")
+        #expect(applied.first?.stdout == "applied \(try Self.migrationNames.joined(separator: ", "))\n")
         #expect(outputs.filter { $0.stdout == "schema is up to date\n" }.count == 5, "\(outputs.map(\.stdout))")
     }
 
@@ -37,14 +49,14 @@ struct ConcurrentMigrateTests {
     func sqlite(round: Int) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        expectOneApplied(try await migrateConcurrently(scratch.databaseURL))
+        try expectOneApplied(try await migrateConcurrently(scratch.databaseURL))
         try await expectSchemaWorks(scratch.databaseURL)
     }
 
     @Test("on a fresh PostgreSQL database: exactly one of six reports what it applied, all exit 0")
     func postgres() async throws {
         try await PostgresTestServer.withFreshDatabase { url in
-            expectOneApplied(try await migrateConcurrently(url))
+            try expectOneApplied(try await migrateConcurrently(url))
             try await expectSchemaWorks(url)
         }
     }
@@ -53,9 +65,8 @@ struct ConcurrentMigrateTests {
     func grdbBookkeeping() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources/WorkflowRuntime/Persistence/SQLite/SQLiteMigrations")
-        let names = ["0001_initial", "0002_approvals_compensation"]
+        let folder = Self.migrationFolder
+        let names = try Self.migrationNames
         func migrator(_ names: ArraySlice<String>) throws -> DatabaseMigrator {
             var migrator = DatabaseMigrator()
             for name in names {
@@ -70,7 +81,7 @@ struct ConcurrentMigrateTests {
 
         let upgraded = try await WorkerBinary.run(["migrate"], database: scratch.databaseURL)
         #expect(upgraded.status == 0, "\(upgraded.stderr)")
-        #expect(upgraded.stdout == "applied 0002_approvals_compensation\n")
+        #expect(upgraded.stdout == "applied \(names.dropFirst().joined(separator: ", "))\n")
         let reopened = try DatabaseQueue(path: scratch.databasePath)
         let full = try migrator(names[...])
         let current = try await reopened.read { try full.hasCompletedMigrations($0) }
