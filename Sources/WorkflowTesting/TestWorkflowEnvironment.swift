@@ -19,9 +19,11 @@ public final class TestWorkflowEnvironment: Sendable {
     public let clock: ManualClock
     public let store: any WorkflowStore
     public let client: WorkflowClient
-    /// The SQLite database file this environment created or opened (deleted by ``shutdown()``);
-    /// `nil` when it was given a store.
+    /// The SQLite database file this environment created or opened; `nil` when it was given a
+    /// store. ``shutdown()`` deletes it only if the environment created it.
     public let databasePath: String?
+    /// Whether ``shutdown()`` deletes ``databasePath``: only a file this environment created.
+    private let ownsDatabaseFile: Bool
     private let engine: WorkflowEngine
 
     /// - Parameters:
@@ -34,19 +36,20 @@ public final class TestWorkflowEnvironment: Sendable {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite").path
         let store = try SQLiteWorkflowStore(path: path, synchronous: .normal)
         try await store.migrate()
-        self.init(registry: registry, store: store, databasePath: path, startTime: startTime, eagerActivities: eagerActivities,
-                  logger: logger)
+        self.init(registry: registry, store: store, databasePath: path, ownsDatabaseFile: databasePath == nil, startTime: startTime,
+                  eagerActivities: eagerActivities, logger: logger)
     }
 
     /// An environment on a store the caller opened and migrated (e.g. PostgreSQL), and keeps.
     public convenience init(registry: WorkflowRegistry, store: any WorkflowStore, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
                             eagerActivities: Bool = true, logger: Logger? = nil) {
-        self.init(registry: registry, store: store, databasePath: nil, startTime: startTime, eagerActivities: eagerActivities,
-                  logger: logger)
+        self.init(registry: registry, store: store, databasePath: nil, ownsDatabaseFile: false, startTime: startTime,
+                  eagerActivities: eagerActivities, logger: logger)
     }
 
-    private init(registry: WorkflowRegistry, store: any WorkflowStore, databasePath: String?, startTime: Date,
+    private init(registry: WorkflowRegistry, store: any WorkflowStore, databasePath: String?, ownsDatabaseFile: Bool, startTime: Date,
                  eagerActivities: Bool, logger: Logger?) {
+        self.ownsDatabaseFile = ownsDatabaseFile
         clock = ManualClock(now: startTime)
         self.store = store
         self.databasePath = databasePath
@@ -138,10 +141,11 @@ public final class TestWorkflowEnvironment: Sendable {
         engine.evictAll()
     }
 
-    /// Drops cached runs and deletes the database file this environment created (not a given store's).
+    /// Drops cached runs and deletes the database file this environment created (not a file or
+    /// store it was given).
     public func shutdown() {
         engine.evictAll()
-        guard let databasePath else { return }
+        guard let databasePath, ownsDatabaseFile else { return }
         for suffix in ["", "-wal", "-shm"] {
             try? FileManager.default.removeItem(atPath: databasePath + suffix)
         }

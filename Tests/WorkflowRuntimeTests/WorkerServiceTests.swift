@@ -59,4 +59,28 @@ struct WorkerServiceTests {
         }
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
+
+    @Test("withRunning: the worker runs while the body does and has drained when it returns; a bad configuration fails at once",
+          .timeLimit(.minutes(1)))
+    func scopedWorker() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-worker-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let (worker, client, store) = try await makeWorker(path)
+        let result = try await worker.withRunning {
+            let handle = try await client.start(DiagnosticSequence.self, id: "scoped", input: .init(steps: 2))
+            return try await client.result(of: handle, as: DiagnosticSequence.self, timeout: .seconds(20))
+        }
+        #expect(result.steps == 2)
+        // The worker has stopped: a run started now waits for a task no one processes.
+        let later = try await store.startWorkflow(StartWorkflowRequest(workflowID: "later", workflowType: DiagnosticSequence.name,
+                                                                       input: try Payload.encode(DiagnosticSequence.Input(steps: 1)), now: Date()))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await store.history(runID: later.runID).count == 1)
+
+        let broken = Worker(store: store, registry: WorkflowRegistry(), configuration: WorkerConfiguration(workflowTaskSlots: 0))
+        let error = await #expect(throws: KeelError.self) {
+            try await broken.withRunning { try await Task.sleep(for: .seconds(3600)) }
+        }
+        #expect(error?.code == .invalidArgument)
+    }
 }

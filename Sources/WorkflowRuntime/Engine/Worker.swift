@@ -22,7 +22,7 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
     private let eagerStartsInput: AsyncStream<ActivityTask>.Continuation
 
     public init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
-                configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger) {
+                configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger = Logger(label: "keel.worker")) {
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.identity)"
         engine = WorkflowEngine(store: store, registry: registry, clock: clock, configuration: configuration, logger: logger)
@@ -55,6 +55,43 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
         }
         engine.evictAll()
         engine.logger.info("worker stopped: in-flight work drained")
+    }
+
+    /// Runs the worker while `body` runs, then stops it and waits for its in-flight work to drain:
+    /// a scoped worker for programs and tests, with no task to manage. If the worker cannot run
+    /// (an invalid configuration, the database gone), `body` is cancelled and the error thrown.
+    ///
+    /// ```swift
+    /// let greeting = try await worker.withRunning {
+    ///     try await client.result(of: try await client.start(Welcome.self, id: "w-1", input: "Ada"), as: Welcome.self)
+    /// }
+    /// ```
+    public func withRunning<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        // `nil` when the worker's `run()` returned; the body's value otherwise.
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                try await self.run()
+                return nil
+            }
+            group.addTask { .some(try await body()) }
+            do {
+                while let finished = try await group.next() {
+                    guard case .some(let value) = finished else {
+                        group.cancelAll()  // the worker stopped on its own: `body` cannot go on
+                        continue
+                    }
+                    stop()
+                    try await group.waitForAll()
+                    return value
+                }
+                throw CancellationError()
+            } catch {
+                stop()
+                group.cancelAll()
+                while (try? await group.next()) != nil {}
+                throw error
+            }
+        }
     }
 
     /// Stops claiming work; in-flight work finishes. `run()` then returns.
