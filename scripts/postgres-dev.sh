@@ -31,7 +31,7 @@ as_owner() {
     if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-options="-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200"
+options="-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=500"
 
 # Runs "$@" with nothing but stdin, stdout and stderr open. The server that pg_ctl leaves running
 # would otherwise keep every descriptor this script inherited: a caller's pipe, or the socket on

@@ -20,7 +20,8 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
             try await body(try SQLiteWorkflowStore(path: path))
         case .postgres:
             try await PostgresTestServer.withFreshDatabase { url in
-                try await StoreLocation(url: url).withStore { try await body($0) }
+                // A small pool: dozens of these tests run at once against one server.
+                try await StoreLocation(url: url + "?pool=4").withStore { try await body($0) }
             }
         }
     }

@@ -29,6 +29,10 @@ public final class ActivityContext: Sendable {
     let clock: any WorkflowClock
     private let heartbeatSink: @Sendable (Payload?) async throws -> Bool
     private let cancelled = Atomic<Bool>(false)
+    /// When the attempt started or last heartbeated, for the heartbeat-timeout watchdog.
+    private let lastHeartbeat: Mutex<Date>
+    /// Yields once when a heartbeat finds the lease lost.
+    private let leaseLoss = AsyncStream<Void>.makeStream()
 
     init(task: ActivityTask, clock: any WorkflowClock, logger: Logger,
          heartbeat: @escaping @Sendable (Payload?) async throws -> Bool) {
@@ -43,6 +47,11 @@ public final class ActivityContext: Sendable {
         baseLogger = logger
         self.clock = clock
         self.heartbeatSink = heartbeat
+        lastHeartbeat = Mutex(clock.now())
+    }
+
+    deinit {
+        leaseLoss.continuation.finish()
     }
 
     /// A logger carrying the workflow id, activity, idempotency key and attempt as metadata.
@@ -58,12 +67,14 @@ public final class ActivityContext: Sendable {
     /// The engine's current time (the manual clock in tests).
     public var now: Date { clock.now() }
 
-    /// Whether the attempt should stop: its run closed or its lease was lost.
+    /// Whether the attempt should stop: its run closed, its lease was lost, or a timeout passed
+    /// (the worker then also cancels the activity's task).
     public var isCancelled: Bool { cancelled.load(ordering: .relaxed) || Task.isCancelled }
 
-    /// Reports liveness and progress; extends the attempt's lease.
+    /// Reports liveness and progress; extends the attempt's lease. An activity with a heartbeat
+    /// timeout must heartbeat within it, or the attempt is cancelled and retried.
     /// - Throws: `CancellationError` when the attempt should stop (its run closed, or another
-    ///   worker took it over after the lease expired).
+    ///   worker took it over after the lease expired); the worker then cancels the activity's task.
     public func heartbeat<Details: Encodable>(_ details: Details) async throws {
         try await sendHeartbeat(try Payload.encode(details))
     }
@@ -82,7 +93,19 @@ public final class ActivityContext: Sendable {
         try checkCancellation()
         if try await !heartbeatSink(details) {
             cancelled.store(true, ordering: .relaxed)
+            leaseLoss.continuation.yield()
             throw CancellationError()
         }
+        let now = clock.now()
+        lastHeartbeat.withLock { $0 = now }
+    }
+
+    /// When the attempt started or last heartbeated successfully.
+    var lastHeartbeatAt: Date { lastHeartbeat.withLock { $0 } }
+
+    /// Returns once a heartbeat finds the lease lost; throws `CancellationError` if cancelled first.
+    func waitUntilLeaseLost() async throws {
+        for await _ in leaseLoss.stream { return }
+        throw CancellationError()
     }
 }

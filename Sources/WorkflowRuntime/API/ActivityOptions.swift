@@ -97,6 +97,23 @@ public struct ActivityOptions: Sendable, Hashable {
         self.idempotencyKey = idempotencyKey
     }
 
+    /// How long a worker holds an attempt before another may take it over, if the options say:
+    /// the heartbeat timeout when it is shorter than the start-to-close timeout (a worker that dies
+    /// mid-attempt is then noticed at the heartbeat timeout), else the start-to-close timeout —
+    /// plus ``leaseGrace``: the worker running the attempt gives up at the timeout itself, and its
+    /// retry is recorded before anyone else may start the next attempt.
+    var attemptLease: Duration? {
+        let limit: Duration? = switch (heartbeatTimeout, startToCloseTimeout) {
+        case (let heartbeat?, let startToClose?): min(heartbeat, startToClose)
+        case (let heartbeat?, nil): heartbeat
+        case (nil, let startToClose): startToClose
+        }
+        return limit.map { $0.clampedToLongestAccepted + Self.leaseGrace }
+    }
+
+    /// How much longer than an attempt's timeout its lease lasts (see ``attemptLease``).
+    static let leaseGrace: Duration = .seconds(1)
+
     /// Checks every timeout (positive, at most ``Duration/longestAccepted``: a zero or negative
     /// start-to-close timeout would fail every attempt at once and retry forever) and the retry
     /// policy. The engine checks the options of every activity a workflow schedules.

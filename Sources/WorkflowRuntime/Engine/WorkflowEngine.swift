@@ -181,7 +181,7 @@ package final class WorkflowEngine: Sendable {
                   activitySlots.acquire(upTo: 1) == 1 else { continue }
             let lease = ActivityLease(
                 owner: configuration.identity, token: Int64.random(in: 1...Int64.max),
-                expiresAt: now.addingTimeInterval((options.startToCloseTimeout ?? configuration.defaultActivityLease).seconds))
+                expiresAt: now.addingTimeInterval((options.attemptLease ?? configuration.defaultActivityLease).seconds))
             leases[seq] = lease
             tasks.append(ActivityTask(runID: runID, workflowID: workflowID, seq: seq, activityName: name, input: input,
                                       idempotencyKey: key, options: options, attempt: 1, scheduledAt: timestamp,
@@ -285,7 +285,8 @@ package final class WorkflowEngine: Sendable {
         return []
     }
 
-    /// Runs the activity's code once, within its start-to-close timeout, and decides what comes next.
+    /// Runs the activity's code once, within its timeouts and while it holds its lease
+    /// (``ActivityAttemptSupervisor``), and decides what comes next.
     private func attempt(_ task: ActivityTask) async -> ActivityReport.Outcome {
         let policy = task.options.retryPolicy
         let failure: ErrorInfo
@@ -297,13 +298,14 @@ package final class WorkflowEngine: Sendable {
         if let definition = registry.activity(named: task.activityName) {
             let store = self.store
             let clock = self.clock
-            let leaseLength = task.options.heartbeatTimeout ?? task.options.startToCloseTimeout ?? configuration.defaultActivityLease
+            let leaseLength = task.options.heartbeatTimeout.map { $0.clampedToLongestAccepted + ActivityOptions.leaseGrace }
+                ?? task.options.attemptLease ?? configuration.defaultActivityLease
             let context = ActivityContext(task: task, clock: clock, logger: logger) { details in
                 try await store.heartbeat(runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, details: details,
                                           leaseUntil: clock.now().addingTimeInterval(leaseLength.seconds))
             }
             do {
-                let output = try await runWithTimeout(task.options.startToCloseTimeout) {
+                let output = try await ActivityAttemptSupervisor(clock: clock).run(context, options: task.options) {
                     try await definition.run(context, task.input)
                 }
                 return .completed(output)
@@ -323,23 +325,6 @@ package final class WorkflowEngine: Sendable {
                                      nonRetryable: true))
         }
         return .retry(failure, at: retryAt)
-    }
-
-    private func runWithTimeout(_ timeout: Duration?, _ body: @escaping @Sendable () async throws -> Payload) async throws -> Payload {
-        guard let timeout else { return try await body() }
-        let clock = self.clock
-        return try await withThrowingTaskGroup(of: Payload?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await clock.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let output = first else {
-                throw ApplicationError("start-to-close timeout of \(timeout) passed", type: "ActivityTimeout")
-            }
-            return output
-        }
     }
 
     // MARK: - Timers

@@ -739,12 +739,13 @@ extension PostgresWorkflowStore {
             let lease = completion.eagerLeases[activity.seq]
             let attempt = lease == nil ? 0 : 1
             let visibleAt = lease?.expiresAt.timeIntervalSince1970 ?? now
+            // The column start_to_close holds the attempt lease (ActivityOptions.attemptLease).
             try await connection.query("""
                 INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options, start_to_close,
                                             attempt, scheduled_at, visible_at, lease_owner, lease_token)
                 VALUES (\(runID), \(activity.seq), \(completion.workflowID), \(activity.name), \(activity.input.data),
                         \(activity.idempotencyKey), \(prepared.encodedOptions[activity.seq] ?? Data()),
-                        \(activity.options.startToCloseTimeout?.seconds), \(attempt), \(activity.scheduledAt.timeIntervalSince1970),
+                        \(activity.options.attemptLease?.seconds), \(attempt), \(activity.scheduledAt.timeIntervalSince1970),
                         \(visibleAt), \(lease?.owner), \(lease?.token))
                 """, logger: logger)
             if lease == nil { notifications.topics.insert(.activityTasks) }

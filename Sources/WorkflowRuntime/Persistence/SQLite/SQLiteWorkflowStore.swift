@@ -572,7 +572,7 @@ extension SQLiteWorkflowStore {
             let lease = completion.eagerLeases[activity.seq]
             try insertActivity.execute(arguments: [
                 runID, activity.seq, completion.workflowID, activity.name, activity.input.data, activity.idempotencyKey,
-                prepared.encodedOptions[activity.seq], activity.options.startToCloseTimeout?.seconds,
+                prepared.encodedOptions[activity.seq], activity.options.attemptLease?.seconds,  // column start_to_close: the attempt lease
                 lease == nil ? 0 : 1, activity.scheduledAt.timeIntervalSince1970,
                 lease?.expiresAt.timeIntervalSince1970 ?? now, lease?.owner, lease?.token,
             ])
