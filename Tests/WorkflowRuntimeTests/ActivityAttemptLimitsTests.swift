@@ -47,6 +47,28 @@ struct HeartbeatsUntilCancelled: Activity {
     }
 }
 
+/// Works until its task is cancelled, noting when its worker starts shutting down; once an
+/// earlier run of it was stopped that way, it finishes at once.
+struct NoticesShutdown: Activity {
+    static let name = "test.notices-shutdown"
+    let journal: AttemptJournal
+
+    func run(context: ActivityContext, input: String) async throws -> String {
+        journal.record("start \(context.attempt)")
+        if journal.all.contains("stopped \(context.attempt)") { return "finished by another worker" }
+        var noticed = false
+        while !Task.isCancelled {
+            if context.isWorkerShuttingDown, !noticed {
+                noticed = true
+                journal.record("shutdown noticed \(context.attempt)")
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        journal.record("stopped \(context.attempt)")
+        throw CancellationError()
+    }
+}
+
 struct RunsOneActivity: Workflow {
     static let name = "test.runs-one-activity"
 
@@ -61,25 +83,64 @@ struct RunsOneActivity: Workflow {
         if input.activity == StallsWithoutHeartbeat.name {
             return try await context.execute(StallsWithoutHeartbeat.self, "x", options: options)
         }
+        if input.activity == NoticesShutdown.name {
+            return try await context.execute(NoticesShutdown.self, "x", options: options)
+        }
         return try await context.execute(HeartbeatsUntilCancelled.self, "x", options: options)
     }
 }
 
 @Suite("An attempt ends when its heartbeat timeout passes or its lease is lost", .serialized)
 struct ActivityAttemptLimitsTests {
+    private static func registry(_ journal: AttemptJournal) -> WorkflowRegistry {
+        var registry = WorkflowRegistry()
+        registry.register(RunsOneActivity.self)
+        registry.register(StallsWithoutHeartbeat(journal: journal))
+        registry.register(HeartbeatsUntilCancelled(journal: journal))
+        registry.register(NoticesShutdown(journal: journal))
+        return registry
+    }
+
+    private static func worker(_ store: any WorkflowStore, _ journal: AttemptJournal, grace: Duration = .seconds(30)) -> Worker {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return Worker(store: store, registry: registry(journal),
+                      configuration: WorkerConfiguration(pollInterval: .milliseconds(20), shutdownGrace: grace), logger: logger)
+    }
+
     private func withWorker(_ backend: StoreBackend, _ journal: AttemptJournal,
                             _ body: @escaping @Sendable (any WorkflowStore, WorkflowClient) async throws -> Void) async throws {
         try await backend.withStore { store in
-            var registry = WorkflowRegistry()
-            registry.register(RunsOneActivity.self)
-            registry.register(StallsWithoutHeartbeat(journal: journal))
-            registry.register(HeartbeatsUntilCancelled(journal: journal))
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
-            let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(pollInterval: .milliseconds(20)),
-                                logger: logger)
-            let client = WorkflowClient(store: store, registry: registry)
-            try await worker.withRunning { try await body(store, client) }
+            let client = WorkflowClient(store: store, registry: Self.registry(journal))
+            try await Self.worker(store, journal).withRunning { try await body(store, client) }
+        }
+    }
+
+    @Test("a stopping worker tells its activities; after the grace period it cancels them and gives the attempt back at once, uncounted",
+          arguments: StoreBackend.allCases)
+    func shutdownGrace(backend: StoreBackend) async throws {
+        let journal = AttemptJournal()
+        try await backend.withStore { store in
+            let client = WorkflowClient(store: store, registry: Self.registry(journal))
+            let first = Self.worker(store, journal, grace: .milliseconds(300))
+            let running = Task { try await first.run() }
+            let handle = try await client.start(RunsOneActivity.self, id: "deploy", input: .init(activity: NoticesShutdown.name))
+            try await waitFor("the attempt to start", timeout: .seconds(20)) { journal.all.contains("start 1") }
+            first.stop()
+            // The attempt's start-to-close timeout is a minute: only the grace period ends it this soon.
+            try await waitFor("the worker to stop", timeout: .seconds(20)) { journal.all.contains("stopped 1") }
+            try await running.value
+            #expect(journal.all == ["start 1", "shutdown noticed 1", "stopped 1"])
+            let pending = try #require(try await store.pendingWork(runID: handle.runID).activities.first)
+            #expect(pending.leaseOwner == nil && pending.attempt == 0, "given back, the attempt not counted")
+            #expect(pending.lastError?.contains("WorkerShutdown") == true, "\(pending.lastError ?? "")")
+            #expect(pending.nextAttemptAt <= Date(), "visible to other workers at once, not after the lease")
+
+            let result = try await Self.worker(store, journal).withRunning {
+                try await client.result(of: handle, as: RunsOneActivity.self, timeout: .seconds(20))
+            }
+            #expect(result == "finished by another worker")
+            #expect(journal.all.last == "start 1", "the next worker ran attempt 1 again, with the same idempotency key")
         }
     }
 

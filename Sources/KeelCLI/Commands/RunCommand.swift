@@ -26,6 +26,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds an activity attempt is leased when its options set no start-to-close timeout.")
     var activityTimeout = 60.0
 
+    @Option(help: "Seconds a stopping worker (SIGTERM) lets running activities finish; then they are cancelled and given back to other workers.")
+    var shutdownGrace = 30.0
+
     @Flag(help: "Apply pending migrations at start-up.")
     var migrate = false
 
@@ -63,7 +66,8 @@ struct RunCommand: AsyncParsableCommand {
                 workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
                 workflowTaskLease: try .checked(seconds: workflowTaskTimeout, "--workflow-task-timeout", allowsZero: false),
                 defaultActivityLease: try .checked(seconds: activityTimeout, "--activity-timeout", allowsZero: false),
-                eagerActivities: !noEagerActivities, requiresApprovers: requireApprovers)
+                eagerActivities: !noEagerActivities, requiresApprovers: requireApprovers,
+                shutdownGrace: try .checked(seconds: shutdownGrace, "--shutdown-grace"))
             if let identity { configuration.identity = identity }
             try configuration.validate()
             try await database.withStore(migrate: migrate, logger: logger, reachableWithin: .seconds(60)) { store in

@@ -34,8 +34,11 @@ public final class ActivityContext: Sendable {
     /// Yields once when a heartbeat finds the lease lost.
     private let leaseLoss = AsyncStream<Void>.makeStream()
 
-    init(task: ActivityTask, clock: any WorkflowClock, logger: Logger,
+    private let shuttingDown: @Sendable () -> Bool
+
+    init(task: ActivityTask, clock: any WorkflowClock, logger: Logger, isWorkerShuttingDown: @escaping @Sendable () -> Bool = { false },
          heartbeat: @escaping @Sendable (Payload?) async throws -> Bool) {
+        shuttingDown = isWorkerShuttingDown
         idempotencyKey = task.idempotencyKey
         attempt = task.attempt
         activityName = task.activityName
@@ -66,6 +69,12 @@ public final class ActivityContext: Sendable {
 
     /// The engine's current time (the manual clock in tests).
     public var now: Date { clock.now() }
+
+    /// Whether the worker running this attempt is shutting down. The attempt may finish within
+    /// the worker's grace period (`worker run --shutdown-grace`); after it, the activity's task is
+    /// cancelled and the attempt given back for another worker, with the same idempotency key.
+    /// A long activity can check this to save its progress (a heartbeat's details) and stop early.
+    public var isWorkerShuttingDown: Bool { shuttingDown() }
 
     /// Whether the attempt should stop: its run closed, its lease was lost, or a timeout passed
     /// (the worker then also cancels the activity's task).

@@ -20,6 +20,8 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
     /// Activity chains of runs started eagerly, handed to `run()`'s task group.
     private let eagerStarts: AsyncStream<ActivityTask>
     private let eagerStartsInput: AsyncStream<ActivityTask>.Continuation
+    /// Yields when ``stop()`` is called; starts the grace period.
+    private let stopRequests = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     public init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
                 configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger = Logger(label: "keel.worker")) {
@@ -44,11 +46,15 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
         if unblocked > 0 { engine.logger.info("retrying blocked runs", metadata: ["count": "\(unblocked)"]) }
         running.store(true, ordering: .relaxed)
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.workflowTaskLoop() }
-                group.addTask { await self.activityLoop() }
-                group.addTask { await self.timerLoop() }
-                group.addTask { await self.eagerStartLoop() }
+            await withTaskGroup(of: Void.self) { outer in
+                outer.addTask { await self.endGraceAfterStop() }
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await self.workflowTaskLoop() }
+                    group.addTask { await self.activityLoop() }
+                    group.addTask { await self.timerLoop() }
+                    group.addTask { await self.eagerStartLoop() }
+                }
+                outer.cancelAll()  // drained within the grace period
             }
         } onGracefulShutdown: {
             self.stop()
@@ -94,8 +100,21 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
         }
     }
 
-    /// Stops claiming work; in-flight work finishes. `run()` then returns.
+    /// Once the worker is stopping, waits for its grace period, then has the attempts still
+    /// running cancelled and given back (``WorkerConfiguration/shutdownGrace``).
+    private func endGraceAfterStop() async {
+        for await _ in stopRequests.stream { break }
+        guard !Task.isCancelled else { return }
+        try? await Task.sleep(for: engine.configuration.shutdownGrace)
+        guard !Task.isCancelled else { return }
+        engine.logger.info("shutdown grace period over: cancelling activity attempts still running",
+                           metadata: ["grace": "\(engine.configuration.shutdownGrace)"])
+        engine.endShutdownGrace()
+    }
+
+    /// Stops claiming work; in-flight work finishes within the grace period. `run()` then returns.
     public func stop() {
+        stopRequests.continuation.yield()
         stopping.store(true, ordering: .relaxed)
         running.store(false, ordering: .relaxed)
         engine.beginDraining()

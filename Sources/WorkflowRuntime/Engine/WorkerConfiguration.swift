@@ -24,6 +24,10 @@ public struct WorkerConfiguration: Sendable {
     /// processed again: a run whose code or input crashes the process takes down a few workers,
     /// not every worker on every restart. Blocked runs are retried when a worker starts.
     public var workflowTaskClaimLimit: Int
+    /// How long a stopping worker lets its running activity attempts finish. They see
+    /// ``ActivityContext/isWorkerShuttingDown`` at once; when the grace period ends, those still
+    /// running are cancelled and given back for another worker at once, the attempt not counted.
+    public var shutdownGrace: Duration
 
     public init(
         identity: String = WorkerConfiguration.defaultIdentity(),
@@ -35,7 +39,8 @@ public struct WorkerConfiguration: Sendable {
         maximumCachedRuns: Int = 10_000,
         eagerActivities: Bool = true,
         requiresApprovers: Bool = false,
-        workflowTaskClaimLimit: Int = 5
+        workflowTaskClaimLimit: Int = 5,
+        shutdownGrace: Duration = .seconds(30)
     ) {
         self.identity = identity
         self.workflowTaskSlots = workflowTaskSlots
@@ -47,6 +52,7 @@ public struct WorkerConfiguration: Sendable {
         self.eagerActivities = eagerActivities
         self.requiresApprovers = requiresApprovers
         self.workflowTaskClaimLimit = workflowTaskClaimLimit
+        self.shutdownGrace = shutdownGrace
     }
 
     /// The largest slot count accepted for workflow tasks or activities.
@@ -72,6 +78,7 @@ public struct WorkerConfiguration: Sendable {
         do {
             _ = try workflowTaskLease.checked("the workflow task lease", allowsZero: false)
             _ = try defaultActivityLease.checked("the default activity lease", allowsZero: false)
+            _ = try shutdownGrace.checked("the shutdown grace period")
         } catch let error as InvalidValueError {
             throw KeelError(.invalidArgument, error.description)
         }

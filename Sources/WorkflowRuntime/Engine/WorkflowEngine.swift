@@ -18,6 +18,8 @@ package final class WorkflowEngine: Sendable {
     let cache: ExecutionCache
     let activitySlots: SlotPool
     private let draining = Atomic<Bool>(false)
+    /// Ends when a stopping worker's grace period has passed (``endShutdownGrace()``).
+    let shutdownGrace = ShutdownGrace()
 
     package init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock,
                  configuration: WorkerConfiguration, logger: Logger) {
@@ -300,15 +302,23 @@ package final class WorkflowEngine: Sendable {
             let clock = self.clock
             let leaseLength = task.options.heartbeatTimeout.map { $0.clampedToLongestAccepted + ActivityOptions.leaseGrace }
                 ?? task.options.attemptLease ?? configuration.defaultActivityLease
-            let context = ActivityContext(task: task, clock: clock, logger: logger) { details in
+            let context = ActivityContext(task: task, clock: clock, logger: logger,
+                                          isWorkerShuttingDown: { [weak self] in self?.isDraining ?? true }) { details in
                 try await store.heartbeat(runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, details: details,
                                           leaseUntil: clock.now().addingTimeInterval(leaseLength.seconds))
             }
             do {
-                let output = try await ActivityAttemptSupervisor(clock: clock).run(context, options: task.options) {
+                let supervisor = ActivityAttemptSupervisor(clock: clock, shutdownGrace: shutdownGrace,
+                                                           gracePeriod: configuration.shutdownGrace)
+                let output = try await supervisor.run(context, options: task.options) {
                     try await definition.run(context, task.input)
                 }
                 return .completed(output)
+            } catch let error as WorkerShutdownError {
+                logger.info("activity attempt given back: the worker is shutting down", metadata: [
+                    "workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)", "attempt": "\(task.attempt)",
+                ])
+                return .released(ErrorInfo(type: "WorkerShutdown", message: error.description))
             } catch {
                 failure = ErrorInfo(error)
             }
@@ -337,6 +347,14 @@ package final class WorkflowEngine: Sendable {
     /// Stops leasing new activities to this worker: work in hand finishes, new work is left to others.
     package func beginDraining() {
         draining.store(true, ordering: .relaxed)
+    }
+
+    /// Whether the worker is stopping (``beginDraining()`` was called).
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Ends the grace period of a stopping worker: attempts still running are cancelled and given back.
+    package func endShutdownGrace() {
+        shutdownGrace.end()
     }
 
     /// Evicts every cached run (on shutdown).

@@ -323,6 +323,9 @@ public struct ActivityReport: Sendable {
         case failed(ErrorInfo)
         /// Failed; try again at this time.
         case retry(ErrorInfo, at: Date)
+        /// Given back unfinished (its worker is shutting down): visible to other workers at once,
+        /// and not counted as an attempt.
+        case released(ErrorInfo)
     }
 
     public var runID: String
@@ -350,7 +353,7 @@ public struct ActivityReport: Sendable {
         switch outcome {
         case .completed(let result): .activityCompleted(seq: seq, result: result, attempt: attempt)
         case .failed(let failure): .activityFailed(seq: seq, failure: failure, attempts: attempt)
-        case .retry: nil
+        case .retry, .released: nil
         }
     }
 }

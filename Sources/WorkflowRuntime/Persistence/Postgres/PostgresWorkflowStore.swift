@@ -693,6 +693,14 @@ extension PostgresWorkflowStore {
                 """, logger: logger).collect()
             guard !updated.isEmpty else { return false }
             notifications.topics.insert(.activityTasks)
+        case .released(let reason):
+            let updated = try await connection.query("""
+                UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = \(report.now.timeIntervalSince1970),
+                    attempt = attempt - 1, last_error = \(reason.description)
+                WHERE run_id = \(report.runID) AND seq = \(report.seq) AND lease_token = \(report.leaseToken) RETURNING 1
+                """, logger: logger).collect()
+            guard !updated.isEmpty else { return false }
+            notifications.topics.insert(.activityTasks)
         case .completed, .failed:
             guard try await takeLeasedActivity(connection, report) else { return false }
             try await addToInbox(connection, runID: report.runID, kind: report.event!, body: body!, now: report.now, notifications: &notifications)

@@ -529,6 +529,13 @@ extension SQLiteWorkflowStore {
                 """, arguments: [retryAt.timeIntervalSince1970, failure.description, report.runID, report.seq, report.leaseToken])
             guard db.changesCount > 0 else { return false }
             notifications.topics.insert(.activityTasks)
+        case .released(let reason):
+            try db.executeCached(sql: """
+                UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, attempt = attempt - 1, last_error = ?
+                WHERE run_id = ? AND seq = ? AND lease_token = ?
+                """, arguments: [report.now.timeIntervalSince1970, reason.description, report.runID, report.seq, report.leaseToken])
+            guard db.changesCount > 0 else { return false }
+            notifications.topics.insert(.activityTasks)
         case .completed, .failed:
             guard try takeLeasedActivity(db, report) else { return false }
             try addToInbox(db, runID: report.runID, kind: report.event!, body: body!, now: report.now, notifications: &notifications)
