@@ -7,29 +7,9 @@ import WorkflowRuntime
 
 /// Runs the `worker` executable with exactly `arguments`, an environment without any `KEEL_`
 /// variable but those given, in `directory`.
+/// Runs the CLI with exactly these `KEEL_` variables (none by default), optionally in `directory`.
 private func worker(_ arguments: [String], environment: [String: String] = [:], in directory: URL? = nil) async throws -> WorkerBinary.Output {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            continuation.resume(with: Result {
-                let process = Process()
-                process.executableURL = WorkerBinary.url
-                process.arguments = arguments
-                process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KEEL_") }
-                    .merging(environment) { $1 }
-                if let directory { process.currentDirectoryURL = directory }
-                let out = Pipe()
-                let err = Pipe()
-                process.standardOutput = out
-                process.standardError = err
-                try process.run()
-                let stdout = out.fileHandleForReading.readDataToEndOfFile()
-                let stderr = err.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return WorkerBinary.Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                                           stderr: String(decoding: stderr, as: UTF8.self))
-            })
-        }.start()
-    }
+    try await WorkerBinary.run(arguments, environment: environment, in: directory)
 }
 
 /// The parts of every test password; no output may contain any of them.

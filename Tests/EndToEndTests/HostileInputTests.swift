@@ -180,9 +180,9 @@ struct HostileInputTests {
         try Data(large.utf8).write(to: largeFile)
         let fromFile = try await WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "large", "--input", "@\(largeFile.path)"], database: db)
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
-        let fromStdin = try await runWithStandardInput(["signal", "large", "go", "--payload", "-"], database: db, input: Data(large.utf8))
+        let fromStdin = try await WorkerBinary.run(["signal", "large", "go", "--payload", "-"], database: db, standardInput: Data(large.utf8))
         #expect(fromStdin.status == 0, "\(fromStdin.stderr)")
-        let deepSignal = try await runWithStandardInput(["signal", "large", "go", "--payload", "-"], database: db, input: Data(deep.utf8))
+        let deepSignal = try await WorkerBinary.run(["signal", "large", "go", "--payload", "-"], database: db, standardInput: Data(deep.utf8))
         #expect(deepSignal.status == 2)
         #expect(deepSignal.stderr.contains("nested too deeply"), "\(deepSignal.stderr)")
         let missing = try await WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "m", "--input", "@/no/such/file.json"], database: db)
@@ -255,30 +255,5 @@ struct HostileInputTests {
         let namedRun = try #require(try await store.findRun(workflowID: "named"))
         #expect(try await WorkflowClient(store: store).waitForClose(runID: namedRun.runID, timeout: .seconds(30)).status == .completed)
         #expect(try await daemon.terminate() == 0)
-    }
-
-    /// Runs a CLI command with `input` on its standard input.
-    private func runWithStandardInput(_ arguments: [String], database: String, input: Data) async throws -> WorkerBinary.Output {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result {
-                    let process = Process()
-                    process.executableURL = WorkerBinary.url
-                    process.arguments = arguments + ["--database", database]
-                    let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-                    process.standardInput = stdin
-                    process.standardOutput = stdout
-                    process.standardError = stderr
-                    try process.run()
-                    stdin.fileHandleForWriting.write(input)
-                    try stdin.fileHandleForWriting.close()
-                    let out = stdout.fileHandleForReading.readDataToEndOfFile()
-                    let err = stderr.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    return WorkerBinary.Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                                               stderr: String(decoding: err, as: UTF8.self))
-                })
-            }.start()
-        }
     }
 }

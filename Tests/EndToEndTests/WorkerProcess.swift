@@ -16,23 +16,47 @@ enum WorkerBinary {
         var stderr: String
     }
 
+    /// Runs a CLI command against `database` to completion.
+    static func run(_ arguments: [String], database: String, standardInput: Data? = nil) async throws -> Output {
+        try await run(arguments + ["--database", database], standardInput: standardInput)
+    }
+
     /// Runs a CLI command to completion. The blocking wait runs on a thread of its own, so CLI
     /// commands of tests running in parallel never hold the test process's few concurrency threads.
-    static func run(_ arguments: [String], database: String) async throws -> Output {
+    /// - Parameters:
+    ///   - environment: when given, the child's `KEEL_` variables are exactly these (others are inherited).
+    ///   - standardInput: written to the child's standard input, which is then closed.
+    static func run(_ arguments: [String], environment: [String: String]? = nil, in directory: URL? = nil,
+                    standardInput: Data? = nil) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try runBlocking(arguments, database: database) }) }.start()
+            Thread {
+                continuation.resume(with: Result {
+                    try runBlocking(arguments, environment: environment, in: directory, standardInput: standardInput)
+                })
+            }.start()
         }
     }
 
-    private static func runBlocking(_ arguments: [String], database: String) throws -> Output {
+    private static func runBlocking(_ arguments: [String], environment: [String: String]?, in directory: URL?,
+                                    standardInput: Data?) throws -> Output {
         let process = Process()
         process.executableURL = url
-        process.arguments = arguments + ["--database", database]
+        process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KEEL_") }.merging(environment) { $1 }
+        }
+        if let directory { process.currentDirectoryURL = directory }
+        let input = Pipe()
         let out = Pipe()
         let err = Pipe()
+        if standardInput != nil { process.standardInput = input }
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        if let standardInput {
+            input.fileHandleForWriting.write(standardInput)
+            try input.fileHandleForWriting.close()
+        }
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
