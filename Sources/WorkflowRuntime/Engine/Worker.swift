@@ -206,8 +206,8 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
     private func timerLoop() async {
         while !isStopping {
             do {
-                let limit = 1000
-                if try await engine.fireDueTimers(limit: limit) == limit { continue }
+                let limit = WorkflowEngine.timerBatch
+                if try await engine.fireDueTimers(limit: limit) == limit { continue }  // more are due: at once
                 var timeout = engine.configuration.pollInterval
                 if let next = try await engine.store.nextWakeUp() {
                     let until = next.timeIntervalSince(engine.clock.now())

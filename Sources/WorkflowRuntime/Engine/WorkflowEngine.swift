@@ -339,8 +339,11 @@ package final class WorkflowEngine: Sendable {
 
     // MARK: - Timers
 
+    /// Due timers fired in one transaction; a full batch means more are due.
+    package static let timerBatch = 1000
+
     /// Fires due timers. - Returns: how many fired.
-    package func fireDueTimers(limit: Int = 1000) async throws -> Int {
+    package func fireDueTimers(limit: Int = WorkflowEngine.timerBatch) async throws -> Int {
         try await store.fireDueTimers(now: clock.now(), limit: limit)
     }
 

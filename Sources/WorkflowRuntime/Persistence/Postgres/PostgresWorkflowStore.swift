@@ -199,6 +199,9 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     // MARK: - Migrations
 
+    /// The advisory lock concurrent `migrate` calls take on the database (any fixed number unique to Keel).
+    static let migrationLockID: Int64 = 7_426_001
+
     /// Applies the pending migrations in one transaction, under an advisory lock, so concurrent
     /// callers apply each migration once. Migrations are exempt from the session's statement timeout.
     /// - Returns: the names this call applied (empty when another process had applied them).
@@ -207,7 +210,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         let migrations = try MigrationFiles.load(MigrationFiles.postgres)
         return try await transaction { [self] connection, _ in
             try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
-            try await connection.query("SELECT pg_advisory_xact_lock(7426001)", logger: logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockID))", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS keel_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
                 """, logger: logger)
