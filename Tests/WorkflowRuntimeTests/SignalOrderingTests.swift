@@ -4,7 +4,8 @@ import WorkflowRuntime
 import WorkflowTesting
 
 /// Collects `add` signals until none comes within a second of workflow time, while an activity
-/// and an approval are outstanding; returns what it collected once both are done.
+/// and an approval are outstanding; returns what it collected once both are done — or, when it is
+/// cancelled, what it collected and "cancelled".
 struct QuietPeriodCollector: Workflow {
     static let name = "test.quiet-period-collector"
 
@@ -12,18 +13,22 @@ struct QuietPeriodCollector: Workflow {
         async let step = context.execute(Uppercase.self, input)
         let approval = try await context.startApproval("go", summary: "go", payload: input, approvers: ["ada"], timeout: .seconds(3600))
         var seen: [String] = []
-        while let item = try await context.waitForSignal("add", as: String.self, timeout: .seconds(1)) {
-            seen.append(item)
+        do {
+            while let item = try await context.waitForSignal("add", as: String.self, timeout: .seconds(1)) {
+                seen.append(item)
+            }
+            _ = try await step
+            _ = try await approval.decision()
+        } catch is WorkflowCancelledError {
+            seen.append("cancelled")
         }
-        _ = try await step
-        _ = try await approval.decision()
         return seen
     }
 }
 
 /// What can land in a run's inbox before its next workflow task.
 enum InboxArrival: String, CaseIterable, Sendable {
-    case signal, timerFire, activityOutcome, approvalDecision
+    case signal, timerFire, activityOutcome, approvalDecision, cancellation
 }
 
 @Suite("A task delivers its signals first: an acknowledged signal is never unseen at close")
@@ -38,11 +43,25 @@ struct SignalOrderingTests {
         }
     }
 
-    static let orders = permutations(InboxArrival.allCases).map { $0.map(\.rawValue).joined(separator: ",") }
+    static func orders(_ arrivals: [InboxArrival]) -> [String] {
+        permutations(arrivals).map { $0.map(\.rawValue).joined(separator: ",") }
+    }
 
     @Test("a signal against a timer fire, an activity outcome and an approval decision, in every order within one task",
-          arguments: StoreBackend.allCases, orders)
+          arguments: StoreBackend.allCases, orders([.signal, .timerFire, .activityOutcome, .approvalDecision]))
     func signalSeenInEveryOrder(backend: StoreBackend, order: String) async throws {
+        try await deliver(order, on: backend, expecting: ["late"])
+    }
+
+    @Test("the same with a cancellation among them: the code sees the signal, then the cancellation",
+          arguments: [StoreBackend.sqlite], orders(InboxArrival.allCases))
+    func signalSeenBeforeCancellation(backend: StoreBackend, order: String) async throws {
+        try await deliver(order, on: backend, expecting: ["late", "cancelled"])
+    }
+
+    /// Lines up `order` (comma-separated ``InboxArrival``s) in a run's inbox, lets one task deliver
+    /// them all, and checks what the code saw.
+    private func deliver(_ order: String, on backend: StoreBackend, expecting expected: [String]) async throws {
         try await backend.withStore { store in
             var registry = testRegistry()
             registry.register(QuietPeriodCollector.self)
@@ -69,10 +88,13 @@ struct SignalOrderingTests {
                 case .approvalDecision:
                     let approval = try #require(try await env.client.approvals(ApprovalQuery(pendingOnly: true)).first)
                     try await env.client.approve(approval.id, by: "ada")
+                case .cancellation:
+                    try await env.client.cancel(workflowID: "collector", reason: "test")
                 }
             }
-            #expect(try await store.pendingWork(runID: handle.runID).inbox.count == 4, "all four wait for one task")
-            #expect(try await env.result(of: handle, as: QuietPeriodCollector.self) == ["late"], "order \(order)")
+            let arrivals = order.split(separator: ",").count
+            #expect(try await store.pendingWork(runID: handle.runID).inbox.count == arrivals, "all wait for one task")
+            #expect(try await env.result(of: handle, as: QuietPeriodCollector.self) == expected, "order \(order)")
         }
     }
 }
