@@ -62,6 +62,22 @@ enum DiagnosticTables {
         }
     }
 
+    /// The workflows with an attempt of `activity` leased to `owner` right now.
+    static func workflowsWithLeasedActivity(_ activity: String, owner: String, store: any WorkflowStore,
+                                            scratch: Scratch) async throws -> [String] {
+        if let postgres = store as? PostgresWorkflowStore {
+            let rows = try await postgres.client.query(
+                "SELECT workflow_id FROM activity_tasks WHERE activity_name = \(activity) AND lease_owner = \(owner)", logger: Logger(label: "test"))
+            var result: [String] = []
+            for try await id in rows.decode(String.self) { result.append(id) }
+            return result
+        }
+        return try await DatabaseQueue(path: scratch.databasePath).read { db in
+            try String.fetchAll(db, sql: "SELECT workflow_id FROM activity_tasks WHERE activity_name = ? AND lease_owner = ?",
+                                arguments: [activity, owner])
+        }
+    }
+
     static func effects(store: any WorkflowStore, scratch: Scratch) async throws -> [EffectRow] {
         let sql = "SELECT idempotency_key, workflow_id, step, attempts FROM diagnostic_effects"
         if let postgres = store as? PostgresWorkflowStore {

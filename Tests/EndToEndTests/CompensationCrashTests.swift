@@ -44,23 +44,17 @@ struct CompensationCrashTests {
 
     /// Waits until some run is compensating with an undo attempt leased to the live worker `owner`
     /// (so a kill now interrupts it — a lease still held by a killed worker does not count), or
-    /// every run has closed. - Returns: the first workflow id caught compensating (empty if none).
-    private static func waitForCompensationInFlight(_ handles: [WorkflowHandle], owner: String, store: any WorkflowStore) async throws -> [String] {
-        try await eventually("a run compensating with an undo attempt leased to \(owner)", timeout: .seconds(60), interval: .milliseconds(20)) {
-            var caught: [String] = []
-            var open = 0
-            for handle in handles {
-                let view = try CompensationView(try await store.history(runID: handle.runID))
-                if view.closing == nil { open += 1 }
-                guard view.isCompensating else { continue }
-                let pending = try await store.pendingWork(runID: handle.runID).activities
-                if pending.contains(where: { $0.activityName == UndoDiagnosticEffect.name && $0.leaseOwner == owner }) {
-                    // Kill at once: scanning on could outlast the work on a loaded machine.
-                    caught.append(handle.workflowID)
-                    break
-                }
-            }
-            return caught.isEmpty && open > 0 ? nil : caught
+    /// every run has closed. - Returns: the workflow ids caught compensating (empty if none).
+    /// One query per poll (undo activities exist only while a run compensates): on a loaded
+    /// machine, reading every run's history per poll can outlast the compensations.
+    private static func waitForCompensationInFlight(_ handles: [WorkflowHandle], owner: String, store: any WorkflowStore,
+                                                    scratch: Scratch) async throws -> [String] {
+        try await eventually("a run compensating with an undo attempt leased to \(owner)", timeout: .seconds(60), interval: .milliseconds(10)) {
+            let caught = try await DiagnosticTables.workflowsWithLeasedActivity(UndoDiagnosticEffect.name, owner: owner, store: store,
+                                                                                scratch: scratch)
+            if !caught.isEmpty { return caught }
+            for handle in handles where try await store.run(runID: handle.runID)?.status.isOpen == true { return nil }
+            return []
         }
     }
 
@@ -87,7 +81,8 @@ struct CompensationCrashTests {
 
             var kills: [(at: Date, compensating: [String])] = []
             for restart in 1...2 {
-                let compensating = try await Self.waitForCompensationInFlight(handles, owner: "crash-worker-\(restart)", store: store)
+                let compensating = try await Self.waitForCompensationInFlight(handles, owner: "crash-worker-\(restart)", store: store,
+                                                                             scratch: scratch)
                 kills.append((Date(), compensating))
                 worker.kill()
                 worker = try daemon(restart + 1)

@@ -58,9 +58,14 @@ public struct RetryPolicy: Sendable, Hashable {
         }
     }
 
+    /// Whether the failure is never retried: marked non-retryable, or of a non-retryable type.
+    public func isNonRetryable(_ failure: ErrorInfo) -> Bool {
+        failure.nonRetryable || nonRetryableErrorTypes.contains(failure.type)
+    }
+
     /// Whether a failure may be retried after `attempt` attempts.
     public func allowsRetry(after attempt: Int, failure: ErrorInfo) -> Bool {
-        if failure.nonRetryable || nonRetryableErrorTypes.contains(failure.type) { return false }
+        if isNonRetryable(failure) { return false }
         if let maximumAttempts, attempt >= maximumAttempts { return false }
         return true
     }

@@ -295,7 +295,7 @@ package final class WorkflowEngine: Sendable {
         if let maximum = policy.maximumAttempts, task.attempt > maximum {
             // The last allowed attempt was lost with its worker.
             return .failed(ErrorInfo(type: "ActivityTimeout", message: "attempt \(task.attempt - 1) was lost (its worker stopped or timed out)",
-                                     nonRetryable: true))
+                                     nonRetryable: true, retryState: .maximumAttemptsReached))
         }
         if let definition = registry.activity(named: task.activityName) {
             let store = self.store
@@ -328,11 +328,15 @@ package final class WorkflowEngine: Sendable {
         logger.info("activity attempt failed", metadata: [
             "workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)", "attempt": "\(task.attempt)", "error": "\(failure)",
         ])
-        guard policy.allowsRetry(after: task.attempt, failure: failure) else { return .failed(failure) }
+        guard policy.allowsRetry(after: task.attempt, failure: failure) else {
+            var final = failure
+            final.retryState = policy.isNonRetryable(failure) ? .nonRetryableFailure : .maximumAttemptsReached
+            return .failed(final)
+        }
         let retryAt = clock.now().addingTimeInterval(policy.delay(afterAttempt: task.attempt).seconds)
         if let limit = task.options.scheduleToCloseTimeout, retryAt > task.scheduledAt.addingTimeInterval(limit.seconds) {
-            return .failed(ErrorInfo(type: "ActivityTimeout", message: "schedule-to-close timeout of \(limit) passed; last error: \(failure)",
-                                     nonRetryable: true))
+            return .failed(ErrorInfo(type: "ActivityTimeout", message: "schedule-to-close timeout of \(limit) passed",
+                                     nonRetryable: true, cause: failure, retryState: .timeout))
         }
         return .retry(failure, at: retryAt)
     }
