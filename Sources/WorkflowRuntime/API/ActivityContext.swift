@@ -31,8 +31,8 @@ public final class ActivityContext: Sendable {
     private let cancelled = Atomic<Bool>(false)
     /// When the attempt started or last heartbeated, for the heartbeat-timeout watchdog.
     private let lastHeartbeat: Mutex<Date>
-    /// Yields once when a heartbeat finds the lease lost.
-    private let leaseLoss = AsyncStream<Void>.makeStream()
+    /// Called once when a heartbeat finds the lease lost (the worker then cancels the attempt).
+    private let leaseLostHandler = Mutex<(@Sendable () -> Void)?>(nil)
 
     private let shuttingDown: @Sendable () -> Bool
 
@@ -53,9 +53,6 @@ public final class ActivityContext: Sendable {
         lastHeartbeat = Mutex(clock.now())
     }
 
-    deinit {
-        leaseLoss.continuation.finish()
-    }
 
     /// A logger carrying the workflow id, activity, idempotency key and attempt as metadata.
     public var logger: Logger {
@@ -102,7 +99,10 @@ public final class ActivityContext: Sendable {
         try checkCancellation()
         if try await !heartbeatSink(details) {
             cancelled.store(true, ordering: .relaxed)
-            leaseLoss.continuation.yield()
+            leaseLostHandler.withLock { handler in
+                defer { handler = nil }
+                return handler
+            }?()
             throw CancellationError()
         }
         let now = clock.now()
@@ -112,9 +112,8 @@ public final class ActivityContext: Sendable {
     /// When the attempt started or last heartbeated successfully.
     var lastHeartbeatAt: Date { lastHeartbeat.withLock { $0 } }
 
-    /// Returns once a heartbeat finds the lease lost; throws `CancellationError` if cancelled first.
-    func waitUntilLeaseLost() async throws {
-        for await _ in leaseLoss.stream { return }
-        throw CancellationError()
+    /// Sets what to do once a heartbeat finds the lease lost.
+    func onLeaseLost(_ handler: @escaping @Sendable () -> Void) {
+        leaseLostHandler.withLock { $0 = handler }
     }
 }

@@ -1,46 +1,45 @@
 import Synchronization
 
 /// The end of a stopping worker's grace period: activity attempts still running then are
-/// cancelled and given back (``ActivityReport/Outcome/released(_:)``). Waiters wake once, when
-/// it ends; a waiter that is cancelled first stops waiting.
+/// cancelled and given back (``ActivityReport/Outcome/released(_:)``). Each running attempt
+/// registers how to stop it; ending the grace period calls them all, and an attempt that
+/// registers afterwards is stopped at once.
 final class ShutdownGrace: Sendable {
     private struct State {
         var ended = false
-        var waiters: [Int: CheckedContinuation<Void, Error>] = [:]
+        var stops: [Int: @Sendable () -> Void] = [:]
         var nextID = 0
     }
 
     private let state = Mutex(State())
 
-    /// Ends the grace period and wakes every waiter.
+    /// Ends the grace period: stops every registered attempt.
     func end() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Error>] in
+        let stops = state.withLock { state -> [@Sendable () -> Void] in
             state.ended = true
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+            defer { state.stops.removeAll() }
+            return Array(state.stops.values)
         }
-        for waiter in waiters { waiter.resume() }
+        for stop in stops { stop() }
     }
 
-    /// Returns when the grace period ends. - Throws: `CancellationError` if cancelled first.
-    func wait() async throws {
-        let id = state.withLock { state -> Int in
+    /// Registers how to stop a running attempt. - Returns: the id to unregister it with, or
+    /// `nil` when the grace period has already ended (`stop` was then called).
+    func register(_ stop: @escaping @Sendable () -> Void) -> Int? {
+        let id = state.withLock { state -> Int? in
+            guard !state.ended else { return nil }
             defer { state.nextID += 1 }
+            state.stops[state.nextID] = stop
             return state.nextID
         }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let ready = state.withLock { state -> Bool in
-                    if state.ended || Task.isCancelled { return true }
-                    state.waiters[id] = continuation
-                    return false
-                }
-                if ready { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume(throwing: CancellationError())
-        }
-        try Task.checkCancellation()
+        if id == nil { stop() }
+        return id
+    }
+
+    /// Forgets a finished attempt.
+    func unregister(_ id: Int?) {
+        guard let id else { return }
+        _ = state.withLock { $0.stops.removeValue(forKey: id) }
     }
 }
 
