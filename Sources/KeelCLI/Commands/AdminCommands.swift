@@ -18,6 +18,9 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Input as JSON, @PATH to read it from a file, or - to read standard input.")
     var input = "{}"
 
+    @Option(help: "The run's task queue: only workers serving it (worker run --task-queue) run its workflow tasks and, by default, its activities.")
+    var taskQueue = TaskQueue.default
+
     @Flag(help: "Wait for the run to close and print its result (a worker must be running).")
     var wait = false
 
@@ -33,7 +36,7 @@ struct StartCommand: AsyncParsableCommand {
             let input = try JSONArgument.payload(input, option: "--input")
             try await database.withStore { store in
                 let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: store))
-                let handle = try await client.start(workflowType: type, id: id, input: input)
+                let handle = try await client.start(workflowType: type, id: id, input: input, taskQueue: taskQueue)
                 guard wait else {
                     if json { try printJSON(handle) } else {
                         printLine(handle.created ? "started \(handle.workflowID) (run \(handle.runID))"

@@ -38,6 +38,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Refuse approval requests that name no approvers (anyone could decide them): such a run is blocked with the reason.")
     var requireApprovers = false
 
+    @Option(help: "A task queue this worker serves (repeat for several; default: default).")
+    var taskQueue: [String] = []
+
     @Option(help: "Worker identity in leases and logs (default: host:pid:random).")
     var identity: String?
 
@@ -67,7 +70,8 @@ struct RunCommand: AsyncParsableCommand {
                 workflowTaskLease: try .checked(seconds: workflowTaskTimeout, "--workflow-task-timeout", allowsZero: false),
                 defaultActivityLease: try .checked(seconds: activityTimeout, "--activity-timeout", allowsZero: false),
                 eagerActivities: !noEagerActivities, requiresApprovers: requireApprovers,
-                shutdownGrace: try .checked(seconds: shutdownGrace, "--shutdown-grace"))
+                shutdownGrace: try .checked(seconds: shutdownGrace, "--shutdown-grace"),
+                taskQueues: taskQueue.isEmpty ? [TaskQueue.default] : taskQueue)
             if let identity { configuration.identity = identity }
             try configuration.validate()
             try await database.withStore(migrate: migrate, logger: logger, reachableWithin: .seconds(60)) { store in

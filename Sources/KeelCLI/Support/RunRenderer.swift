@@ -27,10 +27,10 @@ enum RunRenderer {
 
         let pending = description.pending
         if !pending.activities.isEmpty {
-            var table = TextTable("SEQ", "ACTIVITY", "ATTEMPT", "NEXT ATTEMPT / LEASE UNTIL", "OWNER", "LAST ERROR")
+            var table = TextTable("SEQ", "ACTIVITY", "QUEUE", "ATTEMPT", "NEXT ATTEMPT / LEASE UNTIL", "OWNER", "LAST ERROR")
             for activity in pending.activities {
-                table.add("\(activity.seq)", activity.activityName, "\(activity.attempt)", Formatting.time(activity.nextAttemptAt),
-                          activity.leaseOwner ?? "-", Formatting.abbreviate(activity.lastError ?? "-"))
+                table.add("\(activity.seq)", activity.activityName, activity.taskQueue, "\(activity.attempt)",
+                          Formatting.time(activity.nextAttemptAt), activity.leaseOwner ?? "-", Formatting.abbreviate(activity.lastError ?? "-"))
             }
             sections.append("Pending activities\n" + table.render())
         }

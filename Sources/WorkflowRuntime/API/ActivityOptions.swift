@@ -81,7 +81,7 @@ public struct ActivityOptions: Sendable, Hashable {
     public var scheduleToCloseTimeout: Duration?
     /// Longest time between heartbeats before the attempt counts as lost.
     public var heartbeatTimeout: Duration?
-    /// The queue whose workers run this activity; `nil` is the default queue.
+    /// The queue whose workers run this activity; `nil` is its run's queue (see ``TaskQueue``).
     public var taskQueue: String?
     /// Replaces the derived key (`workflowID/runID/sequence`). Must be unique per side effect.
     public var idempotencyKey: String?
@@ -128,6 +128,10 @@ public struct ActivityOptions: Sendable, Hashable {
         _ = try startToCloseTimeout?.checked("startToCloseTimeout", allowsZero: false)
         _ = try scheduleToCloseTimeout?.checked("scheduleToCloseTimeout", allowsZero: false)
         _ = try heartbeatTimeout?.checked("heartbeatTimeout", allowsZero: false)
+        if let taskQueue, (try? NameRules.check(taskQueue, as: "taskQueue")) == nil {
+            throw InvalidValueError(name: "taskQueue", value: NameRules.escapingControls(taskQueue).debugDescription,
+                                    requirement: "a name that is not blank and holds no control characters")
+        }
         if let idempotencyKey, idempotencyKey.isEmpty {
             throw InvalidValueError(name: "idempotencyKey", value: "\"\"", requirement: "a non-empty string (or unset)")
         }

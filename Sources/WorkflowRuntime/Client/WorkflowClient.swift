@@ -31,24 +31,28 @@ public struct WorkflowClient: Sendable {
 
     /// Starts a workflow; if a run of `id` is open, returns it instead (``WorkflowHandle/created`` is `false`).
     @discardableResult
-    public func start<W: Workflow>(_ workflow: W.Type, id: String, input: W.Input) async throws -> WorkflowHandle {
-        try await start(workflowType: W.name, id: id, input: try Payload.encode(input))
+    /// - Parameter taskQueue: the queue of the run's workflow tasks and, unless their options name
+    ///   another, of its activities (see ``TaskQueue``).
+    public func start<W: Workflow>(_ workflow: W.Type, id: String, input: W.Input,
+                                   taskQueue: String = TaskQueue.default) async throws -> WorkflowHandle {
+        try await start(workflowType: W.name, id: id, input: try Payload.encode(input), taskQueue: taskQueue)
     }
 
     /// Starts a workflow by type name with a JSON input.
     /// - Throws: ``KeelError`` `.unknownWorkflowType`, `.malformedInput`, `.invalidArgument` (an
     ///   id that is empty, only whitespace or holds control characters, see ``NameRules``).
     @discardableResult
-    public func start(workflowType: String, id: String, input: Payload) async throws -> WorkflowHandle {
+    public func start(workflowType: String, id: String, input: Payload, taskQueue: String = TaskQueue.default) async throws -> WorkflowHandle {
         try NameRules.check(id, as: "the workflow id")
         try NameRules.check(workflowType, as: "the workflow type")
+        try NameRules.check(taskQueue, as: "the task queue name")
         try checkSize(input, of: "input")
         if let registry {
             try registry.validateStart(workflowType: workflowType, input: input)
         } else {
             try input.validateJSON()
         }
-        let request = StartWorkflowRequest(workflowID: id, workflowType: workflowType, input: input, now: clock.now())
+        let request = StartWorkflowRequest(workflowID: id, workflowType: workflowType, input: input, now: clock.now(), taskQueue: taskQueue)
         let result: StartWorkflowResult
         if let localWorker, let eager = try await localWorker.startLocally(request) {
             result = eager

@@ -125,9 +125,11 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
     private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
 
     /// Eager start: while this worker runs, a client in the same process may have it compute a new
-    /// run's first workflow task and commit it with the start, and run its first activities at once.
+    /// run's first workflow task and commit it with the start, and run its first activities at once
+    /// (for runs of a type it knows, on a queue it serves).
     public func startLocally(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult? {
         guard running.load(ordering: .relaxed), engine.registry.workflowTypes.contains(request.workflowType),
+              engine.configuration.taskQueues.contains(request.taskQueue),
               let (result, eager) = try await engine.startEagerly(request) else { return nil }
         for task in eager {
             if case .terminated = eagerStartsInput.yield(task) {

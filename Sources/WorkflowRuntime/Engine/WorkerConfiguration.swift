@@ -28,6 +28,9 @@ public struct WorkerConfiguration: Sendable {
     /// ``ActivityContext/isWorkerShuttingDown`` at once; when the grace period ends, those still
     /// running are cancelled and given back for another worker at once, the attempt not counted.
     public var shutdownGrace: Duration
+    /// The task queues this worker serves: it claims workflow tasks and activities of these only
+    /// (see ``TaskQueue``).
+    public var taskQueues: [String]
 
     public init(
         identity: String = WorkerConfiguration.defaultIdentity(),
@@ -40,7 +43,8 @@ public struct WorkerConfiguration: Sendable {
         eagerActivities: Bool = true,
         requiresApprovers: Bool = false,
         workflowTaskClaimLimit: Int = 5,
-        shutdownGrace: Duration = .seconds(30)
+        shutdownGrace: Duration = .seconds(30),
+        taskQueues: [String] = [TaskQueue.default]
     ) {
         self.identity = identity
         self.workflowTaskSlots = workflowTaskSlots
@@ -53,6 +57,7 @@ public struct WorkerConfiguration: Sendable {
         self.requiresApprovers = requiresApprovers
         self.workflowTaskClaimLimit = workflowTaskClaimLimit
         self.shutdownGrace = shutdownGrace
+        self.taskQueues = taskQueues
     }
 
     /// The largest slot count accepted for workflow tasks or activities.
@@ -83,6 +88,8 @@ public struct WorkerConfiguration: Sendable {
             throw KeelError(.invalidArgument, error.description)
         }
         try NameRules.check(identity, as: "the worker identity")
+        guard !taskQueues.isEmpty else { throw KeelError(.invalidArgument, "a worker must serve at least one task queue") }
+        for queue in taskQueues { try NameRules.check(queue, as: "the task queue name") }
     }
 
     /// `host:pid:random`, unique per process.

@@ -74,7 +74,7 @@ package final class WorkflowEngine: Sendable {
         let cache = self.cache
         return try await store.claimWorkflowTasks(
             owner: configuration.identity, limit: limit, lease: configuration.workflowTaskLease, now: clock.now(),
-            cachedTaskVersion: { cache.taskVersion(of: $0) })
+            taskQueues: configuration.taskQueues, cachedTaskVersion: { cache.taskVersion(of: $0) })
     }
 
     /// Replays (or resumes from the cache) the task's run, applies its inbox and commits.
@@ -178,8 +178,9 @@ package final class WorkflowEngine: Sendable {
         var leases: [Int: ActivityLease] = [:]
         var tasks: [ActivityTask] = []
         for (kind, timestamp) in events {
+            // An activity on the run's queue is on a queue this worker serves: it claimed or started the run.
             guard case .activityScheduled(let seq, let name, let input, let key, let options) = kind,
-                  options.taskQueue == nil, registry.activity(named: name) != nil,
+                  options.taskQueue.map(configuration.taskQueues.contains) ?? true, registry.activity(named: name) != nil,
                   activitySlots.acquire(upTo: 1) == 1 else { continue }
             let lease = ActivityLease(
                 owner: configuration.identity, token: Int64.random(in: 1...Int64.max),
@@ -200,7 +201,8 @@ package final class WorkflowEngine: Sendable {
         guard granted > 0 else { return [] }
         do {
             let tasks = try await store.claimActivityTasks(
-                owner: configuration.identity, limit: granted, defaultLease: configuration.defaultActivityLease, now: clock.now())
+                owner: configuration.identity, limit: granted, defaultLease: configuration.defaultActivityLease, now: clock.now(),
+                taskQueues: configuration.taskQueues)
             activitySlots.release(granted - tasks.count)
             return tasks
         } catch {

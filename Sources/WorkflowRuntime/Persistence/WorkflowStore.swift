@@ -65,9 +65,9 @@ public protocol WorkflowStore: Sendable {
 
     // MARK: Workflow tasks
 
-    /// Leases up to `limit` runs that need a workflow task. Each task carries the run's inbox,
-    /// and its full history unless `cachedTaskVersion(runID)` equals the run's task version.
-    func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+    /// Leases up to `limit` runs on `taskQueues` that need a workflow task. Each task carries the
+    /// run's inbox, and its full history unless `cachedTaskVersion(runID)` equals the run's task version.
+    func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
                             cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask]
     /// Commits a workflow task (see ``WorkflowTaskCompletion``).
     func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult
@@ -78,7 +78,8 @@ public protocol WorkflowStore: Sendable {
 
     // MARK: Activity tasks
 
-    func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask]
+    /// Leases up to `limit` due activity attempts on `taskQueues`.
+    func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date, taskQueues: [String]) async throws -> [ActivityTask]
     /// Records an attempt's outcome. - Returns: `false` if the lease was no longer held (nothing written).
     func reportActivity(_ report: ActivityReport) async throws -> Bool
     /// Records an activity's final outcome and the workflow task that continues the run, in one
@@ -140,14 +141,16 @@ public struct StartWorkflowRequest: Sendable {
     public var workflowType: String
     public var input: Payload
     public var now: Date
+    /// The queue of the run's workflow tasks, and of its activities unless their options name one.
+    public var taskQueue: String
     /// The run's first workflow task, computed by a worker in this process (eager start); its
     /// expected task version is 0 and it holds no lease.
     public var firstTask: WorkflowTaskCompletion?
 
     public init(workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
-                firstTask: WorkflowTaskCompletion? = nil) {
+                taskQueue: String = TaskQueue.default, firstTask: WorkflowTaskCompletion? = nil) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input; self.now = now
-        self.firstTask = firstTask
+        self.taskQueue = taskQueue; self.firstTask = firstTask
     }
 }
 
@@ -369,6 +372,8 @@ public struct PendingWork: Sendable, Codable {
     public struct Activity: Sendable, Codable {
         public var seq: Int
         public var activityName: String
+        /// The queue whose workers run it: an attempt waits here while no worker serves it.
+        public var taskQueue: String
         public var attempt: Int
         public var nextAttemptAt: Date
         public var leaseOwner: String?
@@ -386,4 +391,27 @@ public struct PendingWork: Sendable, Codable {
     public var activities: [Activity]
     public var timers: [Timer]
     public var inbox: [Inbox]
+}
+
+/// Task queues: which workers run what. A run's workflow tasks belong to the queue it was started
+/// on, its activities to that queue unless their options name another; a worker claims only from
+/// the queues it serves (``WorkerConfiguration/taskQueues``, `worker run --task-queue`). Work on a
+/// queue no worker serves waits, visible in `worker show`.
+public enum TaskQueue {
+    /// The queue of runs and activities that name none, and the one workers serve by default.
+    public static let `default` = "default"
+}
+
+extension WorkflowStore {
+    /// Leases workflow tasks of the default queue.
+    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+                                   cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
+        try await claimWorkflowTasks(owner: owner, limit: limit, lease: lease, now: now, taskQueues: [TaskQueue.default],
+                                     cachedTaskVersion: cachedTaskVersion)
+    }
+
+    /// Leases activity attempts of the default queue.
+    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
+        try await claimActivityTasks(owner: owner, limit: limit, defaultLease: defaultLease, now: now, taskQueues: [TaskQueue.default])
+    }
 }

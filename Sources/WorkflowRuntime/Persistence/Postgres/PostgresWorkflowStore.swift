@@ -261,9 +261,9 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
             let readyAt: Double? = needsTask ? now : nil
             let inserted = try await connection.query("""
                 INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
-                                           history_length, needs_task, task_ready_at)
+                                           history_length, needs_task, task_ready_at, task_queue)
                 VALUES (\(request.runID), \(request.workflowID), \(request.workflowType), 'running', \(request.input.data),
-                        \(now), \(now), 1, \(needsTask), \(readyAt))
+                        \(now), \(now), 1, \(needsTask), \(readyAt), \(request.taskQueue))
                 ON CONFLICT (workflow_id) WHERE status IN ('running', 'blocked', 'compensationFailed') DO NOTHING
                 RETURNING run_id
                 """, logger: logger).collect()
@@ -345,7 +345,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     // MARK: - Workflow tasks
 
-    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
                                    cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
@@ -354,7 +354,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
             let rows = try await connection.query("""
                 WITH ready AS (
                     SELECT run_id FROM workflow_runs
-                    WHERE needs_task AND status = 'running' AND task_ready_at <= \(time)
+                    WHERE needs_task AND status = 'running' AND task_ready_at <= \(time) AND task_queue = ANY(\(taskQueues))
                     ORDER BY task_ready_at LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED)
                 UPDATE workflow_runs AS r SET lease_owner = \(owner), lease_token = \(token), lease_expires_at = \(expiry),
@@ -426,13 +426,15 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     // MARK: - Activity tasks
 
-    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
+    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date,
+                                   taskQueues: [String]) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
         return try await transaction { [self] connection, notifications in
             let rows = try await connection.query("""
                 WITH due AS (
-                    SELECT id FROM activity_tasks WHERE visible_at <= \(time) ORDER BY visible_at LIMIT \(limit)
+                    SELECT id FROM activity_tasks WHERE visible_at <= \(time) AND task_queue = ANY(\(taskQueues))
+                    ORDER BY visible_at LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED)
                 UPDATE activity_tasks AS a SET lease_owner = \(owner), lease_token = \(token), attempt = a.attempt + 1,
                     visible_at = \(time) + COALESCE(a.start_to_close, \(defaultLease.seconds))
@@ -575,11 +577,13 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     public func pendingWork(runID: String) async throws -> PendingWork {
         try await read { [self] connection in
             let activities = try await connection.query("""
-                SELECT seq, activity_name, attempt, visible_at, lease_owner, last_error FROM activity_tasks WHERE run_id = \(runID) ORDER BY seq
+                SELECT seq, activity_name, task_queue, attempt, visible_at, lease_owner, last_error FROM activity_tasks
+                WHERE run_id = \(runID) ORDER BY seq
                 """, logger: logger).collect().map { row in
-                let (seq, name, attempt, visibleAt, owner, lastError) = try row.decode((Int, String, Int, Double, String?, String?).self)
-                return PendingWork.Activity(seq: seq, activityName: name, attempt: attempt, nextAttemptAt: Date(timeIntervalSince1970: visibleAt),
-                                            leaseOwner: owner, lastError: lastError)
+                let (seq, name, queue, attempt, visibleAt, owner, lastError) =
+                    try row.decode((Int, String, String, Int, Double, String?, String?).self)
+                return PendingWork.Activity(seq: seq, activityName: name, taskQueue: queue, attempt: attempt,
+                                            nextAttemptAt: Date(timeIntervalSince1970: visibleAt), leaseOwner: owner, lastError: lastError)
             }
             let timers = try await connection.query("SELECT seq, fire_at FROM timers WHERE run_id = \(runID) ORDER BY fire_at", logger: logger)
                 .collect().map { row in
@@ -753,11 +757,12 @@ extension PostgresWorkflowStore {
             // The column start_to_close holds the attempt lease (ActivityOptions.attemptLease).
             try await connection.query("""
                 INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options, start_to_close,
-                                            attempt, scheduled_at, visible_at, lease_owner, lease_token)
+                                            attempt, scheduled_at, visible_at, lease_owner, lease_token, task_queue)
                 VALUES (\(runID), \(activity.seq), \(completion.workflowID), \(activity.name), \(activity.input.data),
                         \(activity.idempotencyKey), \(prepared.encodedOptions[activity.seq] ?? Data()),
                         \(activity.options.attemptLease?.seconds), \(attempt), \(activity.scheduledAt.timeIntervalSince1970),
-                        \(visibleAt), \(lease?.owner), \(lease?.token))
+                        \(visibleAt), \(lease?.owner), \(lease?.token),
+                        COALESCE(\(activity.options.taskQueue)::text, (SELECT task_queue FROM workflow_runs WHERE run_id = \(runID))))
                 """, logger: logger)
             if lease == nil { notifications.topics.insert(.activityTasks) }
         }

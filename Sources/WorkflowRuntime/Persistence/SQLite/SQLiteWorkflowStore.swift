@@ -131,10 +131,10 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             let needsTask = firstTask == nil
             try db.executeCached(sql: """
                 INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
-                                           history_length, needs_task, task_ready_at)
-                VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?)
+                                           history_length, needs_task, task_ready_at, task_queue)
+                VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?)
                 """, arguments: [request.runID, request.workflowID, request.workflowType, request.input.data, now, now,
-                                 needsTask, needsTask ? now : nil])
+                                 needsTask, needsTask ? now : nil, request.taskQueue])
             try db.executeCached(sql: "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)",
                                  arguments: [request.runID, now, body])
             if let firstTask {
@@ -202,20 +202,22 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: - Workflow tasks
 
-    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
                                    cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
         let expiry = time + lease.seconds
+        let queues = Self.placeholders(taskQueues.count)
         return try await write { db, _ in
             let rows = try db.cachedRows(sql: """
                 UPDATE workflow_runs SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, task_ready_at = ?,
                     task_claims = task_claims + 1
                 WHERE run_id IN (SELECT run_id FROM workflow_runs
-                                 WHERE needs_task = 1 AND status = 'running' AND task_ready_at <= ?
+                                 WHERE needs_task = 1 AND status = 'running' AND task_ready_at <= ? AND task_queue IN (\(queues))
                                  ORDER BY task_ready_at LIMIT ?)
                 RETURNING run_id, workflow_id, workflow_type, task_version, task_claims
-                """, arguments: [owner, token, expiry, expiry, time, limit])
+                """, arguments: StatementArguments([owner, token, expiry, expiry, time] as [any DatabaseValueConvertible])!
+                    + StatementArguments(taskQueues) + [limit])
             var tasks: [WorkflowTask] = []
             for row in rows {
                 let runID: String = row["run_id"]
@@ -289,17 +291,21 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: - Activity tasks
 
-    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
+    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date,
+                                   taskQueues: [String]) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
+        let queues = Self.placeholders(taskQueues.count)
         return try await write { db, notifications in
             let rows = try db.cachedRows(sql: """
                 UPDATE activity_tasks SET lease_owner = ?, lease_token = ?, attempt = attempt + 1,
                     visible_at = ? + COALESCE(start_to_close, ?)
-                WHERE id IN (SELECT id FROM activity_tasks WHERE visible_at <= ? ORDER BY visible_at LIMIT ?)
+                WHERE id IN (SELECT id FROM activity_tasks WHERE visible_at <= ? AND task_queue IN (\(queues))
+                             ORDER BY visible_at LIMIT ?)
                 RETURNING run_id, workflow_id, seq, activity_name, input, idempotency_key, options, attempt,
                           scheduled_at, heartbeat_details
-                """, arguments: [owner, token, time, defaultLease.seconds, time, limit])
+                """, arguments: StatementArguments([owner, token, time, defaultLease.seconds, time] as [any DatabaseValueConvertible])!
+                    + StatementArguments(taskQueues) + [limit])
             var tasks: [ActivityTask] = []
             for row in rows {
                 let (runID, seq, attempt): (String, Int, Int) = (row["run_id"], row["seq"], row["attempt"])
@@ -430,9 +436,10 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     public func pendingWork(runID: String) async throws -> PendingWork {
         try await read { db in
             let activities = try db.cachedRows(sql: """
-                SELECT seq, activity_name, attempt, visible_at, lease_owner, last_error FROM activity_tasks WHERE run_id = ? ORDER BY seq
+                SELECT seq, activity_name, task_queue, attempt, visible_at, lease_owner, last_error FROM activity_tasks
+                WHERE run_id = ? ORDER BY seq
                 """, arguments: [runID]).map { row in
-                PendingWork.Activity(seq: row["seq"], activityName: row["activity_name"], attempt: row["attempt"],
+                PendingWork.Activity(seq: row["seq"], activityName: row["activity_name"], taskQueue: row["task_queue"], attempt: row["attempt"],
                                      nextAttemptAt: Date(timeIntervalSince1970: row["visible_at"]), leaseOwner: row["lease_owner"],
                                      lastError: row["last_error"])
             }
@@ -449,6 +456,11 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 // MARK: - Statements shared by the operations above
 
 extension SQLiteWorkflowStore {
+    /// `?, ?, ...`: `count` statement placeholders (at least one, so `IN (...)` stays valid).
+    static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: max(1, count)).joined(separator: ", ")
+    }
+
     /// Reads the run's fencing state (the caller holds the write lock).
     static func fence(_ db: Database, runID: String) throws -> RunFence? {
         try db.cachedRow(sql: """
@@ -572,8 +584,8 @@ extension SQLiteWorkflowStore {
         }
         let insertActivity = try db.cachedStatement(sql: """
             INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options, start_to_close,
-                                        attempt, scheduled_at, visible_at, lease_owner, lease_token)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        attempt, scheduled_at, visible_at, lease_owner, lease_token, task_queue)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT task_queue FROM workflow_runs WHERE run_id = ?)))
             """)
         for activity in prepared.plan.activities {
             let lease = completion.eagerLeases[activity.seq]
@@ -581,7 +593,7 @@ extension SQLiteWorkflowStore {
                 runID, activity.seq, completion.workflowID, activity.name, activity.input.data, activity.idempotencyKey,
                 prepared.encodedOptions[activity.seq], activity.options.attemptLease?.seconds,  // column start_to_close: the attempt lease
                 lease == nil ? 0 : 1, activity.scheduledAt.timeIntervalSince1970,
-                lease?.expiresAt.timeIntervalSince1970 ?? now, lease?.owner, lease?.token,
+                lease?.expiresAt.timeIntervalSince1970 ?? now, lease?.owner, lease?.token, activity.options.taskQueue, runID,
             ])
             if lease == nil { notifications.topics.insert(.activityTasks) }
         }
