@@ -29,8 +29,9 @@ public final class ActivityContext: Sendable {
     let clock: any WorkflowClock
     private let heartbeatSink: @Sendable (Payload?) async throws -> Bool
     private let cancelled = Atomic<Bool>(false)
-    /// When the attempt started or last heartbeated, for the heartbeat-timeout watchdog.
-    private let lastHeartbeat: Mutex<Date>
+    /// Successful heartbeats so far, and when the attempt started or last heartbeated: for the
+    /// heartbeat-timeout watchdog (the count tells heartbeats apart on a clock that stands still).
+    private let heartbeats: Mutex<(count: Int, at: Date)>
     /// Called once when a heartbeat finds the lease lost (the worker then cancels the attempt).
     private let leaseLostHandler = Mutex<(@Sendable () -> Void)?>(nil)
 
@@ -50,7 +51,7 @@ public final class ActivityContext: Sendable {
         baseLogger = logger
         self.clock = clock
         self.heartbeatSink = heartbeat
-        lastHeartbeat = Mutex(clock.now())
+        heartbeats = Mutex((0, clock.now()))
     }
 
 
@@ -106,11 +107,11 @@ public final class ActivityContext: Sendable {
             throw CancellationError()
         }
         let now = clock.now()
-        lastHeartbeat.withLock { $0 = now }
+        heartbeats.withLock { $0 = ($0.count + 1, now) }
     }
 
-    /// When the attempt started or last heartbeated successfully.
-    var lastHeartbeatAt: Date { lastHeartbeat.withLock { $0 } }
+    /// Successful heartbeats so far, and when the attempt started or last heartbeated.
+    var lastHeartbeat: (count: Int, at: Date) { heartbeats.withLock { $0 } }
 
     /// Sets what to do once a heartbeat finds the lease lost.
     func onLeaseLost(_ handler: @escaping @Sendable () -> Void) {

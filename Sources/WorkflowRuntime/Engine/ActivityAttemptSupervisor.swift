@@ -53,14 +53,14 @@ struct ActivityAttemptSupervisor {
         return Task {
             let closeBy = startToClose.map { started.addingTimeInterval($0.seconds) } ?? .distantFuture
             while !Task.isCancelled {
-                let lastHeartbeat = context.lastHeartbeatAt
-                let heartbeatBy = heartbeatTimeout.map { lastHeartbeat.addingTimeInterval($0.seconds) } ?? .distantFuture
+                let lastHeartbeat = context.lastHeartbeat
+                let heartbeatBy = heartbeatTimeout.map { lastHeartbeat.at.addingTimeInterval($0.seconds) } ?? .distantFuture
                 do { try await clock.sleep(until: min(closeBy, heartbeatBy)) } catch { return }
                 let now = clock.now()
                 if let startToClose, now >= closeBy {
                     return stop(ApplicationError("start-to-close timeout of \(startToClose) passed", type: "ActivityTimeout"))
                 }
-                if let heartbeatTimeout, now >= heartbeatBy, context.lastHeartbeatAt == lastHeartbeat {
+                if let heartbeatTimeout, now >= heartbeatBy, context.lastHeartbeat.count == lastHeartbeat.count {
                     return stop(ApplicationError("heartbeat timeout of \(heartbeatTimeout) passed with no heartbeat", type: "ActivityTimeout"))
                 }
             }
