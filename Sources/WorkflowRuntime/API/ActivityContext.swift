@@ -34,6 +34,7 @@ public final class ActivityContext: Sendable {
     private let heartbeats: Mutex<(count: Int, at: Date)>
     /// Called once when a heartbeat finds the lease lost (the worker then cancels the attempt).
     private let leaseLostHandler = Mutex<(@Sendable () -> Void)?>(nil)
+    private let leaseLost = Atomic<Bool>(false)
 
     private let shuttingDown: @Sendable () -> Bool
 
@@ -100,6 +101,7 @@ public final class ActivityContext: Sendable {
         try checkCancellation()
         if try await !heartbeatSink(details) {
             cancelled.store(true, ordering: .relaxed)
+            leaseLost.store(true, ordering: .relaxed)
             leaseLostHandler.withLock { handler in
                 defer { handler = nil }
                 return handler
@@ -116,5 +118,10 @@ public final class ActivityContext: Sendable {
     /// Sets what to do once a heartbeat finds the lease lost.
     func onLeaseLost(_ handler: @escaping @Sendable () -> Void) {
         leaseLostHandler.withLock { $0 = handler }
+        // Lost before the handler was set: call it now (at most once, as the heartbeat would).
+        if leaseLost.load(ordering: .relaxed), let handler = leaseLostHandler.withLock({ current in
+            defer { current = nil }
+            return current
+        }) { handler() }
     }
 }
