@@ -172,12 +172,4 @@ struct ActivityAttemptLimitsTests {
             #expect(try await store.run(runID: handle.runID)?.status == .terminated)
         }
     }
-
-    private func waitFor(_ what: String, timeout: Duration, _ condition: @Sendable () -> Bool) async throws {
-        let end = ContinuousClock.now + timeout
-        while !condition() {
-            guard ContinuousClock.now < end else { throw KeelError(.timeout, "timed out waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
 }

@@ -25,14 +25,6 @@ struct TaskQueueTests {
                       configuration: WorkerConfiguration(pollInterval: .milliseconds(20), taskQueues: queues), logger: logger)
     }
 
-    private func waitFor(_ what: String, _ condition: () async throws -> Bool) async throws {
-        let end = ContinuousClock.now + .seconds(20)
-        while try await !condition() {
-            guard ContinuousClock.now < end else { throw KeelError(.timeout, "timed out waiting for \(what)") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
     @Test("an activity on a queue no worker serves waits, visibly; a worker serving it runs it", arguments: StoreBackend.allCases)
     func activityQueue(backend: StoreBackend) async throws {
         try await backend.withStore { store in
@@ -41,7 +33,7 @@ struct TaskQueueTests {
             let client = WorkflowClient(store: store, registry: registry)
             let handle = try await client.start(BillThenGreet.self, id: "bill", input: "ada")
             try await Self.worker(store, queues: [TaskQueue.default]).withRunning {
-                try await self.waitFor("the billing activity to be scheduled") {
+                try await waitFor("the billing activity to be scheduled") {
                     try await store.pendingWork(runID: handle.runID).activities.first?.taskQueue == "billing"
                 }
                 try await Task.sleep(for: .milliseconds(300))

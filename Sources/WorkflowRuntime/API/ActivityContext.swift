@@ -102,10 +102,7 @@ public final class ActivityContext: Sendable {
         if try await !heartbeatSink(details) {
             cancelled.store(true, ordering: .relaxed)
             leaseLost.store(true, ordering: .relaxed)
-            leaseLostHandler.withLock { handler in
-                defer { handler = nil }
-                return handler
-            }?()
+            takeLeaseLostHandler()?()
             throw CancellationError()
         }
         let now = clock.now()
@@ -119,9 +116,14 @@ public final class ActivityContext: Sendable {
     func onLeaseLost(_ handler: @escaping @Sendable () -> Void) {
         leaseLostHandler.withLock { $0 = handler }
         // Lost before the handler was set: call it now (at most once, as the heartbeat would).
-        if leaseLost.load(ordering: .relaxed), let handler = leaseLostHandler.withLock({ current in
-            defer { current = nil }
-            return current
-        }) { handler() }
+        if leaseLost.load(ordering: .relaxed) { takeLeaseLostHandler()?() }
+    }
+
+    /// The lease-lost handler, removed so it runs once.
+    private func takeLeaseLostHandler() -> (@Sendable () -> Void)? {
+        leaseLostHandler.withLock { handler in
+            defer { handler = nil }
+            return handler
+        }
     }
 }
