@@ -1,5 +1,6 @@
 import Activities
 import Foundation
+import KeelTestSupport
 import Testing
 import WorkflowRuntime
 import Workflows

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KeelTestSupport
 import Testing
 import WorkflowRuntime
 import Workflows

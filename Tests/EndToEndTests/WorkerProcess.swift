@@ -146,14 +146,3 @@ struct Scratch {
         try? FileManager.default.removeItem(at: directory)
     }
 }
-
-/// Polls `condition` every `interval` until it returns a value, or fails with `what` after `timeout`.
-func eventually<T>(_ what: String, timeout: Duration = .seconds(60), interval: Duration = .milliseconds(50),
-                   _ condition: () async throws -> T?) async throws -> T {
-    let end = ContinuousClock.now + timeout
-    while true {
-        if let value = try await condition() { return value }
-        guard ContinuousClock.now < end else { throw DaemonError(description: "timed out after \(timeout) waiting for \(what)") }
-        try await Task.sleep(for: interval)
-    }
-}
