@@ -72,7 +72,7 @@ final class Daemon {
     init(database: String, logPath: String, extraArguments: [String] = []) throws {
         process.executableURL = WorkerBinary.url
         process.arguments = ["run", "--database", database, "--poll-interval-ms", "50",
-                             "--workflow-task-timeout", "1", "--activity-timeout", "1"] + extraArguments
+                             "--workflow-task-timeout", "2", "--activity-timeout", "1"] + extraArguments
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
