@@ -77,7 +77,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .timerCancelled(let seq), .markerRecorded(let seq, _, _), .approvalRequested(let seq, _),
                 .approvalDecided(let seq, _), .compensationStarted(let seq, _), .compensationFailed(let seq, _, _):
                 seq
-            default: nil
+            case .workflowStarted, .signalReceived, .cancelRequested, .compensationRetryRequested, .workflowCompleted,
+                .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
+                nil
             }
         }
 
@@ -89,7 +91,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .compensationStarted, .compensationFailed, .workflowCompleted, .workflowFailed, .workflowCancelled,
                 .workflowCompensated:
                 true
-            default: false
+            case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .signalReceived, .cancelRequested,
+                .approvalDecided, .compensationRetryRequested, .workflowTerminated:
+                false
             }
         }
 
@@ -97,7 +101,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         public var isClosing: Bool {
             switch self {
             case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated: true
-            default: false
+            case .workflowStarted, .activityScheduled, .activityCompleted, .activityFailed, .timerStarted, .timerFired,
+                .timerCancelled, .markerRecorded, .signalReceived, .cancelRequested, .approvalRequested, .approvalDecided,
+                .compensationStarted, .compensationFailed, .compensationRetryRequested:
+                false
             }
         }
 
@@ -115,11 +122,15 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .workflowCompleted: "workflow completion"
             case .workflowFailed: "workflow failure"
             case .workflowCancelled: "workflow cancellation"
-            default: name
+            case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .signalReceived, .cancelRequested,
+                .approvalDecided, .compensationRetryRequested, .workflowTerminated:
+                name
             }
         }
 
         /// Whether two commands are the same operation (kind, sequence and name; inputs may differ).
+        /// Any pair not listed is a different operation, so a new command kind left out here is
+        /// reported as non-determinism rather than silently accepted.
         func isSameOperation(as other: Kind) -> Bool {
             switch (self, other) {
             case (.activityScheduled(let a, let nameA, _, _, _), .activityScheduled(let b, let nameB, _, _, _)):

@@ -46,7 +46,9 @@ struct CommitPlan {
             case .workflowFailed(let failure): closing = Closing(status: .failed, failure: failure)
             case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
             case .compensationRetryRequested: compensationFailure = nil
-            default: break
+            case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .markerRecorded, .signalReceived,
+                .cancelRequested, .approvalDecided, .workflowTerminated:
+                break  // history only: nothing else to write
             }
         }
         withdrawsApprovals = hasPendingApprovals && (startsCompensating || closing != nil)
