@@ -108,6 +108,10 @@ public enum RunStatus: String, Sendable, Codable, CaseIterable {
 
     /// Open runs hold their workflow id.
     public var isOpen: Bool { self == .running || self == .blocked || self == .compensationFailed }
+
+    /// The open statuses as an SQL list, `('running', 'blocked', 'compensationFailed')`: the one
+    /// place the stores' SQL takes them from (the migrations' partial unique index spells the same).
+    package static let openSQLList = "(" + allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
 }
 
 /// A run as stored.

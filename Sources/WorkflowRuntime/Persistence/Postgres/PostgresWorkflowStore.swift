@@ -264,12 +264,12 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
                                            history_length, needs_task, task_ready_at, task_queue)
                 VALUES (\(request.runID), \(request.workflowID), \(request.workflowType), 'running', \(request.input.data),
                         \(now), \(now), 1, \(needsTask), \(readyAt), \(request.taskQueue))
-                ON CONFLICT (workflow_id) WHERE status IN ('running', 'blocked', 'compensationFailed') DO NOTHING
+                ON CONFLICT (workflow_id) WHERE status IN \(unescaped: RunStatus.openSQLList) DO NOTHING
                 RETURNING run_id
                 """, logger: logger).collect()
             guard !inserted.isEmpty else {
                 let existing = try await connection.query("""
-                    SELECT run_id FROM workflow_runs WHERE workflow_id = \(request.workflowID) AND status IN ('running', 'blocked', 'compensationFailed')
+                    SELECT run_id FROM workflow_runs WHERE workflow_id = \(request.workflowID) AND status IN \(unescaped: RunStatus.openSQLList)
                     """, logger: logger).collect().first?.decode(String.self)
                 guard let existing else { throw KeelError(.storage, "workflow '\(request.workflowID)' changed during its start; retry") }
                 return StartWorkflowResult(runID: existing, created: false)
@@ -544,7 +544,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         try await read { [self] connection in
             try await connection.query("""
                 SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE workflow_id = \(workflowID)
-                ORDER BY status IN ('running', 'blocked', 'compensationFailed') DESC, created_at DESC, run_id DESC LIMIT 1
+                ORDER BY status IN \(unescaped: RunStatus.openSQLList) DESC, created_at DESC, run_id DESC LIMIT 1
                 """, logger: logger).collect().first.map(Self.run(from:))
         }
     }
@@ -616,7 +616,7 @@ extension PostgresWorkflowStore {
     /// Locks the open run of `workflowID`. - Throws: `.workflowClosed` or `.workflowNotFound`.
     func lockOpenRun(_ connection: PostgresConnection, workflowID: String, action: String) async throws -> String {
         if let runID = try await connection.query("""
-            SELECT run_id FROM workflow_runs WHERE workflow_id = \(workflowID) AND status IN ('running', 'blocked', 'compensationFailed') FOR UPDATE
+            SELECT run_id FROM workflow_runs WHERE workflow_id = \(workflowID) AND status IN \(unescaped: RunStatus.openSQLList) FOR UPDATE
             """, logger: logger).collect().first?.decode(String.self) {
             return runID
         }
@@ -635,7 +635,7 @@ extension PostgresWorkflowStore {
         let updated = try await connection.query("""
             UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task THEN task_ready_at ELSE \(time) END,
                 needs_task = TRUE, updated_at = \(time)
-            WHERE run_id = \(runID) AND status IN ('running', 'blocked', 'compensationFailed') RETURNING 1
+            WHERE run_id = \(runID) AND status IN \(unescaped: RunStatus.openSQLList) RETURNING 1
             """, logger: logger).collect()
         guard !updated.isEmpty else { return }
         try await connection.query("""

@@ -123,7 +123,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         let firstTask = try request.firstTask.map(PreparedCompletion.init)
         return try await write { db, notifications in
             if let existing = try db.cachedValue(String.self, sql: """
-                SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked', 'compensationFailed')
+                SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)
                 """, arguments: [request.workflowID]) {
                 return StartWorkflowResult(runID: existing, created: false)
             }
@@ -396,7 +396,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         try await read { db in
             try db.cachedRow(sql: """
                 SELECT * FROM workflow_runs WHERE workflow_id = ?
-                ORDER BY status IN ('running', 'blocked', 'compensationFailed') DESC, created_at DESC, rowid DESC LIMIT 1
+                ORDER BY status IN \(RunStatus.openSQLList) DESC, created_at DESC, rowid DESC LIMIT 1
                 """, arguments: [workflowID]).map(Self.run(from:))
         }
     }
@@ -475,7 +475,7 @@ extension SQLiteWorkflowStore {
 
     static func openRunID(_ db: Database, workflowID: String, action: String) throws -> String {
         if let runID = try db.cachedValue(String.self, sql: """
-            SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN ('running', 'blocked', 'compensationFailed')
+            SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)
             """, arguments: [workflowID]) {
             return runID
         }
@@ -490,13 +490,15 @@ extension SQLiteWorkflowStore {
     static func addToInbox(_ db: Database, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
                            notifications: inout StoreNotifications) throws {
         let time = now.timeIntervalSince1970
-        try db.executeCached(sql: "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
-                       arguments: [runID, kind.name, time, body])
+        // As on PostgreSQL: a closed run takes nothing into its inbox.
         try db.executeCached(sql: """
             UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task = 1 THEN task_ready_at ELSE ? END,
                 needs_task = 1, updated_at = ?
-            WHERE run_id = ?
+            WHERE run_id = ? AND status IN \(RunStatus.openSQLList)
             """, arguments: [time, time, runID])
+        guard db.changesCount > 0 else { return }
+        try db.executeCached(sql: "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
+                       arguments: [runID, kind.name, time, body])
         notifications.topics.insert(.workflowTasks)
     }
 
