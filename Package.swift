@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "WorkflowRuntime", targets: ["WorkflowRuntime"]),
+        .library(name: "KeelSQLite", targets: ["KeelSQLite"]),
+        .library(name: "KeelPostgres", targets: ["KeelPostgres"]),
         .library(name: "WorkflowTesting", targets: ["WorkflowTesting"]),
         .library(name: "KeelCLI", targets: ["KeelCLI"]),
         .library(name: "Workflows", targets: ["Workflows"]),
@@ -25,23 +27,33 @@ let package = Package(
         .target(
             name: "WorkflowRuntime",
             dependencies: [
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            resources: [.copy("Persistence/SQLite/SQLiteMigrations"), .copy("Persistence/Postgres/PostgresMigrations")]
+            ]
+        ),
+        .target(
+            name: "KeelSQLite",
+            dependencies: ["WorkflowRuntime", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "KeelPostgres",
+            dependencies: [
+                "WorkflowRuntime",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "WorkflowTesting",
-            dependencies: ["WorkflowRuntime", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["WorkflowRuntime", "KeelSQLite", .product(name: "Logging", package: "swift-log")]
         ),
         .target(
             name: "Activities",
             dependencies: [
-                "WorkflowRuntime",
+                "WorkflowRuntime", "KeelSQLite", "KeelPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
@@ -50,8 +62,9 @@ let package = Package(
         .target(
             name: "KeelCLI",
             dependencies: [
-                "WorkflowRuntime",
+                "WorkflowRuntime", "KeelSQLite", "KeelPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -59,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "worker",
             dependencies: [
-                "KeelCLI", "Workflows", "Activities", "WorkflowRuntime",
+                "KeelCLI", "Workflows", "Activities", "WorkflowRuntime", "KeelSQLite", "KeelPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -76,7 +89,8 @@ let package = Package(
         .testTarget(
             name: "WorkflowRuntimeTests",
             dependencies: [
-                "WorkflowRuntime", "WorkflowTesting", "Workflows", "Activities", "KeelTestSupport",
+                "WorkflowRuntime", "KeelSQLite", "KeelPostgres", "KeelCLI", "WorkflowTesting", "Workflows", "Activities",
+                "KeelTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -85,7 +99,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "WorkflowRuntime", "Workflows", "Activities", "worker", "KeelTestSupport",
+                "WorkflowRuntime", "KeelSQLite", "KeelPostgres", "KeelCLI", "Workflows", "Activities", "worker",
+                "KeelTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

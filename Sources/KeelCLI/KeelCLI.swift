@@ -24,8 +24,9 @@ import WorkflowRuntime
 /// }
 /// ```
 public enum KeelCLI {
-    /// Builds the registry for the store a command opened (activities may share its database).
-    public typealias RegistryBuilder = @Sendable (any WorkflowStore) throws -> WorkflowRegistry
+    /// Builds the registry for the database a command opened (activities may share it: see
+    /// `WorkflowDatabase.sqlitePath` and `WorkflowDatabase.postgresClient`).
+    public typealias RegistryBuilder = @Sendable (WorkflowDatabase) throws -> WorkflowRegistry
 
     struct Setup: Sendable {
         var name: String
@@ -54,8 +55,8 @@ public enum KeelCLI {
     static var badInputExitCode: Int32 { exitCode(for: .invalidArgument) }
 
     /// The registry for `store`.
-    public static func registry(for store: any WorkflowStore) throws -> WorkflowRegistry {
-        try current.registry(store)
+    package static func registry(for store: any WorkflowStore) throws -> WorkflowRegistry {
+        try current.registry(WorkflowDatabase(store: store))
     }
 }
 

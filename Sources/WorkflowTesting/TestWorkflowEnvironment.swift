@@ -1,4 +1,5 @@
 import Foundation
+import KeelSQLite
 import Logging
 import WorkflowRuntime
 
@@ -17,7 +18,9 @@ import WorkflowRuntime
 /// Work runs one item at a time in the test's own task, so outcomes are deterministic.
 public final class TestWorkflowEnvironment: Sendable {
     public let clock: ManualClock
-    public let store: any WorkflowStore
+    package let store: any WorkflowStore
+    /// The database the environment runs on.
+    public var database: WorkflowDatabase { WorkflowDatabase(store: store) }
     public let client: WorkflowClient
     /// The SQLite database file this environment created or opened; `nil` when it was given a
     /// store. ``shutdown()`` deletes it only if the environment created it.
@@ -40,9 +43,17 @@ public final class TestWorkflowEnvironment: Sendable {
                   eagerActivities: eagerActivities, logger: logger)
     }
 
-    /// An environment on a store the caller opened and migrated (e.g. PostgreSQL), and keeps.
-    public convenience init(registry: WorkflowRegistry, store: any WorkflowStore, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
+    /// An environment on a database the caller opened and migrated (e.g. PostgreSQL), and keeps.
+    public convenience init(registry: WorkflowRegistry, database: WorkflowDatabase,
+                            startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
                             eagerActivities: Bool = true, logger: Logger? = nil) {
+        self.init(registry: registry, store: database.store, startTime: startTime, eagerActivities: eagerActivities, logger: logger)
+    }
+
+    /// An environment on a store the caller opened and migrated, and keeps.
+    package convenience init(registry: WorkflowRegistry, store: any WorkflowStore,
+                             startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
+                             eagerActivities: Bool = true, logger: Logger? = nil) {
         self.init(registry: registry, store: store, databasePath: nil, ownsDatabaseFile: false, startTime: startTime,
                   eagerActivities: eagerActivities, logger: logger)
     }

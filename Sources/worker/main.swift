@@ -4,6 +4,6 @@ import WorkflowRuntime
 import Workflows
 
 /// The Keel worker: the daemon and admin CLI with the business and diagnostic workflows.
-await KeelCLI.main(name: "worker", extraCommands: [DemoCommand.self, BenchCommand.self]) { store in
-    try WorkerRegistry.make(for: store)
+await KeelCLI.main(name: "worker", extraCommands: [DemoCommand.self, BenchCommand.self]) { database in
+    try WorkerRegistry.make(for: database)
 }

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import KeelCLI
+import KeelPostgres
 import KeelTestSupport
 import Logging
 import PostgresNIO

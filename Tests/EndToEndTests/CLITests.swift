@@ -1,4 +1,5 @@
 import Foundation
+import KeelSQLite
 import Testing
 import WorkflowRuntime
 

@@ -1,5 +1,6 @@
 import Activities
 import Foundation
+import KeelCLI
 import KeelTestSupport
 import Testing
 import WorkflowRuntime

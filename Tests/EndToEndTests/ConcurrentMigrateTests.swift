@@ -1,22 +1,14 @@
 import Foundation
 import GRDB
+import KeelSQLite
 import KeelTestSupport
 import Testing
 import WorkflowRuntime
 
 @Suite("Concurrent `worker migrate` processes", .serialized)
 struct ConcurrentMigrateTests {
-    /// The SQLite migration files (PostgreSQL's have the same names).
-    private static let migrationFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Sources/WorkflowRuntime/Persistence/SQLite/SQLiteMigrations")
-
-    /// Every migration's name, in order.
-    private static var migrationNames: [String] {
-        get throws {
-            try FileManager.default.contentsOfDirectory(atPath: migrationFolder.path)
-                .filter { $0.hasSuffix(".sql") }.map { String($0.dropLast(4)) }.sorted()
-        }
-    }
+    /// Every migration's name, in order (PostgreSQL's are the same).
+    private static var migrationNames: [String] { SQLiteWorkflowStore.migrations.map(\.name) }
 
     /// Six `worker migrate` processes at once on `database`.
     private func migrateConcurrently(_ database: String) async throws -> [WorkerBinary.Output] {
@@ -31,7 +23,7 @@ struct ConcurrentMigrateTests {
         for output in outputs { #expect(output.status == 0, "\(output.stderr)") }
         let applied = outputs.filter { $0.stdout.contains("applied") }
         #expect(applied.count == 1, "\(outputs.map(\.stdout))")
-        #expect(applied.first?.stdout == "applied \(try Self.migrationNames.joined(separator: ", "))\n")
+        #expect(applied.first?.stdout == "applied \(Self.migrationNames.joined(separator: ", "))\n")
         #expect(outputs.filter { $0.stdout == "schema is up to date\n" }.count == 5, "\(outputs.map(\.stdout))")
     }
 
@@ -65,13 +57,11 @@ struct ConcurrentMigrateTests {
     func grdbBookkeeping() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let folder = Self.migrationFolder
-        let names = try Self.migrationNames
-        func migrator(_ names: ArraySlice<String>) throws -> DatabaseMigrator {
+        let names = Self.migrationNames
+        func migrator(_ names: ArraySlice<String>) -> DatabaseMigrator {
             var migrator = DatabaseMigrator()
-            for name in names {
-                let sql = try String(contentsOf: folder.appendingPathComponent("\(name).sql"), encoding: .utf8)
-                migrator.registerMigration(name) { db in try db.execute(sql: sql) }
+            for migration in SQLiteWorkflowStore.migrations where names.contains(migration.name) {
+                migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
             }
             return migrator
         }
@@ -83,10 +73,25 @@ struct ConcurrentMigrateTests {
         #expect(upgraded.status == 0, "\(upgraded.stderr)")
         #expect(upgraded.stdout == "applied \(names.dropFirst().joined(separator: ", "))\n")
         let reopened = try DatabaseQueue(path: scratch.databasePath)
-        let full = try migrator(names[...])
+        let full = migrator(names[...])
         let current = try await reopened.read { try full.hasCompletedMigrations($0) }
         #expect(current)
         try reopened.close()
         try await expectSchemaWorks(scratch.databaseURL)
+    }
+
+    @Test("a worker binary copied alone to an empty directory migrates a new database and runs commands on it")
+    func binaryCopiedAlone() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let copy = scratch.directory.appendingPathComponent("bin/worker")
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: WorkerBinary.url, to: copy)
+        let migrated = try await WorkerBinary.run(["migrate", "--database", scratch.databaseURL], executable: copy)
+        #expect(migrated.status == 0, "\(migrated.stderr)")
+        #expect(migrated.stdout == "applied \(Self.migrationNames.joined(separator: ", "))\n")
+        let started = try await WorkerBinary.run(["start", "diagnostics.wait-signal", "--id", "copied", "--database", scratch.databaseURL],
+                                                 executable: copy)
+        #expect(started.status == 0, "\(started.stderr)")
     }
 }

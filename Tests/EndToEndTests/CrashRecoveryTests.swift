@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KeelSQLite
 import KeelTestSupport
 import Testing
 import WorkflowRuntime

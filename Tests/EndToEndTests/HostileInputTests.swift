@@ -1,4 +1,5 @@
 import Foundation
+import KeelSQLite
 import KeelTestSupport
 import Testing
 import WorkflowRuntime

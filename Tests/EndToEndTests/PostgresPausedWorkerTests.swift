@@ -1,4 +1,6 @@
 import Foundation
+import KeelCLI
+import KeelPostgres
 import KeelTestSupport
 import Logging
 import PostgresNIO

@@ -26,21 +26,23 @@ enum WorkerBinary {
     /// - Parameters:
     ///   - environment: when given, the child's `KEEL_` variables are exactly these (others are inherited).
     ///   - standardInput: written to the child's standard input, which is then closed.
+    ///   - executable: the binary to run; default: the one built next to this test bundle.
     static func run(_ arguments: [String], environment: [String: String]? = nil, in directory: URL? = nil,
-                    standardInput: Data? = nil) async throws -> Output {
+                    standardInput: Data? = nil, executable: URL = url) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
             Thread {
                 continuation.resume(with: Result {
-                    try runBlocking(arguments, environment: environment, in: directory, standardInput: standardInput)
+                    try runBlocking(arguments, environment: environment, in: directory, standardInput: standardInput,
+                                    executable: executable)
                 })
             }.start()
         }
     }
 
     private static func runBlocking(_ arguments: [String], environment: [String: String]?, in directory: URL?,
-                                    standardInput: Data?) throws -> Output {
+                                    standardInput: Data?, executable: URL) throws -> Output {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
         if let environment {
             process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KEEL_") }.merging(environment) { $1 }

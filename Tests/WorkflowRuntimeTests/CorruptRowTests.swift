@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import KeelPostgres
+import KeelSQLite
 import Logging
 import PostgresNIO
 import Testing

@@ -1,4 +1,6 @@
 import Foundation
+import KeelCLI
+import KeelSQLite
 import KeelTestSupport
 import Testing
 import WorkflowRuntime

@@ -1,5 +1,6 @@
 import Activities
 import Foundation
+import KeelSQLite
 import Logging
 import Testing
 import WorkflowRuntime

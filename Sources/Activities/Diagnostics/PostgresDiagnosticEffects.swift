@@ -1,4 +1,5 @@
 import Foundation
+import KeelPostgres
 import Logging
 import PostgresNIO
 import Synchronization

@@ -21,9 +21,19 @@ public struct DatabaseOptions: ParsableArguments {
         return try StoreLocation(url: url).withPassword(fromEnvironment: environment)
     }
 
-    /// Opens the store for the duration of `body`, checking its schema is current, or migrating
-    /// it when `migrate` is set. Only migrating creates an SQLite file (in an existing directory).
-    public func withStore<T: Sendable>(migrate: Bool = false, logger: Logger = Logger(label: "keel.store", level: .error),
+    /// Opens the database for the duration of `body`, checking its schema is current, or
+    /// migrating it when `migrate` is set. Only migrating creates an SQLite file (in an existing
+    /// directory). For a team's own subcommands (``KeelCLI/main(name:extraCommands:registry:)``).
+    public func withDatabase<T: Sendable>(migrate: Bool = false, logger: Logger = Logger(label: "keel.store", level: .error),
+                                          reachableWithin: Duration = .seconds(5),
+                                          _ body: (WorkflowDatabase) async throws -> T) async throws -> T {
+        try await withStore(migrate: migrate, logger: logger, reachableWithin: reachableWithin) {
+            try await body(WorkflowDatabase(store: $0))
+        }
+    }
+
+    /// ``withDatabase(migrate:logger:reachableWithin:_:)`` with the store itself, for the CLI's commands.
+    package func withStore<T: Sendable>(migrate: Bool = false, logger: Logger = Logger(label: "keel.store", level: .error),
                                        reachableWithin: Duration = .seconds(5),
                                        _ body: (any WorkflowStore) async throws -> T) async throws -> T {
         let location = try location()

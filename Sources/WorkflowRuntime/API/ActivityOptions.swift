@@ -107,7 +107,7 @@ public struct ActivityOptions: Sendable, Hashable {
     /// mid-attempt is then noticed at the heartbeat timeout), else the start-to-close timeout —
     /// plus ``leaseGrace``: the worker running the attempt gives up at the timeout itself, and its
     /// retry is recorded before anyone else may start the next attempt.
-    var attemptLease: Duration? {
+    package var attemptLease: Duration? {
         let limit: Duration? = switch (heartbeatTimeout, startToCloseTimeout) {
         case (let heartbeat?, let startToClose?): min(heartbeat, startToClose)
         case (let heartbeat?, nil): heartbeat

@@ -3,7 +3,7 @@ import Foundation
 /// Starts, signals, cancels, terminates and inspects workflows — from the CLI, a web handler or a test.
 ///
 /// ```swift
-/// let client = WorkflowClient(store: store, registry: registry)
+/// let client = WorkflowClient(database: try .sqlite(path: "keel.sqlite"), registry: registry)
 /// let handle = try await client.start(Greeting.self, id: "greet-ada", input: "Ada")
 /// try await client.signal(workflowID: handle.workflowID, name: "go")
 /// let greeting = try await client.result(of: handle, as: Greeting.self)
@@ -11,7 +11,7 @@ import Foundation
 ///
 /// Every call returns only after its change is committed.
 public struct WorkflowClient: Sendable {
-    public let store: any WorkflowStore
+    package let store: any WorkflowStore
     /// When set, `start` checks the type name and decodes the input before anything is written.
     public let registry: WorkflowRegistry?
     public let clock: any WorkflowClock
@@ -21,9 +21,14 @@ public struct WorkflowClient: Sendable {
     public var pollInterval: Duration = .milliseconds(100)
     /// A worker in this process that runs new runs' first tasks as part of their start (eager
     /// start: one commit instead of three, and no wait for a poll). Optional.
-    public var localWorker: (any LocalWorkflowStarter)?
+    public var localWorker: Worker?
 
-    public init(store: any WorkflowStore, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock()) {
+    /// A client of `database`.
+    public init(database: WorkflowDatabase, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock()) {
+        self.init(store: database.store, registry: registry, clock: clock)
+    }
+
+    package init(store: any WorkflowStore, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock()) {
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -221,13 +226,6 @@ public struct WorkflowClient: Sendable {
             throw KeelError(.invalidArgument, "\(what) is \(payload.data.count) bytes; the limit is \(maximumPayloadBytes)")
         }
     }
-}
-
-/// A worker in this process that can start runs eagerly (see ``WorkflowClient/localWorker``).
-public protocol LocalWorkflowStarter: Sendable {
-    /// Starts the run with its first workflow task; `nil` if this worker declines (not running,
-    /// type not registered here), and the client then starts it the plain way.
-    func startLocally(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult?
 }
 
 /// A started run.

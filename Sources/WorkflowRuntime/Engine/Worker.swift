@@ -9,11 +9,11 @@ import Synchronization
 /// work, lets the work in hand finish and commit, and returns.
 ///
 /// ```swift
-/// let worker = Worker(store: store, registry: registry, logger: logger)
+/// let worker = Worker(database: database, registry: registry, logger: logger)
 /// let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
 /// try await group.run()
 /// ```
-public final class Worker: Service, LocalWorkflowStarter, Sendable {
+public final class Worker: Service, Sendable {
     let engine: WorkflowEngine
     private let stopping = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
@@ -23,8 +23,15 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
     /// Yields when ``stop()`` is called; starts the grace period.
     private let stopRequests = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
-    public init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
-                configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger = Logger(label: "keel.worker")) {
+    /// A worker on `database`, running what `registry` holds.
+    public convenience init(database: WorkflowDatabase, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
+                            configuration: WorkerConfiguration = WorkerConfiguration(),
+                            logger: Logger = Logger(label: "keel.worker")) {
+        self.init(store: database.store, registry: registry, clock: clock, configuration: configuration, logger: logger)
+    }
+
+    package init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
+                 configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger = Logger(label: "keel.worker")) {
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.identity)"
         engine = WorkflowEngine(store: store, registry: registry, clock: clock, configuration: configuration, logger: logger)
@@ -127,7 +134,9 @@ public final class Worker: Service, LocalWorkflowStarter, Sendable {
     /// Eager start: while this worker runs, a client in the same process may have it compute a new
     /// run's first workflow task and commit it with the start, and run its first activities at once
     /// (for runs of a type it knows, on a queue it serves).
-    public func startLocally(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult? {
+    /// - Returns: `nil` if this worker declines (not running, type or queue not served here), and
+    ///   the client then starts the run the plain way.
+    package func startLocally(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult? {
         guard running.load(ordering: .relaxed), engine.registry.workflowTypes.contains(request.workflowType),
               engine.configuration.taskQueues.contains(request.taskQueue),
               let (result, eager) = try await engine.startEagerly(request) else { return nil }

@@ -31,7 +31,7 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
     }
 
     /// This record once `attempt` decided it.
-    func decided(by attempt: ApprovalDecisionRequest) -> ApprovalRecord {
+    package func decided(by attempt: ApprovalDecisionRequest) -> ApprovalRecord {
         var record = self
         record.decision = attempt.decision
         record.status = attempt.approve ? .approved : .rejected
@@ -40,7 +40,7 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
     }
 
     /// The audit entry of `attempt` on this request: its acceptance, or its refusal for `refusal`.
-    func auditEntry(for attempt: ApprovalDecisionRequest, refusal: String?) -> ApprovalAuditEntry {
+    package func auditEntry(for attempt: ApprovalDecisionRequest, refusal: String?) -> ApprovalAuditEntry {
         ApprovalAuditEntry(
             approvalID: id, runID: runID, at: attempt.now, action: refusal != nil ? .refused : attempt.approve ? .approved : .rejected,
             actor: attempt.decidedBy, role: attempt.role, origin: attempt.origin, note: attempt.note, detail: refusal,
@@ -49,7 +49,7 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
 
     /// Why `attempt` may not decide this request, or `nil` when it may. Both stores decide with
     /// these rules, under the row's write lock.
-    func refusal(of attempt: ApprovalDecisionRequest, runIsOpen: Bool) -> String? {
+    package func refusal(of attempt: ApprovalDecisionRequest, runIsOpen: Bool) -> String? {
         let id = request.id
         switch status {
         case .approved, .rejected:
@@ -99,7 +99,7 @@ public struct ApprovalDecisionRequest: Sendable {
         self.payloadHashPrefix = payloadHashPrefix; self.origin = origin; self.now = now
     }
 
-    var decision: ApprovalDecision {
+    package var decision: ApprovalDecision {
         ApprovalDecision(outcome: approve ? .approved : .rejected, decidedBy: decidedBy, role: role, note: note, decidedAt: now)
     }
 }
@@ -144,11 +144,11 @@ public struct ApprovalQuery: Sendable {
 
 /// The outcome of a decision attempt inside a store transaction: refusals are audited (committed)
 /// and then thrown.
-enum ApprovalDecisionOutcome: Sendable {
+package enum ApprovalDecisionOutcome: Sendable {
     case decided(ApprovalRecord)
     case refused(String)
 
-    func get() throws -> ApprovalRecord {
+    package func get() throws -> ApprovalRecord {
         switch self {
         case .decided(let record): return record
         case .refused(let message): throw KeelError(.approvalRefused, message)

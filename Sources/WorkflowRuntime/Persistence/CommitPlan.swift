@@ -1,35 +1,35 @@
 import Foundation
 
 /// The rows a workflow task's events imply, computed once for every backend.
-struct CommitPlan {
-    struct NewActivity {
-        var seq: Int
-        var name: String
-        var input: Payload
-        var idempotencyKey: String
-        var options: ActivityOptions
-        var scheduledAt: Date
+package struct CommitPlan {
+    package struct NewActivity {
+        package var seq: Int
+        package var name: String
+        package var input: Payload
+        package var idempotencyKey: String
+        package var options: ActivityOptions
+        package var scheduledAt: Date
     }
 
-    struct Closing {
-        var status: RunStatus
-        var result: Payload?
-        var failure: ErrorInfo?
-        var reason: String?
+    package struct Closing {
+        package var status: RunStatus
+        package var result: Payload?
+        package var failure: ErrorInfo?
+        package var reason: String?
     }
 
-    var activities: [NewActivity] = []
-    var timers: [(seq: Int, fireAt: Date)] = []
-    var cancelledTimers: [Int] = []
-    var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
-    var closing: Closing?
+    package var activities: [NewActivity] = []
+    package var timers: [(seq: Int, fireAt: Date)] = []
+    package var cancelledTimers: [Int] = []
+    package var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
+    package var closing: Closing?
     /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
-    var compensationFailure: String?
+    package var compensationFailure: String?
     /// The run stops waiting for approvals that are still pending (it closes or starts
     /// compensating): they are withdrawn.
-    var withdrawsApprovals = false
+    package var withdrawsApprovals = false
 
-    init(events: [(kind: HistoryEvent.Kind, timestamp: Date)], hasPendingApprovals: Bool) {
+    package init(events: [(kind: HistoryEvent.Kind, timestamp: Date)], hasPendingApprovals: Bool) {
         var startsCompensating = false
         for (kind, timestamp) in events {
             switch kind {
@@ -56,14 +56,14 @@ struct CommitPlan {
 }
 
 /// A completion with its events encoded before the transaction starts.
-struct PreparedCompletion: Sendable {
-    var completion: WorkflowTaskCompletion
-    var plan: CommitPlan
-    var bodies: [Data]
-    var encodedOptions: [Int: Data]
-    var closingFailure: Data?
+package struct PreparedCompletion: Sendable {
+    package var completion: WorkflowTaskCompletion
+    package var plan: CommitPlan
+    package var bodies: [Data]
+    package var encodedOptions: [Int: Data]
+    package var closingFailure: Data?
 
-    init(_ completion: WorkflowTaskCompletion) throws {
+    package init(_ completion: WorkflowTaskCompletion) throws {
         self.completion = completion
         plan = CommitPlan(events: completion.events, hasPendingApprovals: completion.hasPendingApprovals)
         bodies = try completion.events.map { try EventCodec.encode($0.kind) }

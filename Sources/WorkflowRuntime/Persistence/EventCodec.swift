@@ -2,13 +2,13 @@ import Foundation
 import Synchronization
 
 /// How history and inbox events are stored: the kind's name in its own column, the whole kind as JSON.
-enum EventCodec {
-    static func encode(_ kind: HistoryEvent.Kind) throws -> Data {
+package enum EventCodec {
+    package static func encode(_ kind: HistoryEvent.Kind) throws -> Data {
         try JSONEncoder.keel.encode(kind)
     }
 
     /// - Throws: ``KeelError`` `.storage` naming what does not decode (claims park the run on it).
-    static func decode(_ data: Data) throws -> HistoryEvent.Kind {
+    package static func decode(_ data: Data) throws -> HistoryEvent.Kind {
         do {
             return try JSONDecoder.keel.decode(HistoryEvent.Kind.self, from: data)
         } catch {
@@ -19,7 +19,7 @@ enum EventCodec {
     private static let optionsCache = Mutex<[ActivityOptions: Data]>([:])
 
     /// Encoded activity options, cached: most activities of a deployment share a few option sets.
-    static func encode(options: ActivityOptions) throws -> Data {
+    package static func encode(options: ActivityOptions) throws -> Data {
         if let cached = optionsCache.withLock({ $0[options] }) { return cached }
         let data = try encode(attribute: options)
         optionsCache.withLock { cache in
@@ -29,16 +29,16 @@ enum EventCodec {
         return data
     }
 
-    static func encode<T: Encodable>(attribute value: T) throws -> Data {
+    package static func encode<T: Encodable>(attribute value: T) throws -> Data {
         try JSONEncoder.keel.encode(value)
     }
 
-    static func decode<T: Decodable>(attribute type: T.Type, from data: Data) throws -> T {
+    package static func decode<T: Decodable>(attribute type: T.Type, from data: Data) throws -> T {
         try JSONDecoder.keel.decode(T.self, from: data)
     }
 
     /// A one-line description of an inbox event for operators.
-    static func summary(of kind: HistoryEvent.Kind) -> String {
+    package static func summary(of kind: HistoryEvent.Kind) -> String {
         switch kind {
         case .signalReceived(let name, let payload, let requestID):
             "signal '\(name)' \(Payload.abbreviated(payload))" + (requestID.map { " (request \($0))" } ?? "")

@@ -12,7 +12,7 @@ import Crypto
 /// run's *task version*, which every commit increments — so a stale worker cannot write.
 ///
 /// Every method is one transaction: it happens completely or not at all.
-public protocol WorkflowStore: Sendable {
+package protocol WorkflowStore: Sendable {
     /// Wakes this process's workers when this process creates work.
     var notifier: WorkNotifier { get }
 
@@ -97,93 +97,51 @@ public protocol WorkflowStore: Sendable {
     func nextWakeUp() async throws -> Date?
 }
 
-/// Lifecycle state of a run.
-///
-/// Open: `running`, `blocked` (a bug in its code; fixed by a deploy), `compensationFailed` (a
-/// compensation failed for good; an operator retries it). Closed: `completed`, `failed`,
-/// `cancelled`, `terminated`, and `compensated` (it failed or was cancelled, and every registered
-/// compensation ran).
-public enum RunStatus: String, Sendable, Codable, CaseIterable {
-    case running, blocked, compensationFailed, completed, failed, cancelled, terminated, compensated
-
-    /// Open runs hold their workflow id.
-    public var isOpen: Bool { self == .running || self == .blocked || self == .compensationFailed }
-
-    /// The open statuses as an SQL list, `('running', 'blocked', 'compensationFailed')`: the one
-    /// place the stores' SQL takes them from (the migrations' partial unique index spells the same).
-    package static let openSQLList = "(" + allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
-}
-
-/// A run as stored.
-public struct WorkflowRun: Sendable, Hashable, Codable {
-    public var workflowID: String
-    public var runID: String
-    public var workflowType: String
-    public var status: RunStatus
-    public var input: Payload
-    public var result: Payload?
-    public var failure: ErrorInfo?
-    /// Why a blocked run is blocked (non-determinism, a task failure), or a close reason.
-    public var statusReason: String?
-    public var createdAt: Date
-    public var updatedAt: Date
-    public var closedAt: Date?
-    public var historyLength: Int
-
-    public init(workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
-                result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
-                createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int) {
-        self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.status = status
-        self.input = input; self.result = result; self.failure = failure; self.statusReason = statusReason
-        self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt; self.historyLength = historyLength
-    }
-}
-
-public struct StartWorkflowRequest: Sendable {
-    public var workflowID: String
-    public var runID: String
-    public var workflowType: String
-    public var input: Payload
-    public var now: Date
+package struct StartWorkflowRequest: Sendable {
+    package var workflowID: String
+    package var runID: String
+    package var workflowType: String
+    package var input: Payload
+    package var now: Date
     /// The queue of the run's workflow tasks, and of its activities unless their options name one.
-    public var taskQueue: String
+    package var taskQueue: String
     /// The run's first workflow task, computed by a worker in this process (eager start); its
     /// expected task version is 0 and it holds no lease.
-    public var firstTask: WorkflowTaskCompletion?
+    package var firstTask: WorkflowTaskCompletion?
 
-    public init(workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
+    package init(workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
                 taskQueue: String = TaskQueue.default, firstTask: WorkflowTaskCompletion? = nil) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input; self.now = now
         self.taskQueue = taskQueue; self.firstTask = firstTask
     }
 }
 
-public struct StartWorkflowResult: Sendable {
-    public var runID: String
+package struct StartWorkflowResult: Sendable {
+    package var runID: String
     /// `false` when an open run of that workflow id already existed and was returned.
-    public var created: Bool
+    package var created: Bool
 
-    public init(runID: String, created: Bool) {
+    package init(runID: String, created: Bool) {
         self.runID = runID
         self.created = created
     }
 }
 
-public struct SignalRequest: Sendable {
-    public var workflowID: String
-    public var name: String
-    public var payload: Payload
+package struct SignalRequest: Sendable {
+    package var workflowID: String
+    package var name: String
+    package var payload: Payload
     /// Deduplicates retries of the same signal within a run.
-    public var requestID: String?
-    public var now: Date
+    package var requestID: String?
+    package var now: Date
 
-    public init(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil, now: Date) {
+    package init(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil, now: Date) {
         self.workflowID = workflowID; self.name = name; self.payload = payload; self.requestID = requestID; self.now = now
     }
 
     /// What a request id binds to: the SHA-256 of the signal's name and payload. A retry carries
     /// the same fingerprint; a different signal under the same request id does not.
-    var fingerprint: String {
+    package var fingerprint: String {
         var hash = SHA256()
         hash.update(data: Data(name.utf8))
         hash.update(data: Data([0]))
@@ -192,57 +150,38 @@ public struct SignalRequest: Sendable {
     }
 
     /// The error for a request id that already carried a different signal.
-    func reusedRequestIDError(_ requestID: String) -> KeelError {
+    package func reusedRequestIDError(_ requestID: String) -> KeelError {
         KeelError(.requestIDReused, "request id '\(requestID)' was already used for a different signal to workflow "
             + "'\(workflowID)' (another name or payload): a retry must resend the same signal; a new signal needs a new request id")
     }
 }
 
-public enum SignalOutcome: Sendable, Hashable {
-    case delivered(runID: String)
-    /// A signal with the same request id was already accepted by this run; nothing was written.
-    case duplicate(runID: String)
-}
-
-/// Filters for listing runs, newest first, with keyset paging.
-public struct RunQuery: Sendable {
-    public var status: RunStatus?
-    public var workflowType: String?
-    public var limit: Int
-    /// Return runs created before this one (the last run of the previous page).
-    public var after: (createdAt: Date, runID: String)?
-
-    public init(status: RunStatus? = nil, workflowType: String? = nil, limit: Int = 100, after: (createdAt: Date, runID: String)? = nil) {
-        self.status = status; self.workflowType = workflowType; self.limit = limit; self.after = after
-    }
-}
-
 /// An event waiting in a run's inbox.
-public struct InboxEvent: Sendable, Hashable {
-    public var id: Int64
-    public var timestamp: Date
-    public var kind: HistoryEvent.Kind
+package struct InboxEvent: Sendable, Hashable {
+    package var id: Int64
+    package var timestamp: Date
+    package var kind: HistoryEvent.Kind
 
-    public init(id: Int64, timestamp: Date, kind: HistoryEvent.Kind) {
+    package init(id: Int64, timestamp: Date, kind: HistoryEvent.Kind) {
         self.id = id; self.timestamp = timestamp; self.kind = kind
     }
 }
 
 /// A leased workflow task.
-public struct WorkflowTask: Sendable {
-    public var runID: String
-    public var workflowID: String
-    public var workflowType: String
-    public var leaseToken: Int64
-    public var taskVersion: Int
+package struct WorkflowTask: Sendable {
+    package var runID: String
+    package var workflowID: String
+    package var workflowType: String
+    package var leaseToken: Int64
+    package var taskVersion: Int
     /// The full history, or `nil` when the claimer's cached execution is in step.
-    public var history: [HistoryEvent]?
-    public var inbox: [InboxEvent]
+    package var history: [HistoryEvent]?
+    package var inbox: [InboxEvent]
     /// Claims of this task in a row, this one included, that ended in no commit and no block: more
     /// than one means earlier claimers lost their lease (crashed, hung, killed). Reset by a commit.
-    public var claims: Int
+    package var claims: Int
 
-    public init(runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
+    package init(runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
                 history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1) {
         self.runID = runID; self.workflowID = workflowID; self.workflowType = workflowType; self.leaseToken = leaseToken
         self.taskVersion = taskVersion; self.history = history; self.inbox = inbox; self.claims = claims
@@ -250,35 +189,35 @@ public struct WorkflowTask: Sendable {
 }
 
 /// The lease an eagerly dispatched activity is created with.
-public struct ActivityLease: Sendable, Hashable {
-    public var owner: String
-    public var token: Int64
-    public var expiresAt: Date
+package struct ActivityLease: Sendable, Hashable {
+    package var owner: String
+    package var token: Int64
+    package var expiresAt: Date
 
-    public init(owner: String, token: Int64, expiresAt: Date) {
+    package init(owner: String, token: Int64, expiresAt: Date) {
         self.owner = owner; self.token = token; self.expiresAt = expiresAt
     }
 }
 
 /// What a workflow task commits. The store derives activity tasks, timers and the run's closing
 /// from `events` (see ``CommitPlan``).
-public struct WorkflowTaskCompletion: Sendable {
-    public var runID: String
-    public var workflowID: String
+package struct WorkflowTaskCompletion: Sendable {
+    package var runID: String
+    package var workflowID: String
     /// The claimed lease; `nil` for the sticky fast path (``WorkflowStore/reportActivityAndContinue(_:continuation:)``).
-    public var leaseToken: Int64?
-    public var expectedTaskVersion: Int
+    package var leaseToken: Int64?
+    package var expectedTaskVersion: Int
     /// Inbox entries up to this id were applied and move into history (as the first matching `events`).
-    public var consumedInboxThrough: Int64?
-    public var events: [(kind: HistoryEvent.Kind, timestamp: Date)]
+    package var consumedInboxThrough: Int64?
+    package var events: [(kind: HistoryEvent.Kind, timestamp: Date)]
     /// Activities (by sequence number) leased at once to the committing worker.
-    public var eagerLeases: [Int: ActivityLease]
+    package var eagerLeases: [Int: ActivityLease]
     /// Whether the run has approval requests still waiting for a decision: if the task closes the
     /// run or starts its compensation, the store withdraws them (and skips that work otherwise).
-    public var hasPendingApprovals: Bool
-    public var now: Date
+    package var hasPendingApprovals: Bool
+    package var now: Date
 
-    public init(runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
+    package init(runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
                 events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease], hasPendingApprovals: Bool = false,
                 now: Date) {
         self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken; self.expectedTaskVersion = expectedTaskVersion
@@ -287,13 +226,13 @@ public struct WorkflowTaskCompletion: Sendable {
     }
 }
 
-public enum WorkflowTaskCommitResult: Sendable, Equatable {
+package enum WorkflowTaskCommitResult: Sendable, Equatable {
     case committed(taskVersion: Int)
     /// Nothing was written: the lease was lost, or a signal arrived while the task would close the run.
     case rejected(reason: String)
 }
 
-public enum FastPathResult: Sendable, Equatable {
+package enum FastPathResult: Sendable, Equatable {
     case continued(taskVersion: Int)
     /// The run was not in step; only the activity outcome was recorded (into the inbox).
     case outcomeOnly
@@ -302,20 +241,20 @@ public enum FastPathResult: Sendable, Equatable {
 }
 
 /// A leased activity attempt.
-public struct ActivityTask: Sendable {
-    public var runID: String
-    public var workflowID: String
-    public var seq: Int
-    public var activityName: String
-    public var input: Payload
-    public var idempotencyKey: String
-    public var options: ActivityOptions
-    public var attempt: Int
-    public var scheduledAt: Date
-    public var leaseToken: Int64
-    public var heartbeatDetails: Payload?
+package struct ActivityTask: Sendable {
+    package var runID: String
+    package var workflowID: String
+    package var seq: Int
+    package var activityName: String
+    package var input: Payload
+    package var idempotencyKey: String
+    package var options: ActivityOptions
+    package var attempt: Int
+    package var scheduledAt: Date
+    package var leaseToken: Int64
+    package var heartbeatDetails: Payload?
 
-    public init(runID: String, workflowID: String, seq: Int, activityName: String, input: Payload, idempotencyKey: String,
+    package init(runID: String, workflowID: String, seq: Int, activityName: String, input: Payload, idempotencyKey: String,
                 options: ActivityOptions, attempt: Int, scheduledAt: Date, leaseToken: Int64, heartbeatDetails: Payload?) {
         self.runID = runID; self.workflowID = workflowID; self.seq = seq; self.activityName = activityName; self.input = input
         self.idempotencyKey = idempotencyKey; self.options = options; self.attempt = attempt; self.scheduledAt = scheduledAt
@@ -324,8 +263,8 @@ public struct ActivityTask: Sendable {
 }
 
 /// The outcome of one activity attempt.
-public struct ActivityReport: Sendable {
-    public enum Outcome: Sendable {
+package struct ActivityReport: Sendable {
+    package enum Outcome: Sendable {
         case completed(Payload)
         case failed(ErrorInfo)
         /// Failed; try again at this time.
@@ -335,28 +274,28 @@ public struct ActivityReport: Sendable {
         case released(ErrorInfo)
     }
 
-    public var runID: String
-    public var seq: Int
-    public var leaseToken: Int64
-    public var attempt: Int
-    public var outcome: Outcome
-    public var now: Date
+    package var runID: String
+    package var seq: Int
+    package var leaseToken: Int64
+    package var attempt: Int
+    package var outcome: Outcome
+    package var now: Date
 
-    public init(runID: String, seq: Int, leaseToken: Int64, attempt: Int, outcome: Outcome, now: Date) {
+    package init(runID: String, seq: Int, leaseToken: Int64, attempt: Int, outcome: Outcome, now: Date) {
         self.runID = runID; self.seq = seq; self.leaseToken = leaseToken; self.attempt = attempt; self.outcome = outcome; self.now = now
     }
 
     /// The final failure of an attempt whose stored row cannot be decoded (corrupted, or written
     /// by another version): the run's code gets an ``ActivityFailure`` naming why, instead of
     /// one bad row stopping every claim.
-    static func undecodableRow(runID: String, seq: Int, leaseToken: Int64, attempt: Int, error: Error, now: Date) -> ActivityReport {
+    package static func undecodableRow(runID: String, seq: Int, leaseToken: Int64, attempt: Int, error: Error, now: Date) -> ActivityReport {
         ActivityReport(runID: runID, seq: seq, leaseToken: leaseToken, attempt: attempt, outcome: .failed(ErrorInfo(
             type: "UndecodableActivityRow", message: "the stored options of activity #\(seq) cannot be decoded: \(error)",
             nonRetryable: true)), now: now)
     }
 
     /// The inbox/history event a final outcome becomes (`nil` for a retry).
-    var event: HistoryEvent.Kind? {
+    package var event: HistoryEvent.Kind? {
         switch outcome {
         case .completed(let result): .activityCompleted(seq: seq, result: result, attempt: attempt)
         case .failed(let failure): .activityFailed(seq: seq, failure: failure, attempts: attempt)
@@ -367,55 +306,20 @@ public struct ActivityReport: Sendable {
 
 /// Why a claimed run is parked as blocked instead of processed: its stored history or inbox
 /// cannot be decoded. The claim goes on with the other runs.
-func undecodableHistoryReason(runID: String, error: Error) -> String {
+package func undecodableHistoryReason(runID: String, error: Error) -> String {
     "the stored history or inbox of run \(runID) cannot be decoded (corrupted, or written by another version): \(error)"
-}
-
-/// What a run is waiting on, for operators.
-public struct PendingWork: Sendable, Codable {
-    public struct Activity: Sendable, Codable {
-        public var seq: Int
-        public var activityName: String
-        /// The queue whose workers run it: an attempt waits here while no worker serves it.
-        public var taskQueue: String
-        public var attempt: Int
-        public var nextAttemptAt: Date
-        public var leaseOwner: String?
-        public var lastError: String?
-    }
-    public struct Timer: Sendable, Codable {
-        public var seq: Int
-        public var fireAt: Date
-    }
-    public struct Inbox: Sendable, Codable {
-        public var kind: String
-        public var detail: String
-        public var receivedAt: Date
-    }
-    public var activities: [Activity]
-    public var timers: [Timer]
-    public var inbox: [Inbox]
-}
-
-/// Task queues: which workers run what. A run's workflow tasks belong to the queue it was started
-/// on, its activities to that queue unless their options name another; a worker claims only from
-/// the queues it serves (``WorkerConfiguration/taskQueues``, `worker run --task-queue`). Work on a
-/// queue no worker serves waits, visible in `worker show`.
-public enum TaskQueue {
-    /// The queue of runs and activities that name none, and the one workers serve by default.
-    public static let `default` = "default"
 }
 
 extension WorkflowStore {
     /// Leases workflow tasks of the default queue.
-    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
+    package func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
                                    cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
         try await claimWorkflowTasks(owner: owner, limit: limit, lease: lease, now: now, taskQueues: [TaskQueue.default],
                                      cachedTaskVersion: cachedTaskVersion)
     }
 
     /// Leases activity attempts of the default queue.
-    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
+    package func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
         try await claimActivityTasks(owner: owner, limit: limit, defaultLease: defaultLease, now: now, taskQueues: [TaskQueue.default])
     }
 }

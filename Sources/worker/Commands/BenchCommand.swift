@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeelCLI
 import Logging
 import WorkflowRuntime
 
@@ -39,7 +40,7 @@ struct BenchCommand: AsyncParsableCommand {
         let metrics = try await location.withStore(logger: logger) { store in
             let setupStart = ContinuousClock.now
             try await store.migrate()
-            let registry = try WorkerRegistry.make(for: store)
+            let registry = try WorkerRegistry.make(for: WorkflowDatabase(store: store))
             let worker = Worker(store: store, registry: registry,
                                 configuration: WorkerConfiguration(activityTaskSlots: 1000, pollInterval: .milliseconds(100)), logger: logger)
             var client = WorkflowClient(store: store, registry: registry)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GRDB
 import KeelCLI
+import KeelSQLite
 import WorkflowRuntime
 import Workflows
 
@@ -27,7 +28,7 @@ struct DemoCommand: AsyncParsableCommand {
         let lease = 2.0
         let store = try SQLiteWorkflowStore(path: path)
         try await store.migrate()
-        let client = WorkflowClient(store: store, registry: try WorkerRegistry.make(for: store))
+        let client = WorkflowClient(store: store, registry: try WorkerRegistry.make(for: WorkflowDatabase(store: store)))
         print("Keel demo — database \(url)\n            worker log \(logPath)\n")
 
         var worker = try WorkerProcess(databaseURL: url, logPath: logPath, leaseSeconds: lease)

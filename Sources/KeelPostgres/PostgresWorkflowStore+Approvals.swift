@@ -1,12 +1,13 @@
 import Foundation
 import PostgresNIO
+import WorkflowRuntime
 
 // Approvals and compensation retries on PostgreSQL. The rules (who may decide what) are in
 // `ApprovalRecord.refusal(of:runIsOpen:)`, shared with SQLite.
 extension PostgresWorkflowStore {
     private static let approvalColumns = "run_id, seq, workflow_id, workflow_type, status, requested_at, request, decision, closed_at"
 
-    public func decideApproval(_ attempt: ApprovalDecisionRequest) async throws -> ApprovalRecord {
+    package func decideApproval(_ attempt: ApprovalDecisionRequest) async throws -> ApprovalRecord {
         let decision = attempt.decision
         let decisionBody = try EventCodec.encode(attribute: decision)
         return try await transaction { [self] connection, notifications in
@@ -39,11 +40,11 @@ extension PostgresWorkflowStore {
         }.get()
     }
 
-    public func approval(id: String) async throws -> ApprovalRecord? {
+    package func approval(id: String) async throws -> ApprovalRecord? {
         try await read { [self] connection in try await approval(connection, id: id, forUpdate: false) }
     }
 
-    public func listApprovals(_ query: ApprovalQuery) async throws -> [ApprovalRecord] {
+    package func listApprovals(_ query: ApprovalQuery) async throws -> [ApprovalRecord] {
         try await read { [self] connection in
             try await connection.query("""
                 SELECT approval_id, \(unescaped: Self.approvalColumns) FROM approvals
@@ -53,7 +54,7 @@ extension PostgresWorkflowStore {
         }
     }
 
-    public func approvalAudit(approvalID: String) async throws -> [ApprovalAuditEntry] {
+    package func approvalAudit(approvalID: String) async throws -> [ApprovalAuditEntry] {
         try await read { [self] connection in
             try await connection.query("""
                 SELECT approval_id, run_id, at, action, actor, role, origin, note, detail, payload_hash
@@ -68,7 +69,7 @@ extension PostgresWorkflowStore {
         }
     }
 
-    public func retryCompensation(workflowID: String, requestedBy: String?, now: Date) async throws -> String {
+    package func retryCompensation(workflowID: String, requestedBy: String?, now: Date) async throws -> String {
         let kind = HistoryEvent.Kind.compensationRetryRequested(requestedBy: requestedBy)
         let body = try EventCodec.encode(kind)
         return try await transaction { [self] connection, notifications in

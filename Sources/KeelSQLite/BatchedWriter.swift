@@ -1,5 +1,6 @@
 import GRDB
 import Synchronization
+import WorkflowRuntime
 
 /// Group commit for SQLite: concurrent writes that arrive while a transaction is being written
 /// are committed together in the next one, each in its own savepoint (a failing write rolls back

@@ -1,5 +1,6 @@
 import PostgresNIO
 import Synchronization
+import WorkflowRuntime
 
 extension PostgresClient {
     /// Leases a connection for `work`, like `withConnection`, but throws

@@ -1,4 +1,5 @@
 import GRDB
+import WorkflowRuntime
 
 /// Statements compiled once per connection and reused: the hot paths run the same few statements
 /// thousands of times a second, and compiling them (with GRDB's authorizer) would dominate.

@@ -1,10 +1,11 @@
 import Foundation
 import GRDB
+import WorkflowRuntime
 
 // Approvals and compensation retries on SQLite. The rules (who may decide what) are in
 // `ApprovalRecord.refusal(of:runIsOpen:)`, shared with PostgreSQL.
 extension SQLiteWorkflowStore {
-    public func decideApproval(_ attempt: ApprovalDecisionRequest) async throws -> ApprovalRecord {
+    package func decideApproval(_ attempt: ApprovalDecisionRequest) async throws -> ApprovalRecord {
         let decision = attempt.decision
         let decisionBody = try EventCodec.encode(attribute: decision)
         return try await write { db, notifications in
@@ -30,11 +31,11 @@ extension SQLiteWorkflowStore {
         }.get()
     }
 
-    public func approval(id: String) async throws -> ApprovalRecord? {
+    package func approval(id: String) async throws -> ApprovalRecord? {
         try await pool.read { db in try Self.approval(db, id: id) }
     }
 
-    public func listApprovals(_ query: ApprovalQuery) async throws -> [ApprovalRecord] {
+    package func listApprovals(_ query: ApprovalQuery) async throws -> [ApprovalRecord] {
         try await pool.read { db in
             try db.cachedRows(sql: """
                 SELECT * FROM approvals
@@ -44,7 +45,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    public func approvalAudit(approvalID: String) async throws -> [ApprovalAuditEntry] {
+    package func approvalAudit(approvalID: String) async throws -> [ApprovalAuditEntry] {
         try await pool.read { db in
             try db.cachedRows(sql: "SELECT * FROM approval_audit WHERE approval_id = ? ORDER BY id", arguments: [approvalID]).map { row in
                 ApprovalAuditEntry(
@@ -55,7 +56,7 @@ extension SQLiteWorkflowStore {
         }
     }
 
-    public func retryCompensation(workflowID: String, requestedBy: String?, now: Date) async throws -> String {
+    package func retryCompensation(workflowID: String, requestedBy: String?, now: Date) async throws -> String {
         let kind = HistoryEvent.Kind.compensationRetryRequested(requestedBy: requestedBy)
         let body = try EventCodec.encode(kind)
         return try await write { db, notifications in

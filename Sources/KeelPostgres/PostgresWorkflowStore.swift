@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import WorkflowRuntime
 
 /// The production store: PostgreSQL through a pooled `PostgresClient`, shared by any number of
 /// worker and CLI processes.
@@ -13,24 +14,24 @@ import ServiceLifecycle
 /// the server restarts or a connection drops, the pool reconnects and the listener resubscribes.
 ///
 /// The store is a `Service`: run it (``run()``) for as long as it is used, e.g. with
-/// ``StoreLocation/withStore(logger:reachableWithin:createIfMissing:_:)``.
-public final class PostgresWorkflowStore: WorkflowStore, Service {
-    public let notifier = WorkNotifier()
+/// ``withRunning(configuration:logger:_:)``.
+package final class PostgresWorkflowStore: WorkflowStore, Service {
+    package let notifier = WorkNotifier()
     /// The pooled client; activities of this process may share it.
-    public let client: PostgresClient
+    package let client: PostgresClient
     let logger: Logger
     private static let channel = "keel_events"
 
     /// - Parameters:
     ///   - configuration: server, credentials and pool size (see README: each worker uses up to
     ///     `maximumConnections` connections, plus one for LISTEN).
-    public init(configuration: PostgresClient.Configuration, logger: Logger) {
+    package init(configuration: PostgresClient.Configuration, logger: Logger) {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
     }
 
     /// Runs the connection pool and the LISTEN loop until cancelled.
-    public func run() async {
+    package func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.client.run() }
             group.addTask { await self.listen() }
@@ -148,8 +149,8 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     /// (unknown role or database, wrong password, no permission) is reported at once with its own
     /// message: the pool would only retry such a connection until the time ran out.
     /// - Throws: ``KeelError`` `.databaseUnreachable`.
-    static func checkServerAccepts(_ configuration: PostgresConnection.Configuration, within timeout: Duration,
-                                   location: StoreLocation, logger: Logger) async throws {
+    package static func checkServerAccepts(_ configuration: PostgresConnection.Configuration, within timeout: Duration,
+                                           location: String, logger: Logger) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastError = "no answer"
         while true {
@@ -206,8 +207,8 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
     /// callers apply each migration once. Migrations are exempt from the session's statement timeout.
     /// - Returns: the names this call applied (empty when another process had applied them).
     @discardableResult
-    public func migrate() async throws -> [String] {
-        let migrations = try MigrationFiles.load(MigrationFiles.postgres)
+    package func migrate() async throws -> [String] {
+        let migrations = Self.migrations
         return try await transaction { [self] connection, _ in
             try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockID))", logger: logger)
@@ -227,8 +228,8 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func pendingMigrations() async throws -> [String] {
-        let migrations = try MigrationFiles.load(MigrationFiles.postgres).map(\.name)
+    package func pendingMigrations() async throws -> [String] {
+        let migrations = Self.migrations.map(\.name)
         let applied = try await read { [self] connection in
             let exists = try await connection.query("SELECT to_regclass('keel_migrations') IS NOT NULL", logger: logger)
                 .collect().first?.decode(Bool.self) ?? false
@@ -252,7 +253,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     // MARK: - Client operations
 
-    public func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
+    package func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
         let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
         let firstTask = try request.firstTask.map(PreparedCompletion.init)
         return try await transaction { [self] connection, notifications in
@@ -287,7 +288,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func signal(_ request: SignalRequest) async throws -> SignalOutcome {
+    package func signal(_ request: SignalRequest) async throws -> SignalOutcome {
         let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
         let body = try EventCodec.encode(kind)
         let fingerprint = request.fingerprint
@@ -312,7 +313,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
+    package func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
         let kind = HistoryEvent.Kind.cancelRequested(reason: reason)
         let body = try EventCodec.encode(kind)
         return try await transaction { [self] connection, notifications in
@@ -322,7 +323,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
+    package func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
         let body = try EventCodec.encode(.workflowTerminated(reason: reason))
         return try await transaction { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "terminate")
@@ -345,7 +346,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     // MARK: - Workflow tasks
 
-    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
+    package func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
                                    cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
@@ -382,7 +383,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
+    package func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
         return try await transaction { [self] connection, notifications in
             guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
@@ -402,7 +403,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
+    package func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
         try await transaction { [self] connection, _ in
             _ = try await connection.query("""
                 UPDATE workflow_runs SET status = 'blocked', status_reason = \(reason), updated_at = \(now.timeIntervalSince1970),
@@ -412,7 +413,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func unblockRuns(now: Date) async throws -> Int {
+    package func unblockRuns(now: Date) async throws -> Int {
         try await transaction { [self] connection, notifications in
             let rows = try await connection.query("""
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = TRUE,
@@ -426,7 +427,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     // MARK: - Activity tasks
 
-    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date,
+    package func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date,
                                    taskQueues: [String]) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
@@ -465,14 +466,14 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func reportActivity(_ report: ActivityReport) async throws -> Bool {
+    package func reportActivity(_ report: ActivityReport) async throws -> Bool {
         let body = try report.event.map(EventCodec.encode)
         return try await transaction { [self] connection, notifications in
             try await recordActivityOutcome(connection, report, body: body, notifications: &notifications)
         }
     }
 
-    public func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
+    package func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
         return try await transaction { [self] connection, notifications in
@@ -485,7 +486,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
+    package func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
         try await transaction { [self] connection, _ in
             !(try await connection.query("""
                 UPDATE activity_tasks SET visible_at = \(leaseUntil.timeIntervalSince1970),
@@ -497,7 +498,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
 
     // MARK: - Timers
 
-    public func fireDueTimers(now: Date, limit: Int) async throws -> Int {
+    package func fireDueTimers(now: Date, limit: Int) async throws -> Int {
         let time = now.timeIntervalSince1970
         return try await transaction { [self] connection, notifications in
             let due = try await connection.query("""
@@ -523,7 +524,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func nextWakeUp() async throws -> Date? {
+    package func nextWakeUp() async throws -> Date? {
         try await read { [self] connection in
             try await connection.query("""
                 SELECT MIN(t) FROM (
@@ -540,7 +541,7 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         run_id, workflow_id, workflow_type, status, input, result, failure, status_reason, created_at, updated_at, closed_at, history_length
         """
 
-    public func findRun(workflowID: String) async throws -> WorkflowRun? {
+    package func findRun(workflowID: String) async throws -> WorkflowRun? {
         try await read { [self] connection in
             try await connection.query("""
                 SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE workflow_id = \(workflowID)
@@ -549,14 +550,14 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func run(runID: String) async throws -> WorkflowRun? {
+    package func run(runID: String) async throws -> WorkflowRun? {
         try await read { [self] connection in
             try await connection.query("SELECT \(unescaped: Self.runColumns) FROM workflow_runs WHERE run_id = \(runID)", logger: logger)
                 .collect().first.map(Self.run(from:))
         }
     }
 
-    public func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
+    package func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
         let afterTime = query.after?.createdAt.timeIntervalSince1970
         let afterID = query.after?.runID
         return try await read { [self] connection in
@@ -570,11 +571,11 @@ public final class PostgresWorkflowStore: WorkflowStore, Service {
         }
     }
 
-    public func history(runID: String) async throws -> [HistoryEvent] {
+    package func history(runID: String) async throws -> [HistoryEvent] {
         try await read { [self] connection in try await Self.history(connection, runID: runID, logger: logger) }
     }
 
-    public func pendingWork(runID: String) async throws -> PendingWork {
+    package func pendingWork(runID: String) async throws -> PendingWork {
         try await read { [self] connection in
             let activities = try await connection.query("""
                 SELECT seq, activity_name, task_queue, attempt, visible_at, lease_owner, last_error FROM activity_tasks

@@ -1,23 +1,19 @@
 import Foundation
 import GRDB
+import WorkflowRuntime
 
 /// The embedded default store: one SQLite file in WAL mode, shared safely by a daemon and CLI
 /// processes (busy timeout; one writer at a time).
 ///
 /// Durability: `synchronous=FULL` by default, so nothing acknowledged is lost even on power
 /// failure (each group commit syncs the WAL before its callers are answered).
-/// ``Synchronous/normal`` keeps the database consistent but may lose the last commits on power
+/// ``SQLiteSynchronous/normal`` keeps the database consistent but may lose the last commits on power
 /// failure (not on a process crash); choose it with `sqlite:PATH?synchronous=normal`.
 ///
 /// Concurrent writes from this process are committed together (group commit).
-public final class SQLiteWorkflowStore: WorkflowStore {
-    /// SQLite's `synchronous` setting.
-    public enum Synchronous: String, Sendable {
-        case full, normal
-    }
-
-    public let notifier = WorkNotifier()
-    public let path: String
+package final class SQLiteWorkflowStore: WorkflowStore {
+    package let notifier = WorkNotifier()
+    package let path: String
     let pool: DatabasePool
     private let writer: BatchedWriter
 
@@ -25,7 +21,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     /// - Parameter createIfMissing: whether a missing file is created. Directories are never
     ///   created: a missing one is reported, so a mistyped path creates nothing.
     /// - Throws: ``KeelError`` `.databaseUnreachable` naming the path (and the missing directory).
-    public init(path: String, synchronous: Synchronous = .full, busyTimeout: Duration = .seconds(30),
+    package init(path: String, synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(30),
                 createIfMissing: Bool = true) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout.seconds)
@@ -75,8 +71,8 @@ public final class SQLiteWorkflowStore: WorkflowStore {
     /// bookkeeping is GRDB's `grdb_migrations` table, as in files migrated by earlier versions.
     /// - Returns: the names this call applied.
     @discardableResult
-    public func migrate() async throws -> [String] {
-        let migrations = try MigrationFiles.load(MigrationFiles.sqlite)
+    package func migrate() async throws -> [String] {
+        let migrations = Self.migrations
         return try await pool.writeWithoutTransaction { db in
             var appliedNow: [String] = []
             try db.inTransaction(.immediate) {
@@ -93,8 +89,8 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func pendingMigrations() async throws -> [String] {
-        let migrations = try MigrationFiles.load(MigrationFiles.sqlite).map(\.name)
+    package func pendingMigrations() async throws -> [String] {
+        let migrations = Self.migrations.map(\.name)
         let applied = try await pool.read { db in
             try db.tableExists("grdb_migrations") ? try String.fetchSet(db, sql: "SELECT identifier FROM grdb_migrations") : []
         }
@@ -118,7 +114,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         try await pool.read(body)
     }
 
-    public func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
+    package func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
         let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
         let firstTask = try request.firstTask.map(PreparedCompletion.init)
         return try await write { db, notifications in
@@ -146,7 +142,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func signal(_ request: SignalRequest) async throws -> SignalOutcome {
+    package func signal(_ request: SignalRequest) async throws -> SignalOutcome {
         let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
         let body = try EventCodec.encode(kind)
         let fingerprint = request.fingerprint
@@ -169,7 +165,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
+    package func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
         let kind = HistoryEvent.Kind.cancelRequested(reason: reason)
         let body = try EventCodec.encode(kind)
         return try await write { db, notifications in
@@ -179,7 +175,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
+    package func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
         let body = try EventCodec.encode(.workflowTerminated(reason: reason))
         return try await write { db, notifications in
             let runID = try Self.openRunID(db, workflowID: workflowID, action: "terminate")
@@ -202,7 +198,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: - Workflow tasks
 
-    public func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
+    package func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
                                    cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
@@ -236,7 +232,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
+    package func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
         return try await write { db, notifications in
             guard let run = try Self.fence(db, runID: completion.runID), run.admits(completion) else {
@@ -257,7 +253,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
+    package func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
         try await write { db, _ in
             try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
@@ -276,7 +272,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
             """, arguments: [reason, now.timeIntervalSince1970, runID])
     }
 
-    public func unblockRuns(now: Date) async throws -> Int {
+    package func unblockRuns(now: Date) async throws -> Int {
         try await write { db, notifications in
             try db.executeCached(sql: """
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = 1, task_ready_at = ?,
@@ -291,7 +287,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: - Activity tasks
 
-    public func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date,
+    package func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date,
                                    taskQueues: [String]) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
         let time = now.timeIntervalSince1970
@@ -328,14 +324,14 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func reportActivity(_ report: ActivityReport) async throws -> Bool {
+    package func reportActivity(_ report: ActivityReport) async throws -> Bool {
         let body = try report.event.map(EventCodec.encode)
         return try await write { db, notifications in
             try Self.recordActivityOutcome(db, report, body: body, notifications: &notifications)
         }
     }
 
-    public func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
+    package func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
         return try await write { db, notifications in
@@ -348,7 +344,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
+    package func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
         try await write { db, _ in
             try db.executeCached(sql: """
                 UPDATE activity_tasks SET visible_at = ?, heartbeat_details = COALESCE(?, heartbeat_details)
@@ -360,7 +356,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: - Timers
 
-    public func fireDueTimers(now: Date, limit: Int) async throws -> Int {
+    package func fireDueTimers(now: Date, limit: Int) async throws -> Int {
         let time = now.timeIntervalSince1970
         return try await write { db, notifications in
             let due = try db.cachedRows(sql: """
@@ -379,7 +375,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func nextWakeUp() async throws -> Date? {
+    package func nextWakeUp() async throws -> Date? {
         try await read { db in
             try db.cachedValue(Double.self, sql: """
                 SELECT MIN(t) FROM (
@@ -392,7 +388,7 @@ public final class SQLiteWorkflowStore: WorkflowStore {
 
     // MARK: - Queries
 
-    public func findRun(workflowID: String) async throws -> WorkflowRun? {
+    package func findRun(workflowID: String) async throws -> WorkflowRun? {
         try await read { db in
             try db.cachedRow(sql: """
                 SELECT * FROM workflow_runs WHERE workflow_id = ?
@@ -401,13 +397,13 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         }
     }
 
-    public func run(runID: String) async throws -> WorkflowRun? {
+    package func run(runID: String) async throws -> WorkflowRun? {
         try await read { db in
             try db.cachedRow(sql: "SELECT * FROM workflow_runs WHERE run_id = ?", arguments: [runID]).map(Self.run(from:))
         }
     }
 
-    public func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
+    package func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         if let status = query.status {
@@ -429,11 +425,11 @@ public final class SQLiteWorkflowStore: WorkflowStore {
         return try await read { db in try db.cachedRows(sql: sql, arguments: finalArguments).map(Self.run(from:)) }
     }
 
-    public func history(runID: String) async throws -> [HistoryEvent] {
+    package func history(runID: String) async throws -> [HistoryEvent] {
         try await read { db in try Self.history(db, runID: runID) }
     }
 
-    public func pendingWork(runID: String) async throws -> PendingWork {
+    package func pendingWork(runID: String) async throws -> PendingWork {
         try await read { db in
             let activities = try db.cachedRows(sql: """
                 SELECT seq, activity_name, task_queue, attempt, visible_at, lease_owner, last_error FROM activity_tasks

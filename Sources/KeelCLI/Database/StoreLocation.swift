@@ -1,6 +1,9 @@
 import Foundation
 import Logging
+import KeelPostgres
+import KeelSQLite
 import PostgresNIO
+import WorkflowRuntime
 
 /// Where the engine keeps its state, parsed from `--database` / `KEEL_DATABASE_URL`.
 ///
@@ -13,7 +16,7 @@ import PostgresNIO
 ///
 /// No message and no ``description`` ever contains the password.
 public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
-    case sqlite(path: String, synchronous: SQLiteWorkflowStore.Synchronous)
+    case sqlite(path: String, synchronous: SQLiteSynchronous)
     case postgres(PostgresLocation)
 
     /// A PostgreSQL server and database.
@@ -57,13 +60,13 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         if rest.hasPrefix("sqlite://") { rest.removeFirst("sqlite://".count) } else if rest.hasPrefix("sqlite:") { rest.removeFirst("sqlite:".count) } else if rest.contains("://") {
             throw KeelError(.invalidDatabaseURL, "unsupported database URL '\(Self.redacted(url))': expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
-        var synchronous = SQLiteWorkflowStore.Synchronous.full
+        var synchronous = SQLiteSynchronous.full
         if let question = rest.firstIndex(of: "?") {
             let query = rest[rest.index(after: question)...]
             rest = String(rest[..<question])
             for pair in query.split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, parts[0] == "synchronous", let value = SQLiteWorkflowStore.Synchronous(rawValue: parts[1].lowercased()) else {
+                guard parts.count == 2, parts[0] == "synchronous", let value = SQLiteSynchronous(rawValue: parts[1].lowercased()) else {
                     throw KeelError(.invalidDatabaseURL, "unsupported option '\(pair)' in '\(Self.redacted(url))': only synchronous=full|normal")
                 }
                 synchronous = value
@@ -221,7 +224,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     ///   - reachableWithin: how long PostgreSQL may take to accept a first connection before this
     ///     throws ``KeelError`` `.databaseUnreachable`. A server that refuses the role, the
     ///     password or the database is reported at once, with its own message.
-    public func withStore<T: Sendable>(logger: Logger = Logger(label: "keel.store", level: .error),
+    package func withStore<T: Sendable>(logger: Logger = Logger(label: "keel.store", level: .error),
                                        reachableWithin: Duration = .seconds(5),
                                        createIfMissing: Bool = true,
                                        _ body: (any WorkflowStore) async throws -> T) async throws -> T {
@@ -231,12 +234,9 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         case .postgres(let location):
             // A server that accepts one session with these settings accepts the pool's.
             try await PostgresWorkflowStore.checkServerAccepts(location.connectionConfiguration(), within: reachableWithin,
-                                                               location: self, logger: logger)
-            let store = PostgresWorkflowStore(configuration: location.clientConfiguration(), logger: logger)
-            return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-                group.addTask { await store.run() }
-                defer { group.cancelAll() }
-                return try await body(store)
+                                                               location: description, logger: logger)
+            return try await PostgresWorkflowStore.withRunning(configuration: location.clientConfiguration(), logger: logger) {
+                try await body($0)
             }
         }
     }

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Lifecycle state of a run.
+///
+/// Open: `running`, `blocked` (a bug in its code; fixed by a deploy), `compensationFailed` (a
+/// compensation failed for good; an operator retries it). Closed: `completed`, `failed`,
+/// `cancelled`, `terminated`, and `compensated` (it failed or was cancelled, and every registered
+/// compensation ran).
+public enum RunStatus: String, Sendable, Codable, CaseIterable {
+    case running, blocked, compensationFailed, completed, failed, cancelled, terminated, compensated
+
+    /// Open runs hold their workflow id.
+    public var isOpen: Bool { self == .running || self == .blocked || self == .compensationFailed }
+
+    /// The open statuses as an SQL list, `('running', 'blocked', 'compensationFailed')`: the one
+    /// place the stores' SQL takes them from (the migrations' partial unique index spells the same).
+    package static let openSQLList = "(" + allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+}
+
+/// A run as stored.
+public struct WorkflowRun: Sendable, Hashable, Codable {
+    public var workflowID: String
+    public var runID: String
+    public var workflowType: String
+    public var status: RunStatus
+    public var input: Payload
+    public var result: Payload?
+    public var failure: ErrorInfo?
+    /// Why a blocked run is blocked (non-determinism, a task failure), or a close reason.
+    public var statusReason: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var closedAt: Date?
+    public var historyLength: Int
+
+    public init(workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
+                result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
+                createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int) {
+        self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.status = status
+        self.input = input; self.result = result; self.failure = failure; self.statusReason = statusReason
+        self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt; self.historyLength = historyLength
+    }
+}
+
+public enum SignalOutcome: Sendable, Hashable {
+    case delivered(runID: String)
+    /// A signal with the same request id was already accepted by this run; nothing was written.
+    case duplicate(runID: String)
+}
+
+/// Filters for listing runs, newest first, with keyset paging.
+public struct RunQuery: Sendable {
+    public var status: RunStatus?
+    public var workflowType: String?
+    public var limit: Int
+    /// Return runs created before this one (the last run of the previous page).
+    public var after: (createdAt: Date, runID: String)?
+
+    public init(status: RunStatus? = nil, workflowType: String? = nil, limit: Int = 100, after: (createdAt: Date, runID: String)? = nil) {
+        self.status = status; self.workflowType = workflowType; self.limit = limit; self.after = after
+    }
+}
+
+/// What a run is waiting on, for operators.
+public struct PendingWork: Sendable, Codable {
+    public struct Activity: Sendable, Codable {
+        public var seq: Int
+        public var activityName: String
+        /// The queue whose workers run it: an attempt waits here while no worker serves it.
+        public var taskQueue: String
+        public var attempt: Int
+        public var nextAttemptAt: Date
+        public var leaseOwner: String?
+        public var lastError: String?
+
+        package init(seq: Int, activityName: String, taskQueue: String, attempt: Int, nextAttemptAt: Date,
+                     leaseOwner: String?, lastError: String?) {
+            self.seq = seq; self.activityName = activityName; self.taskQueue = taskQueue; self.attempt = attempt
+            self.nextAttemptAt = nextAttemptAt; self.leaseOwner = leaseOwner; self.lastError = lastError
+        }
+    }
+    public struct Timer: Sendable, Codable {
+        public var seq: Int
+        public var fireAt: Date
+
+        package init(seq: Int, fireAt: Date) {
+            self.seq = seq; self.fireAt = fireAt
+        }
+    }
+    public struct Inbox: Sendable, Codable {
+        public var kind: String
+        public var detail: String
+        public var receivedAt: Date
+
+        package init(kind: String, detail: String, receivedAt: Date) {
+            self.kind = kind; self.detail = detail; self.receivedAt = receivedAt
+        }
+    }
+    public var activities: [Activity]
+    public var timers: [Timer]
+    public var inbox: [Inbox]
+
+    package init(activities: [Activity], timers: [Timer], inbox: [Inbox]) {
+        self.activities = activities; self.timers = timers; self.inbox = inbox
+    }
+}
+
+/// Task queues: which workers run what. A run's workflow tasks belong to the queue it was started
+/// on, its activities to that queue unless their options name another; a worker claims only from
+/// the queues it serves (``WorkerConfiguration/taskQueues``, `worker run --task-queue`). Work on a
+/// queue no worker serves waits, visible in `worker show`.
+public enum TaskQueue {
+    /// The queue of runs and activities that name none, and the one workers serve by default.
+    public static let `default` = "default"
+}
