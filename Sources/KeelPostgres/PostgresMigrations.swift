@@ -3,7 +3,7 @@ import WorkflowRuntime
 /// The PostgreSQL schema, as numbered migrations compiled into the binary (a `worker` copied alone
 /// anywhere still migrates). Each number means the same change on every backend. Never edit a
 /// migration once it has landed: add the next one.
-extension PostgresWorkflowStore {
+extension PostgresDriver {
     package static let migrations: [SchemaMigration] = [
         SchemaMigration(name: "0001_initial", sql: #"""
             -- Keel schema, version 1 (same number and meaning as SQLite's 0001_initial.sql). Times are

@@ -8,7 +8,7 @@ import WorkflowRuntime
 @Suite("Concurrent `worker migrate` processes", .serialized)
 struct ConcurrentMigrateTests {
     /// Every migration's name, in order (PostgreSQL's are the same).
-    private static var migrationNames: [String] { SQLiteWorkflowStore.migrations.map(\.name) }
+    private static var migrationNames: [String] { SQLiteDriver.migrations.map(\.name) }
 
     /// Six `worker migrate` processes at once on `database`.
     private func migrateConcurrently(_ database: String) async throws -> [WorkerBinary.Output] {
@@ -60,7 +60,7 @@ struct ConcurrentMigrateTests {
         let names = Self.migrationNames
         func migrator(_ names: ArraySlice<String>) -> DatabaseMigrator {
             var migrator = DatabaseMigrator()
-            for migration in SQLiteWorkflowStore.migrations where names.contains(migration.name) {
+            for migration in SQLiteDriver.migrations where names.contains(migration.name) {
                 migrator.registerMigration(migration.name) { db in try db.execute(sql: migration.sql) }
             }
             return migrator

@@ -233,7 +233,7 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             return try await body(try SQLiteWorkflowStore(path: path, synchronous: synchronous, createIfMissing: createIfMissing))
         case .postgres(let location):
             // A server that accepts one session with these settings accepts the pool's.
-            try await PostgresWorkflowStore.checkServerAccepts(location.connectionConfiguration(), within: reachableWithin,
+            try await PostgresDriver.checkServerAccepts(location.connectionConfiguration(), within: reachableWithin,
                                                                location: description, logger: logger)
             return try await PostgresWorkflowStore.withRunning(configuration: location.clientConfiguration(), logger: logger) {
                 try await body($0)

@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import PostgresNIO
+import WorkflowRuntime
+
+/// A PostgreSQL connection running the core's statements: `?` placeholders become `$1`, `$2`, ...,
+/// values are bound in PostgreSQL's binary format, and result cells are read by their type.
+package struct PostgresSQLConnection: SQLConnection {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    package func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        var bindings = PostgresBindings(capacity: binds.count)
+        for value in binds {
+            switch value {
+            case .null: bindings.appendNull()
+            case .int(let int): bindings.append(int)
+            case .double(let double): bindings.append(double)
+            case .text(let text): bindings.append(text)
+            case .blob(let data): bindings.append(ByteBuffer(bytes: data))
+            case .bool(let bool): bindings.append(bool)
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: Self.numberingPlaceholders(sql), binds: bindings)
+        return try await connection.query(query, logger: logger).collect().map { row in
+            SQLRow(try row.map(Self.value(of:)))
+        }
+    }
+
+    /// `sql` with its `?` placeholders numbered (the core's statements hold no `?` in literals).
+    static func numberingPlaceholders(_ sql: String) -> String {
+        var numbered = ""
+        numbered.reserveCapacity(sql.utf8.count + 16)
+        var next = 1
+        for character in sql {
+            if character == "?" {
+                numbered += "$\(next)"
+                next += 1
+            } else {
+                numbered.append(character)
+            }
+        }
+        return numbered
+    }
+
+    /// A result cell as a value, by its column type.
+    private static func value(of cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8: return .int(try cell.decode(Int64.self))
+        case .float4, .float8, .numeric: return .double(try cell.decode(Double.self))
+        case .bool: return .bool(try cell.decode(Bool.self))
+        case .bytea: return .blob(try cell.decode(Data.self))
+        case .text, .varchar, .name, .bpchar: return .text(try cell.decode(String.self))
+        default:
+            throw KeelError(.storage, "PostgreSQL column '\(cell.columnName)' has type \(cell.dataType), which the store does not read")
+        }
+    }
+}
+
+/// The PostgreSQL store: the core over ``PostgresDriver``.
+package typealias PostgresWorkflowStore = SQLWorkflowStore<PostgresDriver>
+
+extension SQLWorkflowStore where Driver == PostgresDriver {
+    /// - Parameters:
+    ///   - configuration: server, credentials and pool size (see README: each worker uses up to
+    ///     `maximumConnections` connections, plus one for LISTEN).
+    package convenience init(configuration: PostgresClient.Configuration, logger: Logger) {
+        self.init(driver: PostgresDriver(configuration: configuration, logger: logger))
+    }
+
+    /// The pooled client; activities of this process may share it.
+    package var client: PostgresClient { driver.client }
+
+    /// Runs the connection pool and the notification listener until cancelled.
+    package func run() async {
+        await driver.run()
+    }
+}

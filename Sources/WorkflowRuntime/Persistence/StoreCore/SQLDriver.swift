@@ -1,0 +1,190 @@
+import Foundation
+
+/// The seam between the store core and a database: a driver only opens transactions and runs the
+/// statements the core composes. Every rule — what a commit writes, fencing, leases, inbox and
+/// approval rules — lives in ``SQLWorkflowStore``, written once for every backend.
+///
+/// The core writes one SQL text per statement, with `?` placeholders, in the SQL that SQLite and
+/// PostgreSQL share; where they differ it asks the ``SQLDialect``.
+package protocol SQLDriver: Sendable {
+    associatedtype Connection: SQLConnection
+
+    var dialect: SQLDialect { get }
+    /// Wakes this process's workers when this process (or, with PostgreSQL, another) creates work.
+    var notifier: WorkNotifier { get }
+
+    /// Runs `body` in one transaction and, once it committed, delivers its notifications (to this
+    /// process's waiters, and to other processes where the backend can). If `body` throws, nothing
+    /// it wrote remains.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Connection, inout StoreNotifications) async throws -> T) async throws -> T
+    /// Runs `body` on a connection, outside any write transaction.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Connection) async throws -> T) async throws -> T
+
+    /// Applies the backend's pending migrations; concurrent callers apply each once.
+    func migrate() async throws -> [String]
+    func pendingMigrations() async throws -> [String]
+}
+
+/// A connection inside a driver's transaction (or read).
+package protocol SQLConnection: Sendable {
+    /// Runs one statement (`?` placeholders, bound in order) and returns its rows.
+    @discardableResult
+    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+}
+
+extension SQLConnection {
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    package func query(_ sql: String, _ binds: any SQLBindable...) async throws -> [SQLRow] {
+        try await query(sql, binds.map(\.sqlValue))
+    }
+
+    /// The first row of a statement's result, if any.
+    package func row(_ sql: String, _ binds: any SQLBindable...) async throws -> SQLRow? {
+        try await query(sql, binds.map(\.sqlValue)).first
+    }
+}
+
+/// Where the two SQL dialects differ in the statements the core writes.
+package struct SQLDialect: Sendable {
+    /// Appended to a `SELECT` of rows the transaction goes on to change: PostgreSQL locks them
+    /// (`FOR UPDATE`); SQLite needs nothing, its write transaction excludes every other writer.
+    package var lockRows: String
+    /// Appended to a `SELECT` that picks work: PostgreSQL skips rows other transactions hold
+    /// (`FOR UPDATE SKIP LOCKED`), so concurrent claimers take disjoint work without waiting.
+    package var skipLocked: String
+    /// The boolean literals (SQLite's partial indexes match `needs_task = 1`, not `TRUE`).
+    package var `true`: String
+    package var `false`: String
+
+    package static let sqlite = SQLDialect(lockRows: "", skipLocked: "", true: "1", false: "0")
+    package static let postgres = SQLDialect(lockRows: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED",
+                                             true: "TRUE", false: "FALSE")
+
+    /// `?, ?, ...`: `count` placeholders (at least one, so `IN (...)` stays valid SQL).
+    package static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: max(1, count)).joined(separator: ", ")
+    }
+}
+
+/// A value bound to a statement's placeholder or read from a result column.
+package enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob(Data)
+    case bool(Bool)
+}
+
+/// A Swift value that binds to a placeholder.
+package protocol SQLBindable {
+    var sqlValue: SQLValue { get }
+}
+
+extension SQLValue: SQLBindable { package var sqlValue: SQLValue { self } }
+extension String: SQLBindable { package var sqlValue: SQLValue { .text(self) } }
+extension Int: SQLBindable { package var sqlValue: SQLValue { .int(Int64(self)) } }
+extension Int64: SQLBindable { package var sqlValue: SQLValue { .int(self) } }
+extension Double: SQLBindable { package var sqlValue: SQLValue { .double(self) } }
+extension Bool: SQLBindable { package var sqlValue: SQLValue { .bool(self) } }
+extension Data: SQLBindable { package var sqlValue: SQLValue { .blob(self) } }
+extension Date: SQLBindable {
+    /// Times are stored as seconds since 1970 (REAL / double precision) on every backend.
+    package var sqlValue: SQLValue { .double(timeIntervalSince1970) }
+}
+extension Optional: SQLBindable where Wrapped: SQLBindable {
+    package var sqlValue: SQLValue { self?.sqlValue ?? .null }
+}
+
+/// One result row, its columns in the statement's order.
+package struct SQLRow: Sendable {
+    package var values: [SQLValue]
+
+    package init(_ values: [SQLValue]) {
+        self.values = values
+    }
+
+    /// Column `index` as `T`.
+    /// - Throws: ``KeelError`` `.storage` when the column is missing or holds another type.
+    package func get<T: SQLColumnDecodable>(_ index: Int, as type: T.Type = T.self) throws -> T {
+        guard values.indices.contains(index) else {
+            throw KeelError(.storage, "a stored row has no column \(index) (the schema does not match this version)")
+        }
+        return try T(sqlValue: values[index])
+    }
+}
+
+/// A Swift value that a result column decodes to.
+package protocol SQLColumnDecodable {
+    init(sqlValue: SQLValue) throws
+}
+
+extension SQLValue {
+    fileprivate func mismatch(_ expected: String) -> KeelError {
+        KeelError(.storage, "a stored value is \(self), not \(expected) (corrupted, or written by another version)")
+    }
+}
+
+extension String: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        guard case .text(let value) = sqlValue else { throw sqlValue.mismatch("text") }
+        self = value
+    }
+}
+
+extension Int: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        guard case .int(let value) = sqlValue, let int = Int(exactly: value) else { throw sqlValue.mismatch("an integer") }
+        self = int
+    }
+}
+
+extension Int64: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        guard case .int(let value) = sqlValue else { throw sqlValue.mismatch("an integer") }
+        self = value
+    }
+}
+
+extension Double: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        switch sqlValue {
+        case .double(let value): self = value
+        case .int(let value): self = Double(value)  // SQLite may hand back a whole REAL as an integer
+        default: throw sqlValue.mismatch("a number")
+        }
+    }
+}
+
+extension Bool: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        switch sqlValue {
+        case .bool(let value): self = value
+        case .int(let value): self = value != 0  // SQLite's booleans are integers
+        default: throw sqlValue.mismatch("a boolean")
+        }
+    }
+}
+
+extension Data: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        switch sqlValue {
+        case .blob(let value): self = value
+        case .text(let value): self = Data(value.utf8)  // SQLite keeps what was bound; older rows may be text
+        default: throw sqlValue.mismatch("bytes")
+        }
+    }
+}
+
+extension Date: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        self = Date(timeIntervalSince1970: try Double(sqlValue: sqlValue))
+    }
+}
+
+extension Optional: SQLColumnDecodable where Wrapped: SQLColumnDecodable {
+    package init(sqlValue: SQLValue) throws {
+        self = sqlValue == .null ? nil : try Wrapped(sqlValue: sqlValue)
+    }
+}

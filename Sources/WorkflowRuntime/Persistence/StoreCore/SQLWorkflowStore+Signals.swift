@@ -1,0 +1,63 @@
+import Foundation
+
+// Signals, cancellation requests and the run inbox they wait in until the run's next workflow task.
+extension SQLWorkflowStore {
+    package func signal(_ request: SignalRequest) async throws -> SignalOutcome {
+        let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
+        let body = try EventCodec.encode(kind)
+        let fingerprint = request.fingerprint
+        return try await driver.write { [self] connection, notifications in
+            let runID = try await lockOpenRun(connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
+            if let requestID = request.requestID {
+                let inserted = try await connection.query("""
+                    INSERT INTO signal_requests (run_id, request_id, received_at, fingerprint) VALUES (?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING RETURNING 1
+                    """, runID, requestID, request.now, fingerprint)
+                if inserted.isEmpty {
+                    let earlier = try await connection.row("""
+                        SELECT fingerprint FROM signal_requests WHERE run_id = ? AND request_id = ?
+                        """, runID, requestID)?.get(0, as: String?.self)
+                    if let earlier, earlier != fingerprint { throw request.reusedRequestIDError(requestID) }
+                    return .duplicate(runID: runID)
+                }
+            }
+            try await addToInbox(connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
+            return .delivered(runID: runID)
+        }
+    }
+
+    package func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {
+        let kind = HistoryEvent.Kind.cancelRequested(reason: reason)
+        let body = try EventCodec.encode(kind)
+        return try await driver.write { [self] connection, notifications in
+            let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "cancel")
+            try await addToInbox(connection, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
+            return runID
+        }
+    }
+
+    /// Marks the open run as needing a task (locking it) and queues the event; a closed run takes nothing.
+    func addToInbox(_ connection: Driver.Connection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
+                    notifications: inout StoreNotifications) async throws {
+        let updated = try await connection.query("""
+            UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task = \(dialect.true) THEN task_ready_at ELSE ? END,
+                needs_task = \(dialect.true), updated_at = ?
+            WHERE run_id = ? AND status IN \(RunStatus.openSQLList) RETURNING 1
+            """, now, now, runID)
+        guard !updated.isEmpty else { return }
+        try await connection.query("INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
+                                   runID, kind.name, now, body)
+        notifications.topics.insert(.workflowTasks)
+    }
+
+    /// Whether events wait in the run's inbox after `id` (after none: any).
+    func hasInbox(_ connection: Driver.Connection, runID: String, after id: Int64?) async throws -> Bool {
+        try await connection.row("SELECT EXISTS (SELECT 1 FROM run_inbox WHERE run_id = ? AND id > ?)", runID, id ?? 0)?
+            .get(0) ?? false
+    }
+
+    func inbox(_ connection: Driver.Connection, runID: String) async throws -> [InboxEvent] {
+        try await connection.query("SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? ORDER BY id", runID)
+            .map { InboxEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
+    }
+}
