@@ -87,8 +87,9 @@ struct KeelCommand: AsyncParsableCommand {
             discussion: """
                 Every command takes --database URL (or KEEL_DATABASE_URL); the default is keel.sqlite in the \
                 working directory. Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 workflow closed \
-                (or not in the state the command needs), 5 database unreachable or not migrated, 6 non-deterministic \
-                history, 7 decision refused (stale, already decided, expired, wrong payload hash, decider not allowed).
+                (or not in the state the command needs), 5 database unreachable, 6 non-deterministic history, 7 decision \
+                refused (stale, already decided, expired, wrong payload hash, decider not allowed), 8 database not \
+                migrated (run migrate).
                 """,
             version: "Keel \(KeelVersion.current)",
             subcommands: [

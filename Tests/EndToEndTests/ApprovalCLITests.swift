@@ -259,6 +259,19 @@ struct ApprovalCLITests {
                 #expect(show.stdout.contains(text), "worker show shows '\(text)':\n\(show.stdout)")
             }
 
+            // --json: payloads are JSON values a script can index; dates inside them are ISO-8601.
+            let shown = try await WorkerBinary.run(["show", "cli-approve", "--json"], database: db)
+            #expect(shown.status == 0, "show --json: \(shown.stderr)")
+            let object = try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any]
+            let shownRun = object?["run"] as? [String: Any]
+            let result = shownRun?["result"] as? [String: Any]
+            #expect(result?["decidedBy"] as? String == "alice", "run.result is an object: \(shown.stdout)")
+            let decidedAt = try #require(result?["decidedAt"] as? String, "decidedAt is text: \(shown.stdout)")
+            #expect((try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(decidedAt)) != nil,
+                    "decidedAt is ISO-8601: \(decidedAt)")
+            let input = shownRun?["input"] as? [String: Any]
+            #expect((input?["payload"] as? [String: Any])?["terms"] as? String == "net 30", "run.input is an object: \(shown.stdout)")
+
             // The audit trail: the request, the refused attempts, the approval, the refused second approval.
             let trail = try await WorkerBinary.run(["approvals", id, "--json"], database: db)
             #expect(trail.status == 0, "approvals ID --json: \(trail.stderr)")

@@ -56,9 +56,15 @@ struct CLITests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let db = scratch.databaseURL
-        let unmigrated = try await WorkerBinary.run(["list"], database: db)
-        #expect(unmigrated.status == 5)
-        #expect(unmigrated.stderr.contains("worker migrate"))
+        let noFile = try await WorkerBinary.run(["list"], database: db)
+        #expect(noFile.status == 5, "no file: unreachable, \(noFile.stderr)")
+        #expect(noFile.stderr.contains("worker migrate"))
+        #expect(FileManager.default.createFile(atPath: scratch.databasePath, contents: nil))
+        for command in [["list"], ["run"]] {
+            let unmigrated = try await WorkerBinary.run(command, database: db)
+            #expect(unmigrated.status == 8, "\(command) on an empty file: not migrated, \(unmigrated.stderr)")
+            #expect(unmigrated.stderr.contains("needs migrations") && unmigrated.stderr.contains("worker migrate"), "\(unmigrated.stderr)")
+        }
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
 
         let unknown = try await WorkerBinary.run(["start", "no.such.type", "--id", "x"], database: db)
@@ -97,9 +103,11 @@ struct CLITests {
 }
 
 extension JSONDecoder {
+    /// Decodes the CLI's `--json` output: ISO-8601 dates, payloads as JSON values.
     static var iso8601: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
+        decoder.userInfo[.payloadsAsJSONValues] = true
         return decoder
     }
 }

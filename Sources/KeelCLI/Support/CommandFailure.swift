@@ -34,6 +34,7 @@ func exitCode(for code: KeelError.Code) -> Int32 {
     case .nonDeterminism: 6
     case .timeout: 1
     case .approvalRefused: 7
+    case .notMigrated: 8
     }
 }
 
@@ -47,10 +48,13 @@ func printLine(_ text: String) {
     print(NameRules.escapingControls(text))
 }
 
-/// Prints a value as pretty JSON on stdout.
+/// Prints a value as pretty JSON on stdout: dates as ISO-8601 text, payloads (inputs, results,
+/// signal and approval payloads) as the JSON values they hold, so a script can index them.
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     encoder.dateEncodingStrategy = .iso8601
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    let embedding = PayloadEmbedding()
+    encoder.userInfo[.payloadEmbedding] = embedding
+    print(embedding.embed(into: String(decoding: try encoder.encode(value), as: UTF8.self)))
 }

@@ -53,7 +53,7 @@ public struct DatabaseOptions: ParsableArguments {
             } else {
                 let pending = try await store.pendingMigrations()
                 if !pending.isEmpty {
-                    throw KeelError(.databaseUnreachable,
+                    throw KeelError(.notMigrated,
                                     "the database at \(location) needs migrations (\(pending.joined(separator: ", "))): run `\(command)`")
                 }
             }

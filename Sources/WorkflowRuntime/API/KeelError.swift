@@ -25,6 +25,8 @@ public struct KeelError: Error, Sendable, Equatable, CustomStringConvertible {
         case requestIDReused
         case invalidDatabaseURL
         case databaseUnreachable
+        /// The database's schema is older than this version: run `worker migrate`.
+        case notMigrated
         case storage
         case nonDeterminism
         case timeout

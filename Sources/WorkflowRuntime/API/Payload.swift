@@ -54,15 +54,34 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    // Golden history files show payloads as JSON text.
+    /// Stored histories and golden files carry a payload as its JSON text, in a string. Output for
+    /// scripts (``PayloadEmbedding``, `--json`) carries it as the JSON value itself.
     public init(from decoder: Decoder) throws {
-        self.init(json: try decoder.singleValueContainer().decode(String.self))
+        let container = try decoder.singleValueContainer()
+        guard decoder.userInfo[.payloadsAsJSONValues] as? Bool == true else {
+            self.init(json: try container.decode(String.self))
+            return
+        }
+        let value = try container.decode(JSONValue.self)
+        if case .object(let object) = value, object.count == 1, case .string(let base64)? = object[Self.base64Key],
+           let data = Data(base64Encoded: base64) {
+            self.init(data: data)
+        } else {
+            self.init(data: try JSONEncoder.keel.encode(value))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
-        try container.encode(description)
+        if let embedding = encoder.userInfo[.payloadEmbedding] as? PayloadEmbedding {
+            try container.encode(embedding.placeholder(for: self))
+        } else {
+            try container.encode(description)
+        }
     }
+
+    /// The key of the object that stands for a payload that is not JSON: `{"$payloadBase64": "..."}`.
+    public static let base64Key = "$payloadBase64"
 
     /// Whether arrays and objects nest more than `limit` deep (scanning stops there). Brackets
     /// inside strings do not count.
@@ -109,19 +128,49 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
 }
 
 extension JSONEncoder {
-    /// The encoder Keel uses for payloads and stored attributes.
+    /// The encoder Keel uses for payloads and stored attributes: keys sorted, dates as ISO-8601
+    /// text in UTC with milliseconds (`2026-12-03T09:30:00.250Z`).
     static var keel: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .millisecondsSince1970
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(PayloadDates.withMilliseconds))
+        }
         return encoder
     }
 }
 
 extension JSONDecoder {
+    /// Decodes what ``JSONEncoder/keel`` writes; dates also as milliseconds since 1970 (as earlier
+    /// versions wrote them) and as ISO-8601 text without fractional seconds.
     static var keel: JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .millisecondsSince1970
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            if let milliseconds = try? container.decode(Double.self) {
+                return Date(timeIntervalSince1970: milliseconds / 1000)
+            }
+            let text = try container.decode(String.self)
+            if let date = (try? PayloadDates.withMilliseconds.parse(text)) ?? (try? PayloadDates.wholeSeconds.parse(text)) {
+                return date
+            }
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "'\(text)' is not an ISO-8601 date such as 2026-12-03T09:30:00Z")
+        }
         return decoder
     }
+}
+
+/// The date formats of payloads.
+enum PayloadDates {
+    static let withMilliseconds = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    static let wholeSeconds = Date.ISO8601FormatStyle()
+}
+
+extension CodingUserInfoKey {
+    /// Set to a ``PayloadEmbedding`` to encode payloads as JSON values (see ``PayloadEmbedding``).
+    package static let payloadEmbedding = CodingUserInfoKey(rawValue: "keel.payloadEmbedding")!
+    /// Set to `true` to decode payloads written as JSON values (output of ``PayloadEmbedding``).
+    package static let payloadsAsJSONValues = CodingUserInfoKey(rawValue: "keel.payloadsAsJSONValues")!
 }

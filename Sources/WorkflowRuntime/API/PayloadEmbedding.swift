@@ -1,0 +1,51 @@
+import Foundation
+import Synchronization
+
+/// Encodes payloads as the JSON values they hold, for output that scripts index
+/// (`worker show ID --json | jq .run.result.total`), where storage keeps each as JSON text.
+///
+/// `JSONEncoder` cannot write raw JSON, and decoding a payload into a generic JSON value would
+/// round its numbers; so each payload is encoded as a unique placeholder string, and
+/// ``embed(into:)`` puts the payload's exact JSON text in its place. A payload that is not valid
+/// JSON becomes `{"$payloadBase64": "..."}`.
+///
+/// ```swift
+/// let embedding = PayloadEmbedding()
+/// encoder.userInfo[.payloadEmbedding] = embedding
+/// let json = embedding.embed(into: String(decoding: try encoder.encode(run), as: UTF8.self))
+/// ```
+package final class PayloadEmbedding: Sendable {
+    private let nonce = UInt64.random(in: 0...UInt64.max)
+    private let payloads = Mutex<[Payload]>([])
+
+    package init() {}
+
+    /// The string `payload` is encoded as until ``embed(into:)``.
+    func placeholder(for payload: Payload) -> String {
+        let index = payloads.withLock { payloads in
+            payloads.append(payload)
+            return payloads.count - 1
+        }
+        return Self.placeholder(nonce: nonce, index: index)
+    }
+
+    /// `json` with each placeholder string replaced by its payload's JSON.
+    package func embed(into json: String) -> String {
+        var text = json
+        for (index, payload) in payloads.withLock({ $0 }).enumerated().reversed() {
+            text = text.replacingOccurrences(of: "\"\(Self.placeholder(nonce: nonce, index: index))\"", with: Self.json(of: payload))
+        }
+        return text
+    }
+
+    private static func placeholder(nonce: UInt64, index: Int) -> String {
+        "@keel-payload-\(String(nonce, radix: 16))-\(index)@"
+    }
+
+    /// The payload's text if it is JSON (within the nesting limit), else its bytes in base64.
+    private static func json(of payload: Payload) -> String {
+        let text = payload.description.trimmingCharacters(in: .whitespacesAndNewlines)
+        if (try? payload.validateJSON()) != nil, !text.isEmpty { return text }
+        return "{\"\(Payload.base64Key)\":\"\(payload.data.base64EncodedString())\"}"
+    }
+}
