@@ -1,0 +1,371 @@
+import DequeModule
+import Foundation
+
+/// The replay state machine of one run: a value that takes the run's events and the operations
+/// its code issues, and hands back the commands to record and the waits to wake. It holds no
+/// continuation and runs no code, so it is tested with plain values (``WorkflowExecution`` is the
+/// shell that runs the code and owns the continuations).
+///
+/// Every operation gets the next sequence number. An operation whose command history already
+/// holds is checked against it (``HistoryEvent/Kind/isSameOperation(as:)``): a mismatch is a
+/// non-determinism. A new operation becomes a command in ``newEvents``. An event for an operation
+/// nobody waits on yet (an activity result that arrived before the code awaited it, a signal no
+/// one waits for) is kept until the code asks for it.
+struct ReplayStateMachine {
+    /// Names a suspended operation; the shell keeps its continuation under this id.
+    typealias WaitID = Int
+
+    /// What wakes a suspended operation.
+    enum WakeValue: Sendable, Hashable {
+        case activityCompleted(Payload)
+        case activityFailed(ActivityFailure)
+        case timerFired
+        /// A signal's payload, or `nil` when the wait's timeout fired first.
+        case signal(Payload?)
+        case approvalDecided(ApprovalDecision)
+        case compensationRetry
+        /// The run's cancellation was requested: the operation throws.
+        case cancelled(reason: String?)
+    }
+
+    /// A suspended operation to resume, in the order returned.
+    struct Wake: Sendable, Hashable {
+        var wait: WaitID
+        var value: WakeValue
+    }
+
+    /// The outcome of an operation: at once, after a wait, or a non-determinism that fails the task.
+    enum Step: Sendable, Hashable {
+        case ready(WakeValue)
+        case wait(WaitID)
+        case nonDeterministic(message: String)
+    }
+
+    let workflowType: String
+    let workflowID: String
+    /// The time the code sees: the timestamp of the event being applied.
+    private(set) var currentTime: Date
+    /// Whether the event being applied was already in history (what the code does then already happened).
+    var isReplaying = false
+
+    // What history recorded, consumed as the code issues the same operations.
+    private var recordedCommands: [Int: HistoryEvent.Kind] = [:]
+    private var recordedTimerCancellations: Set<Int> = []
+    private(set) var recordedClosing: HistoryEvent.Kind?
+    private(set) var nextSeq = 1
+    private var nextWaitID = 0
+
+    // Operations waiting for an event, by what wakes them.
+    private var activityWaits: [Int: (wait: WaitID, activity: String, shielded: Bool)] = [:]
+    private var timerWaits: [Int: TimerWait] = [:]
+    private var signalWaiters: [String: Deque<(wait: WaitID, timerSeq: Int?)>] = [:]
+    private var approvalWaits: [Int: WaitID] = [:]
+    private var compensationRetryWait: WaitID?
+
+    // Events that arrived before the code asked for them.
+    private var earlyActivityResults: [Int: HistoryEvent.Kind] = [:]
+    private var signalBuffers: [String: Deque<Payload>] = [:]
+    private var earlyApprovalDecisions: [Int: ApprovalDecision] = [:]
+    private var unclaimedCompensationRetries = 0
+
+    /// Set once the run's cancellation was requested (later requests change nothing).
+    private(set) var cancelRequest: CancelRequest?
+    /// Approvals requested and not yet decided (the store withdraws them if the run stops waiting).
+    private(set) var undecidedApprovals: Set<Int> = []
+    /// The commands and events of the current task, in order.
+    private(set) var newEvents: [(kind: HistoryEvent.Kind, timestamp: Date)] = []
+
+    struct CancelRequest: Sendable, Hashable {
+        var reason: String?
+    }
+
+    private enum TimerWait {
+        case sleep(WaitID)
+        case signalTimeout(name: String, wait: WaitID)
+    }
+
+    /// A machine for a run whose history begins with `workflowStarted`, its commands recorded.
+    /// - Throws: ``WorkflowTaskFailure`` when the history does not begin with `workflowStarted`.
+    init(history: [HistoryEvent], runID: String) throws {
+        guard let first = history.first, case .workflowStarted(let type, let workflowID, _) = first.kind else {
+            throw WorkflowTaskFailure(message: "history of run \(runID) does not begin with workflowStarted")
+        }
+        self.workflowType = type
+        self.workflowID = workflowID
+        self.currentTime = first.timestamp
+        for event in history where event.kind.isCommand {
+            switch event.kind {
+            case .timerCancelled(let seq): recordedTimerCancellations.insert(seq)
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated: recordedClosing = event.kind
+            default: if let seq = event.kind.seq { recordedCommands[seq] = event.kind }
+            }
+        }
+    }
+
+    // MARK: - Events
+
+    /// Applies an event that happened to the run at `timestamp` (from history when replaying).
+    /// - Parameter isNew: whether the event is new to history (then it is recorded in ``newEvents``).
+    /// - Returns: the waits it wakes, in the order to resume them.
+    mutating func apply(_ kind: HistoryEvent.Kind, at timestamp: Date, isNew: Bool) -> [Wake] {
+        currentTime = isNew ? max(currentTime, timestamp) : timestamp
+        if isNew { newEvents.append((kind, currentTime)) }
+        switch kind {
+        case .activityCompleted(let seq, let result, _):
+            guard let wait = activityWaits.removeValue(forKey: seq) else {
+                earlyActivityResults[seq] = kind
+                return []
+            }
+            return [Wake(wait: wait.wait, value: .activityCompleted(result))]
+        case .activityFailed(let seq, let failure, let attempts):
+            guard let wait = activityWaits.removeValue(forKey: seq) else {
+                earlyActivityResults[seq] = kind
+                return []
+            }
+            let failure = ActivityFailure(activityName: wait.activity, cause: failure, attempts: attempts)
+            return [Wake(wait: wait.wait, value: .activityFailed(failure))]
+        case .timerFired(let seq):
+            switch timerWaits.removeValue(forKey: seq) {
+            case .sleep(let wait): return [Wake(wait: wait, value: .timerFired)]
+            case .signalTimeout(let name, let wait):
+                guard let index = signalWaiters[name]?.firstIndex(where: { $0.wait == wait }) else { return [] }
+                signalWaiters[name]!.remove(at: index)
+                return [Wake(wait: wait, value: .signal(nil))]
+            case nil: return []  // a timer whose wait ended otherwise (cancelled, or signalled first)
+            }
+        case .signalReceived(let name, let payload, _):
+            guard let waiter = signalWaiters[name]?.popFirst() else {
+                signalBuffers[name, default: []].append(payload)
+                return []
+            }
+            if let timerSeq = waiter.timerSeq, timerWaits.removeValue(forKey: timerSeq) != nil {
+                recordTimerCancellation(timerSeq)
+            }
+            return [Wake(wait: waiter.wait, value: .signal(payload))]
+        case .approvalDecided(let seq, let decision):
+            undecidedApprovals.remove(seq)
+            guard let wait = approvalWaits.removeValue(forKey: seq) else {
+                earlyApprovalDecisions[seq] = decision
+                return []
+            }
+            return [Wake(wait: wait, value: .approvalDecided(decision))]
+        case .compensationRetryRequested:
+            guard let wait = compensationRetryWait else {
+                unclaimedCompensationRetries += 1
+                return []
+            }
+            compensationRetryWait = nil
+            return [Wake(wait: wait, value: .compensationRetry)]
+        case .cancelRequested(let reason):
+            guard cancelRequest == nil else { return [] }
+            cancelRequest = CancelRequest(reason: reason)
+            return cancelWaits(reason: reason)
+        case .workflowStarted, .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded, .approvalRequested,
+             .compensationStarted, .compensationFailed, .workflowCompleted, .workflowFailed, .workflowCancelled,
+             .workflowTerminated, .workflowCompensated:
+            return []  // commands and closings: the code's own, or the end of the run
+        }
+    }
+
+    /// Wakes every wait a cancellation ends — all but shielded activities (compensations) — in a
+    /// fixed order (by sequence number, then signal name): dictionary order differs between
+    /// processes, and the order decides what the code does next on replay.
+    private mutating func cancelWaits(reason: String?) -> [Wake] {
+        var wakes: [Wake] = []
+        for (seq, wait) in activityWaits.sorted(by: { $0.key < $1.key }) where !wait.shielded {
+            activityWaits[seq] = nil
+            wakes.append(Wake(wait: wait.wait, value: .cancelled(reason: reason)))
+        }
+        for (_, wait) in timerWaits.sorted(by: { $0.key < $1.key }) {
+            if case .sleep(let id) = wait { wakes.append(Wake(wait: id, value: .cancelled(reason: reason))) }
+        }
+        for (_, waiters) in signalWaiters.sorted(by: { $0.key < $1.key }) {
+            wakes += waiters.map { Wake(wait: $0.wait, value: .cancelled(reason: reason)) }
+        }
+        wakes += approvalWaits.sorted(by: { $0.key < $1.key }).map { Wake(wait: $0.value, value: .cancelled(reason: reason)) }
+        timerWaits.removeAll()
+        signalWaiters.removeAll()
+        approvalWaits.removeAll()
+        return wakes
+    }
+
+    // MARK: - Operations
+
+    /// Whether history already holds the command of the next operation.
+    var nextOperationIsRecorded: Bool { recordedCommands[nextSeq] != nil }
+
+    mutating func scheduleActivity(name: String, input: Payload, options: ActivityOptions, defaultKey: (Int) -> String,
+                                   shielded: Bool) -> Step {
+        let seq = takeSeq()
+        let command = HistoryEvent.Kind.activityScheduled(seq: seq, activity: name, input: input,
+                                                         idempotencyKey: options.idempotencyKey ?? defaultKey(seq), options: options)
+        if let mismatch = issue(command) { return .nonDeterministic(message: mismatch.message) }
+        switch earlyActivityResults.removeValue(forKey: seq) {
+        case .activityCompleted(_, let result, _)?: return .ready(.activityCompleted(result))
+        case .activityFailed(_, let failure, let attempts)?:
+            return .ready(.activityFailed(ActivityFailure(activityName: name, cause: failure, attempts: attempts)))
+        default:
+            let wait = takeWaitID()
+            activityWaits[seq] = (wait, name, shielded)
+            return .wait(wait)
+        }
+    }
+
+    /// A durable sleep until `currentTime + seconds`.
+    mutating func startTimer(seconds: Double) -> Step {
+        let seq = takeSeq()
+        if let mismatch = issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(seconds))) {
+            return .nonDeterministic(message: mismatch.message)
+        }
+        let wait = takeWaitID()
+        timerWaits[seq] = .sleep(wait)
+        return .wait(wait)
+    }
+
+    /// The next signal `name`: one that arrived unclaimed, or a wait (with a timeout timer when given).
+    mutating func waitForSignal(named name: String, timeoutSeconds: Double?) -> Step {
+        if let payload = signalBuffers[name]?.popFirst() { return .ready(.signal(payload)) }
+        var timerSeq: Int?
+        if let timeoutSeconds {
+            let seq = takeSeq()
+            if let mismatch = issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(timeoutSeconds))) {
+                return .nonDeterministic(message: mismatch.message)
+            }
+            timerSeq = seq
+        }
+        let wait = takeWaitID()
+        signalWaiters[name, default: []].append((wait, timerSeq))
+        if let timerSeq { timerWaits[timerSeq] = .signalTimeout(name: name, wait: wait) }
+        return .wait(wait)
+    }
+
+    /// The value of side effect `name` recorded by an earlier run of the code, if any.
+    var recordedSideEffect: (name: String, value: Payload)? {
+        guard case .markerRecorded(_, let name, let value)? = recordedCommands[nextSeq] else { return nil }
+        return (name, value)
+    }
+
+    /// Records a side effect's value (or checks it against the recorded one).
+    mutating func recordSideEffect(named name: String, value: Payload) -> NonDeterminism? {
+        issue(.markerRecorded(seq: takeSeq(), name: name, value: value))
+    }
+
+    /// Records an approval request built for its sequence number.
+    /// - Returns: the request as recorded (an earlier run's, when replaying), or a non-determinism message.
+    mutating func requestApproval(
+        _ makeRequest: (Int) -> ApprovalRequest
+    ) -> Result<(seq: Int, request: ApprovalRequest), NonDeterminism> {
+        let seq = takeSeq()
+        let request = makeRequest(seq)
+        undecidedApprovals.insert(seq)
+        let recorded = recordedCommands[seq]
+        if let mismatch = issue(.approvalRequested(seq: seq, request: request)) { return .failure(mismatch) }
+        if case .approvalRequested(_, let recordedRequest)? = recorded { return .success((seq, recordedRequest)) }
+        return .success((seq, request))
+    }
+
+    /// The decision on the approval of operation `seq`: one that arrived already, or a wait.
+    mutating func awaitDecision(ofApprovalAt seq: Int) -> Step {
+        if let decision = earlyApprovalDecisions.removeValue(forKey: seq) { return .ready(.approvalDecided(decision)) }
+        let wait = takeWaitID()
+        approvalWaits[seq] = wait
+        return .wait(wait)
+    }
+
+    /// Records that the run's compensations start, after the code failed with `cause`.
+    mutating func startCompensation(cause: ErrorInfo) -> NonDeterminism? {
+        issue(.compensationStarted(seq: takeSeq(), cause: cause))
+    }
+
+    /// Records that compensation `activity` failed for good; the run then waits for a retry.
+    mutating func recordCompensationFailure(activity: String, failure: ErrorInfo) -> NonDeterminism? {
+        issue(.compensationFailed(seq: takeSeq(), activity: activity, failure: failure))
+    }
+
+    /// An operator's request to retry the failed compensation: one that arrived already, or a wait.
+    mutating func awaitCompensationRetry() -> Step {
+        if unclaimedCompensationRetries > 0 {
+            unclaimedCompensationRetries -= 1
+            return .ready(.compensationRetry)
+        }
+        let wait = takeWaitID()
+        compensationRetryWait = wait
+        return .wait(wait)
+    }
+
+    // MARK: - Checks and output
+
+    /// After replaying the whole history: a recorded operation the code never issued is a
+    /// non-determinism. - Returns: its message, or `nil` when the code issued every one.
+    func unreplayedCommand() -> String? {
+        if let missing = recordedCommands.min(by: { $0.key < $1.key })?.value {
+            return nondeterminism(code: "no operation #\(missing.seq ?? 0) (the code never issued it)",
+                                  recorded: missing.operationDescription)
+        }
+        if let seq = recordedTimerCancellations.min() {
+            return nondeterminism(code: "no timer cancellation #\(seq)", recorded: "#\(seq) timer cancellation")
+        }
+        return nil
+    }
+
+    /// For `worker replay`: whether the code's closing matches the recorded one. - Returns: a
+    /// non-determinism message, or `nil`.
+    func closingMismatch(_ closing: HistoryEvent.Kind?) -> String? {
+        guard let recordedClosing else { return nil }
+        guard let closing else {
+            return nondeterminism(code: "no completion (the code is still waiting)", recorded: recordedClosing.operationDescription)
+        }
+        guard closing.isSameOperation(as: recordedClosing) else {
+            return nondeterminism(code: closing.operationDescription, recorded: recordedClosing.operationDescription)
+        }
+        return nil
+    }
+
+    /// Hands out the current task's events (with `closing` last, when given) and starts the next task's.
+    mutating func takeNewEvents(closing: HistoryEvent.Kind?) -> [(kind: HistoryEvent.Kind, timestamp: Date)] {
+        if let closing { newEvents.append((closing, currentTime)) }
+        defer { newEvents.removeAll(keepingCapacity: true) }
+        return newEvents
+    }
+
+    /// A non-determinism found in an operation, as a value (``Result`` needs an `Error`).
+    struct NonDeterminism: Error, Hashable {
+        var message: String
+    }
+
+    // MARK: - Private
+
+    private mutating func takeSeq() -> Int {
+        defer { nextSeq += 1 }
+        return nextSeq
+    }
+
+    private mutating func takeWaitID() -> WaitID {
+        defer { nextWaitID += 1 }
+        return nextWaitID
+    }
+
+    /// Records a command issued by the code; when replaying, checks it against the recorded one.
+    /// - Returns: the mismatch, or `nil`.
+    private mutating func issue(_ command: HistoryEvent.Kind) -> NonDeterminism? {
+        if let seq = command.seq, let recorded = recordedCommands.removeValue(forKey: seq) {
+            guard recorded.isSameOperation(as: command) else {
+                return NonDeterminism(message: nondeterminism(code: command.operationDescription,
+                                                              recorded: recorded.operationDescription))
+            }
+            return nil
+        }
+        newEvents.append((command, currentTime))
+        return nil
+    }
+
+    private mutating func recordTimerCancellation(_ seq: Int) {
+        if recordedTimerCancellations.remove(seq) == nil {
+            newEvents.append((.timerCancelled(seq: seq), currentTime))
+        }
+    }
+
+    private func nondeterminism(code: String, recorded: String) -> String {
+        "non-deterministic workflow '\(workflowType)' (id \(workflowID)): the code issued \(code) where the history has \(recorded)"
+    }
+}
