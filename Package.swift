@@ -94,7 +94,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
-            resources: [.copy("GoldenHistories")]
+            resources: [.copy("GoldenHistories"), .copy("ReplayCases")]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -27,6 +27,10 @@ package struct PostgresSQLConnection: SQLConnection {
         }
     }
 
+    package func execute(_ sql: String, _ binds: [SQLValue]) async throws {
+        _ = try await query(sql, binds)
+    }
+
     /// `sql` with its `?` placeholders numbered (the core's statements hold no `?` in literals).
     static func numberingPlaceholders(_ sql: String) -> String {
         var numbered = ""

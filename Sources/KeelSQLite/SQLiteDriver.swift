@@ -140,9 +140,17 @@ package struct SQLiteConnection: SQLConnection, @unchecked Sendable {
     package func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)
         let arguments = StatementArguments(binds.map(\.databaseValue))
-        return try Row.fetchAll(statement, arguments: arguments).map { row in
-            SQLRow(row.databaseValues.map(\.sqlValue))
+        // A cursor reads each row in place; only its values are copied out.
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        var rows: [SQLRow] = []
+        while let row = try cursor.next() {
+            rows.append(SQLRow(row.databaseValues.map(\.sqlValue)))
         }
+        return rows
+    }
+
+    package func execute(_ sql: String, _ binds: [SQLValue]) async throws {
+        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(binds.map(\.databaseValue)))
     }
 }
 

@@ -89,7 +89,7 @@ struct ActivityDefinition: Sendable {
 
 /// A failure of a workflow task rather than of the workflow: the run stays open, blocked, until
 /// the code is fixed (an undecodable payload, a non-determinism).
-struct WorkflowTaskFailure: Error, Sendable, CustomStringConvertible {
+package struct WorkflowTaskFailure: Error, Sendable, CustomStringConvertible {
     var message: String
-    var description: String { message }
+    package var description: String { message }
 }

@@ -11,12 +11,12 @@ import Foundation
 /// non-determinism. A new operation becomes a command in ``newEvents``. An event for an operation
 /// nobody waits on yet (an activity result that arrived before the code awaited it, a signal no
 /// one waits for) is kept until the code asks for it.
-struct ReplayStateMachine {
+package struct ReplayStateMachine {
     /// Names a suspended operation; the shell keeps its continuation under this id.
-    typealias WaitID = Int
+    package typealias WaitID = Int
 
     /// What wakes a suspended operation.
-    enum WakeValue: Sendable, Hashable {
+    package enum WakeValue: Sendable, Hashable {
         case activityCompleted(Payload)
         case activityFailed(ActivityFailure)
         case timerFired
@@ -29,30 +29,30 @@ struct ReplayStateMachine {
     }
 
     /// A suspended operation to resume, in the order returned.
-    struct Wake: Sendable, Hashable {
-        var wait: WaitID
-        var value: WakeValue
+    package struct Wake: Sendable, Hashable {
+        package var wait: WaitID
+        package var value: WakeValue
     }
 
     /// The outcome of an operation: at once, after a wait, or a non-determinism that fails the task.
-    enum Step: Sendable, Hashable {
+    package enum Step: Sendable, Hashable {
         case ready(WakeValue)
         case wait(WaitID)
         case nonDeterministic(message: String)
     }
 
-    let workflowType: String
-    let workflowID: String
+    package let workflowType: String
+    package let workflowID: String
     /// The time the code sees: the timestamp of the event being applied.
-    private(set) var currentTime: Date
+    package private(set) var currentTime: Date
     /// Whether the event being applied was already in history (what the code does then already happened).
-    var isReplaying = false
+    package var isReplaying = false
 
     // What history recorded, consumed as the code issues the same operations.
     private var recordedCommands: [Int: HistoryEvent.Kind] = [:]
     private var recordedTimerCancellations: Set<Int> = []
-    private(set) var recordedClosing: HistoryEvent.Kind?
-    private(set) var nextSeq = 1
+    package private(set) var recordedClosing: HistoryEvent.Kind?
+    package private(set) var nextSeq = 1
     private var nextWaitID = 0
 
     // Operations waiting for an event, by what wakes them.
@@ -69,14 +69,14 @@ struct ReplayStateMachine {
     private var unclaimedCompensationRetries = 0
 
     /// Set once the run's cancellation was requested (later requests change nothing).
-    private(set) var cancelRequest: CancelRequest?
+    package private(set) var cancelRequest: CancelRequest?
     /// Approvals requested and not yet decided (the store withdraws them if the run stops waiting).
-    private(set) var undecidedApprovals: Set<Int> = []
+    package private(set) var undecidedApprovals: Set<Int> = []
     /// The commands and events of the current task, in order.
-    private(set) var newEvents: [(kind: HistoryEvent.Kind, timestamp: Date)] = []
+    package private(set) var newEvents: [(kind: HistoryEvent.Kind, timestamp: Date)] = []
 
-    struct CancelRequest: Sendable, Hashable {
-        var reason: String?
+    package struct CancelRequest: Sendable, Hashable {
+        package var reason: String?
     }
 
     private enum TimerWait {
@@ -86,7 +86,7 @@ struct ReplayStateMachine {
 
     /// A machine for a run whose history begins with `workflowStarted`, its commands recorded.
     /// - Throws: ``WorkflowTaskFailure`` when the history does not begin with `workflowStarted`.
-    init(history: [HistoryEvent], runID: String) throws {
+    package init(history: [HistoryEvent], runID: String) throws {
         guard let first = history.first, case .workflowStarted(let type, let workflowID, _) = first.kind else {
             throw WorkflowTaskFailure(message: "history of run \(runID) does not begin with workflowStarted")
         }
@@ -107,7 +107,7 @@ struct ReplayStateMachine {
     /// Applies an event that happened to the run at `timestamp` (from history when replaying).
     /// - Parameter isNew: whether the event is new to history (then it is recorded in ``newEvents``).
     /// - Returns: the waits it wakes, in the order to resume them.
-    mutating func apply(_ kind: HistoryEvent.Kind, at timestamp: Date, isNew: Bool) -> [Wake] {
+    package mutating func apply(_ kind: HistoryEvent.Kind, at timestamp: Date, isNew: Bool) -> [Wake] {
         currentTime = isNew ? max(currentTime, timestamp) : timestamp
         if isNew { newEvents.append((kind, currentTime)) }
         switch kind {
@@ -192,9 +192,9 @@ struct ReplayStateMachine {
     // MARK: - Operations
 
     /// Whether history already holds the command of the next operation.
-    var nextOperationIsRecorded: Bool { recordedCommands[nextSeq] != nil }
+    package var nextOperationIsRecorded: Bool { recordedCommands[nextSeq] != nil }
 
-    mutating func scheduleActivity(name: String, input: Payload, options: ActivityOptions, defaultKey: (Int) -> String,
+    package mutating func scheduleActivity(name: String, input: Payload, options: ActivityOptions, defaultKey: (Int) -> String,
                                    shielded: Bool) -> Step {
         let seq = takeSeq()
         let command = HistoryEvent.Kind.activityScheduled(seq: seq, activity: name, input: input,
@@ -212,7 +212,7 @@ struct ReplayStateMachine {
     }
 
     /// A durable sleep until `currentTime + seconds`.
-    mutating func startTimer(seconds: Double) -> Step {
+    package mutating func startTimer(seconds: Double) -> Step {
         let seq = takeSeq()
         if let mismatch = issue(.timerStarted(seq: seq, fireAt: currentTime.addingTimeInterval(seconds))) {
             return .nonDeterministic(message: mismatch.message)
@@ -223,7 +223,7 @@ struct ReplayStateMachine {
     }
 
     /// The next signal `name`: one that arrived unclaimed, or a wait (with a timeout timer when given).
-    mutating func waitForSignal(named name: String, timeoutSeconds: Double?) -> Step {
+    package mutating func waitForSignal(named name: String, timeoutSeconds: Double?) -> Step {
         if let payload = signalBuffers[name]?.popFirst() { return .ready(.signal(payload)) }
         var timerSeq: Int?
         if let timeoutSeconds {
@@ -240,19 +240,19 @@ struct ReplayStateMachine {
     }
 
     /// The value of side effect `name` recorded by an earlier run of the code, if any.
-    var recordedSideEffect: (name: String, value: Payload)? {
+    package var recordedSideEffect: (name: String, value: Payload)? {
         guard case .markerRecorded(_, let name, let value)? = recordedCommands[nextSeq] else { return nil }
         return (name, value)
     }
 
     /// Records a side effect's value (or checks it against the recorded one).
-    mutating func recordSideEffect(named name: String, value: Payload) -> NonDeterminism? {
+    package mutating func recordSideEffect(named name: String, value: Payload) -> NonDeterminism? {
         issue(.markerRecorded(seq: takeSeq(), name: name, value: value))
     }
 
     /// Records an approval request built for its sequence number.
     /// - Returns: the request as recorded (an earlier run's, when replaying), or a non-determinism message.
-    mutating func requestApproval(
+    package mutating func requestApproval(
         _ makeRequest: (Int) -> ApprovalRequest
     ) -> Result<(seq: Int, request: ApprovalRequest), NonDeterminism> {
         let seq = takeSeq()
@@ -265,7 +265,7 @@ struct ReplayStateMachine {
     }
 
     /// The decision on the approval of operation `seq`: one that arrived already, or a wait.
-    mutating func awaitDecision(ofApprovalAt seq: Int) -> Step {
+    package mutating func awaitDecision(ofApprovalAt seq: Int) -> Step {
         if let decision = earlyApprovalDecisions.removeValue(forKey: seq) { return .ready(.approvalDecided(decision)) }
         let wait = takeWaitID()
         approvalWaits[seq] = wait
@@ -273,17 +273,17 @@ struct ReplayStateMachine {
     }
 
     /// Records that the run's compensations start, after the code failed with `cause`.
-    mutating func startCompensation(cause: ErrorInfo) -> NonDeterminism? {
+    package mutating func startCompensation(cause: ErrorInfo) -> NonDeterminism? {
         issue(.compensationStarted(seq: takeSeq(), cause: cause))
     }
 
     /// Records that compensation `activity` failed for good; the run then waits for a retry.
-    mutating func recordCompensationFailure(activity: String, failure: ErrorInfo) -> NonDeterminism? {
+    package mutating func recordCompensationFailure(activity: String, failure: ErrorInfo) -> NonDeterminism? {
         issue(.compensationFailed(seq: takeSeq(), activity: activity, failure: failure))
     }
 
     /// An operator's request to retry the failed compensation: one that arrived already, or a wait.
-    mutating func awaitCompensationRetry() -> Step {
+    package mutating func awaitCompensationRetry() -> Step {
         if unclaimedCompensationRetries > 0 {
             unclaimedCompensationRetries -= 1
             return .ready(.compensationRetry)
@@ -297,7 +297,7 @@ struct ReplayStateMachine {
 
     /// After replaying the whole history: a recorded operation the code never issued is a
     /// non-determinism. - Returns: its message, or `nil` when the code issued every one.
-    func unreplayedCommand() -> String? {
+    package func unreplayedCommand() -> String? {
         if let missing = recordedCommands.min(by: { $0.key < $1.key })?.value {
             return nondeterminism(code: "no operation #\(missing.seq ?? 0) (the code never issued it)",
                                   recorded: missing.operationDescription)
@@ -310,7 +310,7 @@ struct ReplayStateMachine {
 
     /// For `worker replay`: whether the code's closing matches the recorded one. - Returns: a
     /// non-determinism message, or `nil`.
-    func closingMismatch(_ closing: HistoryEvent.Kind?) -> String? {
+    package func closingMismatch(_ closing: HistoryEvent.Kind?) -> String? {
         guard let recordedClosing else { return nil }
         guard let closing else {
             return nondeterminism(code: "no completion (the code is still waiting)", recorded: recordedClosing.operationDescription)
@@ -322,15 +322,15 @@ struct ReplayStateMachine {
     }
 
     /// Hands out the current task's events (with `closing` last, when given) and starts the next task's.
-    mutating func takeNewEvents(closing: HistoryEvent.Kind?) -> [(kind: HistoryEvent.Kind, timestamp: Date)] {
+    package mutating func takeNewEvents(closing: HistoryEvent.Kind?) -> [(kind: HistoryEvent.Kind, timestamp: Date)] {
         if let closing { newEvents.append((closing, currentTime)) }
         defer { newEvents.removeAll(keepingCapacity: true) }
         return newEvents
     }
 
     /// A non-determinism found in an operation, as a value (``Result`` needs an `Error`).
-    struct NonDeterminism: Error, Hashable {
-        var message: String
+    package struct NonDeterminism: Error, Hashable {
+        package var message: String
     }
 
     // MARK: - Private

@@ -28,15 +28,20 @@ package protocol SQLDriver: Sendable {
 /// A connection inside a driver's transaction (or read).
 package protocol SQLConnection: Sendable {
     /// Runs one statement (`?` placeholders, bound in order) and returns its rows.
-    @discardableResult
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+    /// Runs one statement whose rows, if any, are not needed.
+    func execute(_ sql: String, _ binds: [SQLValue]) async throws
 }
 
 extension SQLConnection {
     /// Runs one statement and returns its rows.
-    @discardableResult
     package func query(_ sql: String, _ binds: any SQLBindable...) async throws -> [SQLRow] {
         try await query(sql, binds.map(\.sqlValue))
+    }
+
+    /// Runs one statement whose rows, if any, are not needed.
+    package func execute(_ sql: String, _ binds: any SQLBindable...) async throws {
+        try await execute(sql, binds.map(\.sqlValue))
     }
 
     /// The first row of a statement's result, if any.

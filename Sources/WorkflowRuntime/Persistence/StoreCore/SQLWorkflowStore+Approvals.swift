@@ -21,7 +21,7 @@ extension SQLWorkflowStore {
                 return ApprovalDecisionOutcome.refused(refusal)
             }
             let decided = record.decided(by: attempt)
-            try await connection.query("UPDATE approvals SET status = ?, decision = ?, closed_at = ? WHERE approval_id = ?",
+            try await connection.execute("UPDATE approvals SET status = ?, decision = ?, closed_at = ? WHERE approval_id = ?",
                                        decided.status.rawValue, decisionBody, attempt.now, record.id)
             try await deleteDeadlineTimers(connection, runID: record.runID, seq: record.seq)
             try await audit(connection, record.auditEntry(for: attempt, refusal: nil))
@@ -84,12 +84,12 @@ extension SQLWorkflowStore {
         for approval in plan.approvals {
             let request = approval.request
             let body = try EventCodec.encode(attribute: request)
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO approvals (approval_id, run_id, seq, workflow_id, workflow_type, name, status, requested_at, deadline,
                                        request)
                 SELECT ?, run_id, ?, workflow_id, workflow_type, ?, 'pending', ?, ?, ? FROM workflow_runs WHERE run_id = ?
                 """, request.id, approval.seq, request.name, approval.requestedAt, request.deadline, body, runID)
-            try await connection.query("INSERT INTO timers (run_id, seq, fire_at, purpose) VALUES (?, ?, ?, 'approval')",
+            try await connection.execute("INSERT INTO timers (run_id, seq, fire_at, purpose) VALUES (?, ?, ?, 'approval')",
                                        runID, approval.seq, request.deadline)
             try await audit(connection, ApprovalAuditEntry(approvalID: request.id, runID: runID, at: approval.requestedAt,
                                                            action: .requested, payloadHash: request.payloadHash))
@@ -110,7 +110,7 @@ extension SQLWorkflowStore {
     /// Deletes the deadline timer of the run's approval `seq` (of all its approvals when `nil`).
     /// On PostgreSQL a timer being fired right now is skipped, not waited for: it finds the approval decided.
     func deleteDeadlineTimers(_ connection: Driver.Connection, runID: String, seq: Int?) async throws {
-        try await connection.query("""
+        try await connection.execute("""
             DELETE FROM timers WHERE id IN (
                 SELECT id FROM timers WHERE run_id = ? AND purpose = 'approval' AND (CAST(? AS INTEGER) IS NULL OR seq = ?)
                 \(dialect.skipLocked))
@@ -131,7 +131,7 @@ extension SQLWorkflowStore {
     }
 
     func audit(_ connection: Driver.Connection, _ entry: ApprovalAuditEntry) async throws {
-        try await connection.query("""
+        try await connection.execute("""
             INSERT INTO approval_audit (approval_id, run_id, at, action, actor, role, origin, note, detail, payload_hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, entry.approvalID, entry.runID, entry.at, entry.action.rawValue, entry.actor, entry.role, entry.origin, entry.note,

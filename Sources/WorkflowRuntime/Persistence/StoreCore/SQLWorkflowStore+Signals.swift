@@ -45,7 +45,7 @@ extension SQLWorkflowStore {
             WHERE run_id = ? AND status IN \(RunStatus.openSQLList) RETURNING 1
             """, now, now, runID)
         guard !updated.isEmpty else { return }
-        try await connection.query("INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
+        try await connection.execute("INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
                                    runID, kind.name, now, body)
         notifications.topics.insert(.workflowTasks)
     }

@@ -49,7 +49,7 @@ extension SQLWorkflowStore {
             if prepared.plan.closing != nil, run.hasInbox,
                try await hasInbox(connection, runID: completion.runID, after: completion.consumedInboxThrough) {
                 // Refuse to close the run over an event it has not seen; release the lease so it runs again.
-                try await connection.query("""
+                try await connection.execute("""
                     UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
                         task_ready_at = ?
                     WHERE run_id = ?
@@ -69,12 +69,12 @@ extension SQLWorkflowStore {
         let runID = completion.runID
         try await appendEvents(connection, prepared, after: run.historyLength)
         if let consumed = completion.consumedInboxThrough, run.hasInbox {
-            try await connection.query("DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", runID, consumed)
+            try await connection.execute("DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", runID, consumed)
         }
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
         if let closing = prepared.plan.closing {
-            try await connection.query("""
+            try await connection.execute("""
                 UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?, updated_at = ?,
                     history_length = ?, task_version = ?, needs_task = \(dialect.false), task_ready_at = NULL,
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
@@ -89,7 +89,7 @@ extension SQLWorkflowStore {
         for activity in prepared.plan.activities {
             let lease = completion.eagerLeases[activity.seq]
             // The column start_to_close holds the attempt lease (ActivityOptions.attemptLease).
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options,
                                             start_to_close, attempt, scheduled_at, visible_at, lease_owner, lease_token, task_queue)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
@@ -101,11 +101,11 @@ extension SQLWorkflowStore {
             if lease == nil { notifications.topics.insert(.activityTasks) }
         }
         for timer in prepared.plan.timers {
-            try await connection.query("INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt)
+            try await connection.execute("INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt)
             notifications.topics.insert(.timers)
         }
         for seq in prepared.plan.cancelledTimers {
-            try await connection.query("DELETE FROM timers WHERE run_id = ? AND seq = ?", runID, seq)
+            try await connection.execute("DELETE FROM timers WHERE run_id = ? AND seq = ?", runID, seq)
         }
         if !prepared.plan.approvals.isEmpty {
             try await insertApprovals(connection, prepared.plan, runID: runID)
@@ -114,14 +114,14 @@ extension SQLWorkflowStore {
         if prepared.plan.withdrawsApprovals { try await withdrawApprovals(connection, runID: runID, now: completion.now) }
         var pending = false
         if run.hasInbox { pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough) }
-        try await connection.query("""
+        try await connection.execute("""
             UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?, task_ready_at = ?,
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
             WHERE run_id = ?
             """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, runID)
         if let reason = prepared.plan.compensationFailure {
             // Its own statement: setting the indexed status column on every commit costs index writes.
-            try await connection.query("UPDATE workflow_runs SET status = 'compensationFailed', status_reason = ? WHERE run_id = ?",
+            try await connection.execute("UPDATE workflow_runs SET status = 'compensationFailed', status_reason = ? WHERE run_id = ?",
                                        reason, runID)
         }
         if pending { notifications.topics.insert(.workflowTasks) }
@@ -142,7 +142,7 @@ extension SQLWorkflowStore {
                           events[index].timestamp.sqlValue, .blob(prepared.bodies[index])]
             }
             let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: end - start).joined(separator: ", ")
-            try await connection.query("INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds)
+            try await connection.execute("INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds)
             start = end
         }
     }

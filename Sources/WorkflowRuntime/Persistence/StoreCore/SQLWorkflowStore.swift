@@ -53,7 +53,7 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
                 }
                 return StartWorkflowResult(runID: try existing.get(0), created: false)
             }
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)
                 """, request.runID, request.now, body)
             if let firstTask {
@@ -69,11 +69,11 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
         let body = try EventCodec.encode(.workflowTerminated(reason: reason))
         return try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "terminate")
-            try await connection.query("""
+            try await connection.execute("""
                 INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
                 SELECT run_id, history_length + 1, 'workflowTerminated', ?, ? FROM workflow_runs WHERE run_id = ?
                 """, now, body, runID)
-            try await connection.query("""
+            try await connection.execute("""
                 UPDATE workflow_runs SET status = 'terminated', status_reason = ?, closed_at = ?, updated_at = ?,
                     history_length = history_length + 1, task_version = task_version + 1, needs_task = \(dialect.false),
                     task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
@@ -94,7 +94,7 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
     /// Blocks a running run, with the reason; only the holder of `leaseToken` may (`nil`: the
     /// caller has just claimed it in this transaction).
     func park(_ connection: Driver.Connection, runID: String, leaseToken: Int64?, reason: String, now: Date) async throws {
-        try await connection.query("""
+        try await connection.execute("""
             UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
             WHERE run_id = ? AND status = 'running' AND (CAST(? AS BIGINT) IS NULL OR lease_token = ?)
@@ -224,12 +224,12 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
     /// and finds the run closed.
     func deletePendingWork(_ connection: Driver.Connection, runID: String, withdrawingApprovals: Bool, now: Date) async throws {
         if withdrawingApprovals { try await withdrawApprovals(connection, runID: runID, now: now) }
-        try await connection.query("""
+        try await connection.execute("""
             DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))
             """, runID)
-        try await connection.query("DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))",
+        try await connection.execute("DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))",
                                    runID)
-        try await connection.query("DELETE FROM run_inbox WHERE run_id = ?", runID)
+        try await connection.execute("DELETE FROM run_inbox WHERE run_id = ?", runID)
     }
 
     static func run(from row: SQLRow) throws -> WorkflowRun {
