@@ -15,7 +15,7 @@ import WorkflowRuntime
 /// reconnects and the listener resubscribes.
 ///
 /// The driver must run (``run()``) for as long as it is used, e.g. with
-/// ``SQLWorkflowStore/withRunning(configuration:logger:_:)``.
+/// ``SQLWorkflowStore/withRunningPostgres(configuration:logger:_:)``.
 package final class PostgresDriver: SQLDriver {
     package let notifier = WorkNotifier()
     /// The pooled client; activities of this process may share it.
@@ -76,16 +76,16 @@ package final class PostgresDriver: SQLDriver {
     // MARK: - Transactions
 
     /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
-    package func write<T: Sendable>(
-        _ body: @escaping @Sendable (PostgresSQLConnection, inout StoreNotifications) async throws -> T
-    ) async throws -> T {
+    package func runTransaction(
+        _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
+    ) async throws -> any Sendable {
         let logger = self.logger
         return try await withTransaction { connection, notifications in
             try await body(PostgresSQLConnection(connection: connection, logger: logger), &notifications)
         }
     }
 
-    package func read<T: Sendable>(_ body: @escaping @Sendable (PostgresSQLConnection) async throws -> T) async throws -> T {
+    package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws -> any Sendable {
         let logger = self.logger
         return try await withConnection { connection in try await body(PostgresSQLConnection(connection: connection, logger: logger)) }
     }

@@ -31,6 +31,11 @@ package struct PostgresSQLConnection: SQLConnection {
         _ = try await query(sql, binds)
     }
 
+    /// The rows the statement returns (it ends with `RETURNING 1`, ``SQLDialect/countingChanges``).
+    package func changes(_ sql: String, _ binds: [SQLValue]) async throws -> Int {
+        try await query(sql, binds).count
+    }
+
     /// `sql` with its `?` placeholders numbered (the core's statements hold no `?` in literals).
     static func numberingPlaceholders(_ sql: String) -> String {
         var numbered = ""
@@ -62,22 +67,7 @@ package struct PostgresSQLConnection: SQLConnection {
     }
 }
 
-/// The PostgreSQL store: the core over ``PostgresDriver``.
-package typealias PostgresWorkflowStore = SQLWorkflowStore<PostgresDriver>
-
-extension SQLWorkflowStore where Driver == PostgresDriver {
-    /// - Parameters:
-    ///   - configuration: server, credentials and pool size (see README: each worker uses up to
-    ///     `maximumConnections` connections, plus one for LISTEN).
-    package convenience init(configuration: PostgresClient.Configuration, logger: Logger) {
-        self.init(driver: PostgresDriver(configuration: configuration, logger: logger))
-    }
-
-    /// The pooled client; activities of this process may share it.
-    package var client: PostgresClient { driver.client }
-
-    /// Runs the connection pool and the notification listener until cancelled.
-    package func run() async {
-        await driver.run()
-    }
+extension SQLWorkflowStore {
+    /// The PostgreSQL driver of a store on PostgreSQL (`nil` for another backend).
+    package var postgresDriver: PostgresDriver? { driver as? PostgresDriver }
 }

@@ -9,23 +9,25 @@ extension WorkflowDatabase {
     ///   `maximumConnections` connections, plus one for `LISTEN`.
     public static func withPostgres<T: Sendable>(_ configuration: PostgresClient.Configuration, logger: Logger,
                                                  _ body: (WorkflowDatabase) async throws -> T) async throws -> T {
-        try await PostgresWorkflowStore.withRunning(configuration: configuration, logger: logger) { store in
+        try await SQLWorkflowStore.withRunningPostgres(configuration: configuration, logger: logger) { store in
             try await body(WorkflowDatabase(store: store))
         }
     }
 
     /// The connection pool of a PostgreSQL workflow database (`nil` for another backend):
     /// activities may share it for their own tables.
-    public var postgresClient: PostgresClient? { (store as? PostgresWorkflowStore)?.client }
+    public var postgresClient: PostgresClient? { (store as? SQLWorkflowStore)?.postgresDriver?.client }
 }
 
-extension PostgresWorkflowStore {
-    /// Runs a store on `configuration` for the duration of `body`.
-    package static func withRunning<T: Sendable>(configuration: PostgresClient.Configuration, logger: Logger,
-                                                 _ body: (PostgresWorkflowStore) async throws -> T) async throws -> T {
-        let store = PostgresWorkflowStore(configuration: configuration, logger: logger)
+extension SQLWorkflowStore {
+    /// Runs a store on the PostgreSQL server of `configuration` for the duration of `body`, with
+    /// its connection pool and notification listener.
+    package static func withRunningPostgres<T: Sendable>(configuration: PostgresClient.Configuration, logger: Logger,
+                                                         _ body: (SQLWorkflowStore) async throws -> T) async throws -> T {
+        let driver = PostgresDriver(configuration: configuration, logger: logger)
+        let store = SQLWorkflowStore(driver: driver)
         return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-            group.addTask { await store.run() }
+            group.addTask { await driver.run() }
             defer { group.cancelAll() }
             return try await body(store)
         }

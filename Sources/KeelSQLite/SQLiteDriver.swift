@@ -104,12 +104,12 @@ package final class SQLiteDriver: SQLDriver {
 
     /// Runs `body` in the next group commit (in a savepoint of its own) and, once committed,
     /// delivers its notifications.
-    package func write<T: Sendable>(
-        _ body: @escaping @Sendable (SQLiteConnection, inout StoreNotifications) async throws -> T
-    ) async throws -> T {
+    package func runTransaction(
+        _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
+    ) async throws -> any Sendable {
         let (value, notifications) = try await writer.write { db in
             let connection = SQLiteConnection(db)
-            return try ThreadConfinedTask.run { () async throws -> (T, StoreNotifications) in
+            return try ThreadConfinedTask.run { () async throws -> (any Sendable, StoreNotifications) in
                 var notifications = StoreNotifications()
                 let value = try await body(connection, &notifications)
                 return (value, notifications)
@@ -119,7 +119,7 @@ package final class SQLiteDriver: SQLDriver {
         return value
     }
 
-    package func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+    package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws -> any Sendable {
         try await pool.read { db in
             let connection = SQLiteConnection(db)
             return try ThreadConfinedTask.run { try await body(connection) }
@@ -139,18 +139,23 @@ package struct SQLiteConnection: SQLConnection, @unchecked Sendable {
 
     package func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)
-        let arguments = StatementArguments(binds.map(\.databaseValue))
+        let arguments = StatementArguments(binds.map { $0.databaseValue })
         // A cursor reads each row in place; only its values are copied out.
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
         var rows: [SQLRow] = []
         while let row = try cursor.next() {
-            rows.append(SQLRow(row.databaseValues.map(\.sqlValue)))
+            rows.append(SQLRow(row.databaseValues.map { $0.sqlValue }))
         }
         return rows
     }
 
     package func execute(_ sql: String, _ binds: [SQLValue]) async throws {
-        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(binds.map(\.databaseValue)))
+        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(binds.map { $0.databaseValue }))
+    }
+
+    package func changes(_ sql: String, _ binds: [SQLValue]) async throws -> Int {
+        try await execute(sql, binds)
+        return db.changesCount
     }
 }
 
@@ -179,17 +184,14 @@ extension DatabaseValue {
     }
 }
 
-/// The SQLite store: the core over ``SQLiteDriver``.
-package typealias SQLiteWorkflowStore = SQLWorkflowStore<SQLiteDriver>
-
-extension SQLWorkflowStore where Driver == SQLiteDriver {
-    /// Opens the SQLite database at `path` (see ``SQLiteDriver/init(path:synchronous:busyTimeout:createIfMissing:)``).
-    package convenience init(path: String, synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(30),
-                             createIfMissing: Bool = true) throws {
+extension SQLWorkflowStore {
+    /// A store over the SQLite database at `path` (see ``SQLiteDriver/init(path:synchronous:busyTimeout:createIfMissing:)``).
+    package convenience init(sqlitePath path: String, synchronous: SQLiteSynchronous = .full,
+                             busyTimeout: Duration = .seconds(30), createIfMissing: Bool = true) throws {
         self.init(driver: try SQLiteDriver(path: path, synchronous: synchronous, busyTimeout: busyTimeout,
                                            createIfMissing: createIfMissing))
     }
 
-    /// The database file.
-    package var path: String { driver.path }
+    /// The SQLite driver of a store on SQLite (`nil` for another backend).
+    package var sqliteDriver: SQLiteDriver? { driver as? SQLiteDriver }
 }

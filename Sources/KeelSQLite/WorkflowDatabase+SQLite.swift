@@ -19,7 +19,7 @@ extension WorkflowDatabase {
     /// - Throws: ``KeelError`` `.databaseUnreachable`, naming the path (and a missing directory).
     public static func sqlite(path: String, synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(30),
                               createIfMissing: Bool = true) throws -> WorkflowDatabase {
-        WorkflowDatabase(store: try SQLiteWorkflowStore(path: path, synchronous: synchronous, busyTimeout: busyTimeout,
+        WorkflowDatabase(store: try SQLWorkflowStore(sqlitePath: path, synchronous: synchronous, busyTimeout: busyTimeout,
                                                         createIfMissing: createIfMissing))
     }
 }
@@ -27,5 +27,5 @@ extension WorkflowDatabase {
 extension WorkflowDatabase {
     /// The file of an SQLite workflow database (`nil` for another backend): activities may keep
     /// their own tables in it.
-    public var sqlitePath: String? { (store as? SQLiteWorkflowStore)?.path }
+    public var sqlitePath: String? { (store as? SQLWorkflowStore)?.sqliteDriver?.path }
 }

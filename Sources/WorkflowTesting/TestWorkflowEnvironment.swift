@@ -37,7 +37,7 @@ public final class TestWorkflowEnvironment: Sendable {
                             eagerActivities: Bool = true, databasePath: String? = nil, logger: Logger? = nil) async throws {
         let path = databasePath
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite").path
-        let store = try SQLiteWorkflowStore(path: path, synchronous: .normal)
+        let store = try SQLWorkflowStore(sqlitePath: path, synchronous: .normal)
         try await store.migrate()
         self.init(registry: registry, store: store, databasePath: path, ownsDatabaseFile: databasePath == nil, startTime: startTime,
                   eagerActivities: eagerActivities, logger: logger)

@@ -48,7 +48,7 @@ struct EffectRow: Sendable, Hashable {
 enum DiagnosticTables {
     static func compensations(store: any WorkflowStore, scratch: Scratch) async throws -> [CompensationRow] {
         let sql = "SELECT idempotency_key, effect_key, workflow_id, step, undone, attempts FROM diagnostic_compensations"
-        if let postgres = store as? PostgresWorkflowStore {
+        if let postgres = (store as? SQLWorkflowStore)?.postgresDriver {
             let rows = try await postgres.client.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test"))
             var result: [CompensationRow] = []
             for try await (key, effect, workflow, step, undone, attempts) in rows.decode((String, String, String, Int, Bool, Int).self) {
@@ -67,7 +67,7 @@ enum DiagnosticTables {
     /// The workflows with an attempt of `activity` leased to `owner` right now.
     static func workflowsWithLeasedActivity(_ activity: String, owner: String, store: any WorkflowStore,
                                             scratch: Scratch) async throws -> [String] {
-        if let postgres = store as? PostgresWorkflowStore {
+        if let postgres = (store as? SQLWorkflowStore)?.postgresDriver {
             let rows = try await postgres.client.query(
                 "SELECT workflow_id FROM activity_tasks WHERE activity_name = \(activity) AND lease_owner = \(owner)", logger: Logger(label: "test"))
             var result: [String] = []
@@ -82,7 +82,7 @@ enum DiagnosticTables {
 
     static func effects(store: any WorkflowStore, scratch: Scratch) async throws -> [EffectRow] {
         let sql = "SELECT idempotency_key, workflow_id, step, attempts FROM diagnostic_effects"
-        if let postgres = store as? PostgresWorkflowStore {
+        if let postgres = (store as? SQLWorkflowStore)?.postgresDriver {
             let rows = try await postgres.client.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test"))
             var result: [EffectRow] = []
             for try await (key, workflow, step, attempts) in rows.decode((String, String, Int, Int).self) {

@@ -37,7 +37,7 @@ struct CLITests {
         let run = try JSONDecoder.iso8601.decode(WorkflowRun.self, from: Data(sequence.stdout.utf8))
         #expect(run.status == .completed)
 
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let client = WorkflowClient(store: store)
         for index in 0..<6 {
             let handle = try #require(try await store.findRun(workflowID: "wait-\(index)"))
@@ -96,7 +96,7 @@ struct CLITests {
         let closed = try await WorkerBinary.run(["signal", "w", "go"], database: db)
         #expect(closed.status == 4)
         #expect(closed.stderr.contains("is closed (terminated)"))
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let run = try #require(try await store.findRun(workflowID: "w"))
         #expect(try await store.history(runID: run.runID).map(\.kind.name) == ["workflowStarted", "workflowTerminated"])
     }

@@ -14,7 +14,7 @@ struct CrashRecoveryTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         #expect(try await WorkerBinary.run(["migrate"], database: scratch.databaseURL).status == 0)
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let client = WorkflowClient(store: store)
 
         func startDaemon(_ number: Int) throws -> Daemon {
@@ -74,7 +74,7 @@ struct CrashRecoveryTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         #expect(try await WorkerBinary.run(["migrate"], database: scratch.databaseURL).status == 0)
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let client = WorkflowClient(store: store)
         let daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)

@@ -251,7 +251,7 @@ struct DatabaseURLHardeningTests {
             #expect(migrated.stdout.hasPrefix("applied "))
             func settings(_ url: String) async throws -> [String] {
                 try await StoreLocation(url: url).withStore { store in
-                    let postgres = try #require(store as? PostgresWorkflowStore)
+                    let postgres = try #require((store as? SQLWorkflowStore)?.postgresDriver)
                     let rows = try await postgres.client.query("SELECT current_setting('idle_in_transaction_session_timeout'), current_setting('statement_timeout')",
                                                                logger: Logger(label: "test"))
                     var values: [String] = []

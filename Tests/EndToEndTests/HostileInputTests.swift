@@ -58,7 +58,7 @@ struct HostileInputTests {
             }
         }
 
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let client = WorkflowClient(store: store)
         var accepted: [(id: String, field: String, value: String)] = []
         for item in cases {
@@ -151,7 +151,7 @@ struct HostileInputTests {
         #expect(signal.status == 2, "\(signal.stderr)")
 
         // A run written before these checks (straight through the store) is shown with escapes.
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let evil = "old\u{1B}]0;owned\u{07}id"
         _ = try await store.startWorkflow(StartWorkflowRequest(workflowID: evil, workflowType: "diagnostics.wait-signal",
                                                                input: Payload(json: "{\"note\":\"a\\u001b[2Jb\"}"), now: Date()))
@@ -191,7 +191,7 @@ struct HostileInputTests {
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("/no/such/file.json"), "\(missing.stderr)")
 
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let run = try #require(try await store.findRun(workflowID: "large"))
         #expect(run.input.data.count == large.utf8.count)
         let inbox = try await store.pendingWork(runID: run.runID).inbox
@@ -219,7 +219,7 @@ struct HostileInputTests {
         let daemon = try Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         #expect(try await WorkerBinary.run(["signal", "r", "go", "--payload", "{\"p\":3}", "--request-id", "B"], database: db).status == 0)
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let run = try #require(try await store.findRun(workflowID: "r"))
         let closed = try await WorkflowClient(store: store).waitForClose(runID: run.runID, timeout: .seconds(30))
         #expect(closed.result == Payload(json: "{\"p\":3}"))
@@ -244,7 +244,7 @@ struct HostileInputTests {
         #expect(try await WorkerBinary.run(["start", "diagnostics.approval", "--id", "open", "--input", open], database: db).status == 0)
         #expect(try await WorkerBinary.run(["start", "diagnostics.approval", "--id", "named", "--input", named], database: db).status == 0)
 
-        let store = try SQLiteWorkflowStore(path: scratch.databasePath)
+        let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let blocked = try await eventually("the run without approvers to be blocked") {
             try await store.findRun(workflowID: "open").flatMap { $0.status == .blocked ? $0 : nil }
         }

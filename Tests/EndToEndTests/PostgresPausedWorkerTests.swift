@@ -70,7 +70,7 @@ struct PostgresPausedWorkerTests {
             for log in logs { try await Daemon.waitForStart(logPath: log, count: 1) }
 
             try await StoreLocation(url: url).withStore { store in
-                let postgres = try #require(store as? PostgresWorkflowStore)
+                let postgres = try #require((store as? SQLWorkflowStore)?.postgresDriver)
                 #expect(try await Self.setting("idle_in_transaction_session_timeout", postgres) == "1s")
                 #expect(try await Self.setting("statement_timeout", postgres) == "30s")
             }
@@ -123,7 +123,7 @@ struct PostgresPausedWorkerTests {
         }
     }
 
-    private static func setting(_ name: String, _ store: PostgresWorkflowStore) async throws -> String? {
+    private static func setting(_ name: String, _ store: PostgresDriver) async throws -> String? {
         let rows = try await store.client.query(PostgresQuery(unsafeSQL: "SHOW \(name)"), logger: Logger(label: "test"))
         for try await value in rows.decode(String.self) { return value }
         return nil

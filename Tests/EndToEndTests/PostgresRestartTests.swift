@@ -72,7 +72,7 @@ struct PostgresRestartTests {
             let migrated = try await WorkerBinary.run(["migrate"], database: server.url)
             try #require(migrated.status == 0, "migrate: \(migrated.stderr)")
             try await StoreLocation(url: server.url).withStore { store in
-                let postgres = try #require(store as? PostgresWorkflowStore)
+                let postgres = try #require((store as? SQLWorkflowStore)?.postgresDriver)
                 let client = WorkflowClient(store: store)
                 let handle = try await client.start(DiagnosticWaitSignal.self, id: "waiting", input: .null)
                 let tracker = OperationTracker()

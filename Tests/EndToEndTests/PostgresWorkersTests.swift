@@ -50,7 +50,7 @@ func checkHistoriesConsistent(_ handles: [WorkflowHandle], store: any WorkflowSt
 }
 
 func effectKeys(_ store: any WorkflowStore) async throws -> [String] {
-    let postgres = try #require(store as? PostgresWorkflowStore)
+    let postgres = try #require((store as? SQLWorkflowStore)?.postgresDriver)
     let rows = try await postgres.client.query("SELECT idempotency_key FROM diagnostic_effects", logger: Logger(label: "test"))
     var keys: [String] = []
     for try await key in rows.decode(String.self) { keys.append(key) }

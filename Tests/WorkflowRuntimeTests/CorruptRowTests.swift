@@ -10,10 +10,10 @@ import WorkflowRuntime
 /// Runs one SQL statement on the store's own database (to corrupt a row as a bad edit or another
 /// version would).
 private func execute(_ sql: String, on store: any WorkflowStore) async throws {
-    if let postgres = store as? PostgresWorkflowStore {
+    if let postgres = (store as? SQLWorkflowStore)?.postgresDriver {
         try await postgres.client.query(PostgresQuery(unsafeSQL: sql), logger: Logger(label: "test"))
     } else {
-        let sqlite = try #require(store as? SQLiteWorkflowStore)
+        let sqlite = try #require((store as? SQLWorkflowStore)?.sqliteDriver)
         try await DatabaseQueue(path: sqlite.path).write { try $0.execute(sql: sql) }
     }
 }

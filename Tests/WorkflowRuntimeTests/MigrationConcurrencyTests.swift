@@ -27,7 +27,7 @@ struct MigrationConcurrencyTests {
     func sqlite() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-migrate-\(UUID().uuidString).sqlite").path
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-        let stores = try (0..<6).map { _ in try SQLiteWorkflowStore(path: path) }
+        let stores = try (0..<6).map { _ in try SQLWorkflowStore(sqlitePath: path) }
         try await expectOneApplies(stores)
     }
 
@@ -36,20 +36,20 @@ struct MigrationConcurrencyTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-create-\(UUID().uuidString)")
         let path = directory.appendingPathComponent("keel.sqlite").path
         defer { try? FileManager.default.removeItem(at: directory) }
-        #expect { try SQLiteWorkflowStore(path: path) } throws: { error in
+        #expect { try SQLWorkflowStore(sqlitePath: path) } throws: { error in
             (error as? KeelError).map { $0.code == .databaseUnreachable && $0.message.contains("does not exist") } ?? false
         }
         #expect(!FileManager.default.fileExists(atPath: directory.path))
 
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
-        #expect { try SQLiteWorkflowStore(path: path, createIfMissing: false) } throws: { error in
+        #expect { try SQLWorkflowStore(sqlitePath: path, createIfMissing: false) } throws: { error in
             (error as? KeelError).map { $0.code == .databaseUnreachable && $0.message.contains(path) } ?? false
         }
         #expect(!FileManager.default.fileExists(atPath: path))
 
-        let store = try SQLiteWorkflowStore(path: path)
+        let store = try SQLWorkflowStore(sqlitePath: path)
         #expect(try await store.migrate() == Self.all)
-        let reopened = try SQLiteWorkflowStore(path: path, createIfMissing: false)
+        let reopened = try SQLWorkflowStore(sqlitePath: path, createIfMissing: false)
         #expect(try await reopened.pendingMigrations().isEmpty)
         #expect(try await reopened.migrate().isEmpty)
     }

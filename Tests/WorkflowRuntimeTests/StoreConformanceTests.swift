@@ -19,7 +19,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
         case .sqlite:
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-conformance-\(UUID().uuidString).sqlite").path
             defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
-            try await body(try SQLiteWorkflowStore(path: path))
+            try await body(try SQLWorkflowStore(sqlitePath: path))
         case .postgres:
             try await PostgresTestServer.withFreshDatabase { url in
                 // A small pool: dozens of these tests run at once against one server.

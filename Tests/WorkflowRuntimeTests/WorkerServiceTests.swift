@@ -8,8 +8,8 @@ import Workflows
 
 @Suite("Worker service in process")
 struct WorkerServiceTests {
-    private func makeWorker(_ path: String) async throws -> (Worker, WorkflowClient, SQLiteWorkflowStore) {
-        let store = try SQLiteWorkflowStore(path: path)
+    private func makeWorker(_ path: String) async throws -> (Worker, WorkflowClient, SQLWorkflowStore) {
+        let store = try SQLWorkflowStore(sqlitePath: path)
         try await store.migrate()
         var registry = testRegistry()
         registry.registerDiagnosticWorkflows()

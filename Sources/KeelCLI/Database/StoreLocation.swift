@@ -230,12 +230,12 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
                                        _ body: (any WorkflowStore) async throws -> T) async throws -> T {
         switch self {
         case .sqlite(let path, let synchronous):
-            return try await body(try SQLiteWorkflowStore(path: path, synchronous: synchronous, createIfMissing: createIfMissing))
+            return try await body(try SQLWorkflowStore(sqlitePath: path, synchronous: synchronous, createIfMissing: createIfMissing))
         case .postgres(let location):
             // A server that accepts one session with these settings accepts the pool's.
             try await PostgresDriver.checkServerAccepts(location.connectionConfiguration(), within: reachableWithin,
                                                                location: description, logger: logger)
-            return try await PostgresWorkflowStore.withRunning(configuration: location.clientConfiguration(), logger: logger) {
+            return try await SQLWorkflowStore.withRunningPostgres(configuration: location.clientConfiguration(), logger: logger) {
                 try await body($0)
             }
         }

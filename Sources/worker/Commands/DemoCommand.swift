@@ -26,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
         guard case .sqlite(let path, _) = location else { throw ValidationError("the demo runs on SQLite") }
         let logPath = directory.appendingPathComponent("worker.log").path
         let lease = 2.0
-        let store = try SQLiteWorkflowStore(path: path)
+        let store = try SQLWorkflowStore(sqlitePath: path)
         try await store.migrate()
         let client = WorkflowClient(store: store, registry: try WorkerRegistry.make(for: WorkflowDatabase(store: store)))
         print("Keel demo — database \(url)\n            worker log \(logPath)\n")

@@ -7,22 +7,38 @@ import Foundation
 /// The core writes one SQL text per statement, with `?` placeholders, in the SQL that SQLite and
 /// PostgreSQL share; where they differ it asks the ``SQLDialect``.
 package protocol SQLDriver: Sendable {
-    associatedtype Connection: SQLConnection
-
     var dialect: SQLDialect { get }
     /// Wakes this process's workers when this process (or, with PostgreSQL, another) creates work.
     var notifier: WorkNotifier { get }
 
     /// Runs `body` in one transaction and, once it committed, delivers its notifications (to this
     /// process's waiters, and to other processes where the backend can). If `body` throws, nothing
-    /// it wrote remains.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Connection, inout StoreNotifications) async throws -> T) async throws -> T
+    /// it wrote remains. (Not generic: a generic requirement would run unspecialized in the
+    /// driver's module, looking up type metadata on every write; ``write(_:)`` restores the type.)
+    func runTransaction(
+        _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
+    ) async throws -> any Sendable
     /// Runs `body` on a connection, outside any write transaction.
-    func read<T: Sendable>(_ body: @escaping @Sendable (Connection) async throws -> T) async throws -> T
+    func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws -> any Sendable
 
     /// Applies the backend's pending migrations; concurrent callers apply each once.
     func migrate() async throws -> [String]
     func pendingMigrations() async throws -> [String]
+}
+
+extension SQLDriver {
+    /// ``runTransaction(_:)`` with the body's result type.
+    package func write<T: Sendable>(
+        _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> T
+    ) async throws -> T {
+        // The cast cannot fail: the value is the one `body` returned.
+        try await runTransaction { connection, notifications in try await body(connection, &notifications) } as! T
+    }
+
+    /// ``runRead(_:)`` with the body's result type.
+    package func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        try await runRead { connection in try await body(connection) } as! T  // the value `body` returned
+    }
 }
 
 /// A connection inside a driver's transaction (or read).
@@ -31,22 +47,31 @@ package protocol SQLConnection: Sendable {
     func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
     /// Runs one statement whose rows, if any, are not needed.
     func execute(_ sql: String, _ binds: [SQLValue]) async throws
+    /// Runs one statement that changes rows and returns how many it changed. The statement ends
+    /// with ``SQLDialect/countingChanges``: PostgreSQL counts the rows it returns, SQLite asks the
+    /// connection (its `RETURNING` costs a temporary table per statement).
+    func changes(_ sql: String, _ binds: [SQLValue]) async throws -> Int
 }
 
 extension SQLConnection {
     /// Runs one statement and returns its rows.
     package func query(_ sql: String, _ binds: any SQLBindable...) async throws -> [SQLRow] {
-        try await query(sql, binds.map(\.sqlValue))
+        try await query(sql, binds.map { $0.sqlValue })
     }
 
     /// Runs one statement whose rows, if any, are not needed.
     package func execute(_ sql: String, _ binds: any SQLBindable...) async throws {
-        try await execute(sql, binds.map(\.sqlValue))
+        try await execute(sql, binds.map { $0.sqlValue })
+    }
+
+    /// Runs one statement that changes rows and returns how many it changed.
+    package func changes(_ sql: String, _ binds: any SQLBindable...) async throws -> Int {
+        try await changes(sql, binds.map { $0.sqlValue })
     }
 
     /// The first row of a statement's result, if any.
     package func row(_ sql: String, _ binds: any SQLBindable...) async throws -> SQLRow? {
-        try await query(sql, binds.map(\.sqlValue)).first
+        try await query(sql, binds.map { $0.sqlValue }).first
     }
 }
 
@@ -61,10 +86,12 @@ package struct SQLDialect: Sendable {
     /// The boolean literals (SQLite's partial indexes match `needs_task = 1`, not `TRUE`).
     package var `true`: String
     package var `false`: String
+    /// Ends a statement run with ``SQLConnection/changes(_:_:)``.
+    package var countingChanges: String
 
-    package static let sqlite = SQLDialect(lockRows: "", skipLocked: "", true: "1", false: "0")
+    package static let sqlite = SQLDialect(lockRows: "", skipLocked: "", true: "1", false: "0", countingChanges: "")
     package static let postgres = SQLDialect(lockRows: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED",
-                                             true: "TRUE", false: "FALSE")
+                                             true: "TRUE", false: "FALSE", countingChanges: " RETURNING 1")
 
     /// `?, ?, ...`: `count` placeholders (at least one, so `IN (...)` stays valid SQL).
     package static func placeholders(_ count: Int) -> String {

@@ -66,38 +66,39 @@ extension SQLWorkflowStore {
 
     package func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
         try await driver.write { connection, _ in
-            !(try await connection.query("""
+            try await connection.changes("""
                 UPDATE activity_tasks SET visible_at = ?, heartbeat_details = COALESCE(?, heartbeat_details)
-                WHERE run_id = ? AND seq = ? AND lease_token = ? RETURNING 1
-                """, leaseUntil, details?.data, runID, seq, leaseToken).isEmpty)
+                WHERE run_id = ? AND seq = ? AND lease_token = ?\(self.dialect.countingChanges)
+                """, leaseUntil, details?.data, runID, seq, leaseToken) > 0
         }
     }
 
     /// Deletes the attempt's row if its lease is still held. - Returns: whether it was.
-    func takeLeasedActivity(_ connection: Driver.Connection, _ report: ActivityReport) async throws -> Bool {
-        !(try await connection.query("DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ? RETURNING 1",
-                                     report.runID, report.seq, report.leaseToken).isEmpty)
+    func takeLeasedActivity(_ connection: any SQLConnection, _ report: ActivityReport) async throws -> Bool {
+        try await connection.changes("""
+            DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
+            """, report.runID, report.seq, report.leaseToken) > 0
     }
 
     /// Records an attempt's outcome under its lease: a retry or a release makes the attempt due
     /// again, a final outcome goes to the run's inbox. - Returns: `false` if the lease was no longer held.
-    func recordActivityOutcome(_ connection: Driver.Connection, _ report: ActivityReport, body: Data?,
+    func recordActivityOutcome(_ connection: any SQLConnection, _ report: ActivityReport, body: Data?,
                                notifications: inout StoreNotifications) async throws -> Bool {
         switch report.outcome {
         case .retry(let failure, let retryAt):
-            let updated = try await connection.query("""
+            let updated = try await connection.changes("""
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, last_error = ?
-                WHERE run_id = ? AND seq = ? AND lease_token = ? RETURNING 1
+                WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
                 """, retryAt, failure.description, report.runID, report.seq, report.leaseToken)
-            guard !updated.isEmpty else { return false }
+            guard updated > 0 else { return false }
             notifications.topics.insert(.activityTasks)
         case .released(let reason):
-            let updated = try await connection.query("""
+            let updated = try await connection.changes("""
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, attempt = attempt - 1,
                     last_error = ?
-                WHERE run_id = ? AND seq = ? AND lease_token = ? RETURNING 1
+                WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
                 """, report.now, reason.description, report.runID, report.seq, report.leaseToken)
-            guard !updated.isEmpty else { return false }
+            guard updated > 0 else { return false }
             notifications.topics.insert(.activityTasks)
         case .completed, .failed:
             guard try await takeLeasedActivity(connection, report), let event = report.event, let body else { return false }

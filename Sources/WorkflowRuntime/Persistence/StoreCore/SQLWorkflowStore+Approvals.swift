@@ -65,11 +65,11 @@ extension SQLWorkflowStore {
         let body = try EventCodec.encode(kind)
         return try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "retry its compensation")
-            let updated = try await connection.query("""
+            let updated = try await connection.changes("""
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL
-                WHERE run_id = ? AND status = 'compensationFailed' RETURNING 1
+                WHERE run_id = ? AND status = 'compensationFailed'\(dialect.countingChanges)
                 """, runID)
-            guard !updated.isEmpty else {
+            guard updated > 0 else {
                 throw KeelError(.invalidState, "cannot retry: workflow '\(workflowID)' has no failed compensation")
             }
             try await addToInbox(connection, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
@@ -80,7 +80,7 @@ extension SQLWorkflowStore {
     // MARK: - Statements used by workflow-task commits and timers
 
     /// Stores the approval requests a task made, each with its deadline timer and an audit entry.
-    func insertApprovals(_ connection: Driver.Connection, _ plan: CommitPlan, runID: String) async throws {
+    func insertApprovals(_ connection: any SQLConnection, _ plan: CommitPlan, runID: String) async throws {
         for approval in plan.approvals {
             let request = approval.request
             let body = try EventCodec.encode(attribute: request)
@@ -97,7 +97,7 @@ extension SQLWorkflowStore {
     }
 
     /// Withdraws the run's pending approvals: it no longer waits for them.
-    func withdrawApprovals(_ connection: Driver.Connection, runID: String, now: Date) async throws {
+    func withdrawApprovals(_ connection: any SQLConnection, runID: String, now: Date) async throws {
         let withdrawn = try await connection.query("""
             UPDATE approvals SET status = 'withdrawn', closed_at = ? WHERE run_id = ? AND status = 'pending' RETURNING approval_id
             """, now, runID).map { try $0.get(0, as: String.self) }
@@ -109,7 +109,7 @@ extension SQLWorkflowStore {
 
     /// Deletes the deadline timer of the run's approval `seq` (of all its approvals when `nil`).
     /// On PostgreSQL a timer being fired right now is skipped, not waited for: it finds the approval decided.
-    func deleteDeadlineTimers(_ connection: Driver.Connection, runID: String, seq: Int?) async throws {
+    func deleteDeadlineTimers(_ connection: any SQLConnection, runID: String, seq: Int?) async throws {
         try await connection.execute("""
             DELETE FROM timers WHERE id IN (
                 SELECT id FROM timers WHERE run_id = ? AND purpose = 'approval' AND (CAST(? AS INTEGER) IS NULL OR seq = ?)
@@ -119,7 +119,7 @@ extension SQLWorkflowStore {
 
     /// Expires the approval whose deadline timer fired, unless it was decided or withdrawn first.
     /// - Returns: the event to deliver, or `nil`.
-    func expireApproval(_ connection: Driver.Connection, runID: String, seq: Int, now: Date) async throws -> HistoryEvent.Kind? {
+    func expireApproval(_ connection: any SQLConnection, runID: String, seq: Int, now: Date) async throws -> HistoryEvent.Kind? {
         let decision = ApprovalDecision(outcome: .expired, decidedAt: now)
         let body = try EventCodec.encode(attribute: decision)
         guard let approvalID = try await connection.row("""
@@ -130,7 +130,7 @@ extension SQLWorkflowStore {
         return .approvalDecided(seq: seq, decision: decision)
     }
 
-    func audit(_ connection: Driver.Connection, _ entry: ApprovalAuditEntry) async throws {
+    func audit(_ connection: any SQLConnection, _ entry: ApprovalAuditEntry) async throws {
         try await connection.execute("""
             INSERT INTO approval_audit (approval_id, run_id, at, action, actor, role, origin, note, detail, payload_hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -138,7 +138,7 @@ extension SQLWorkflowStore {
             entry.detail, entry.payloadHash)
     }
 
-    func approval(_ connection: Driver.Connection, id: String, forUpdate: Bool) async throws -> ApprovalRecord? {
+    func approval(_ connection: any SQLConnection, id: String, forUpdate: Bool) async throws -> ApprovalRecord? {
         try await connection.row("""
             SELECT \(Self.approvalColumns) FROM approvals WHERE approval_id = ?\(forUpdate ? dialect.lockRows : "")
             """, id).map(Self.approval(from:))

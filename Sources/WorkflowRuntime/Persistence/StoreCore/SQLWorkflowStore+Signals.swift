@@ -9,11 +9,11 @@ extension SQLWorkflowStore {
         return try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
             if let requestID = request.requestID {
-                let inserted = try await connection.query("""
+                let inserted = try await connection.changes("""
                     INSERT INTO signal_requests (run_id, request_id, received_at, fingerprint) VALUES (?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING RETURNING 1
+                    ON CONFLICT DO NOTHING\(dialect.countingChanges)
                     """, runID, requestID, request.now, fingerprint)
-                if inserted.isEmpty {
+                if inserted == 0 {
                     let earlier = try await connection.row("""
                         SELECT fingerprint FROM signal_requests WHERE run_id = ? AND request_id = ?
                         """, runID, requestID)?.get(0, as: String?.self)
@@ -37,26 +37,26 @@ extension SQLWorkflowStore {
     }
 
     /// Marks the open run as needing a task (locking it) and queues the event; a closed run takes nothing.
-    func addToInbox(_ connection: Driver.Connection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
+    func addToInbox(_ connection: any SQLConnection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
                     notifications: inout StoreNotifications) async throws {
-        let updated = try await connection.query("""
+        let updated = try await connection.changes("""
             UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task = \(dialect.true) THEN task_ready_at ELSE ? END,
                 needs_task = \(dialect.true), updated_at = ?
-            WHERE run_id = ? AND status IN \(RunStatus.openSQLList) RETURNING 1
+            WHERE run_id = ? AND status IN \(RunStatus.openSQLList)\(dialect.countingChanges)
             """, now, now, runID)
-        guard !updated.isEmpty else { return }
+        guard updated > 0 else { return }
         try await connection.execute("INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
                                    runID, kind.name, now, body)
         notifications.topics.insert(.workflowTasks)
     }
 
     /// Whether events wait in the run's inbox after `id` (after none: any).
-    func hasInbox(_ connection: Driver.Connection, runID: String, after id: Int64?) async throws -> Bool {
+    func hasInbox(_ connection: any SQLConnection, runID: String, after id: Int64?) async throws -> Bool {
         try await connection.row("SELECT EXISTS (SELECT 1 FROM run_inbox WHERE run_id = ? AND id > ?)", runID, id ?? 0)?
             .get(0) ?? false
     }
 
-    func inbox(_ connection: Driver.Connection, runID: String) async throws -> [InboxEvent] {
+    func inbox(_ connection: any SQLConnection, runID: String) async throws -> [InboxEvent] {
         try await connection.query("SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? ORDER BY id", runID)
             .map { InboxEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
     }

@@ -63,7 +63,7 @@ extension SQLWorkflowStore {
 
     /// Appends the task's events and writes the rows they imply (``CommitPlan``); the caller has
     /// checked the fence. - Returns: the new task version.
-    func commit(_ connection: Driver.Connection, _ prepared: PreparedCompletion, run: RunFence,
+    func commit(_ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
                 notifications: inout StoreNotifications) async throws -> Int {
         let completion = prepared.completion
         let runID = completion.runID
@@ -130,7 +130,7 @@ extension SQLWorkflowStore {
 
     /// Appends the task's events to the run's history, numbered after `historyLength`, in
     /// multi-row inserts (one round trip for a task's events on PostgreSQL).
-    private func appendEvents(_ connection: Driver.Connection, _ prepared: PreparedCompletion, after historyLength: Int) async throws {
+    private func appendEvents(_ connection: any SQLConnection, _ prepared: PreparedCompletion, after historyLength: Int) async throws {
         let events = prepared.completion.events
         var start = 0
         while start < events.count {

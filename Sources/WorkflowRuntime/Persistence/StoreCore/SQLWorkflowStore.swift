@@ -9,12 +9,17 @@ import Foundation
 /// (``SQLDialect/lockRows``), then any approval's, so a signal and a closing task cannot pass each
 /// other and concurrent operations cannot deadlock; claims skip rows others hold. On SQLite the
 /// write transaction itself excludes every other writer.
-package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
-    package let driver: Driver
-    var dialect: SQLDialect { driver.dialect }
+///
+/// Not generic over its driver: generic code that other modules instantiate runs unspecialized,
+/// looking up type metadata at run time on every statement, which cost SQLite a third of its
+/// throughput. The driver is an existential; backends add accessors in extensions.
+package final class SQLWorkflowStore: WorkflowStore {
+    package let driver: any SQLDriver
+    let dialect: SQLDialect
 
-    package init(driver: Driver) {
+    package init(driver: any SQLDriver) {
         self.driver = driver
+        self.dialect = driver.dialect
     }
 
     package var notifier: WorkNotifier { driver.notifier }
@@ -37,15 +42,14 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
         return try await driver.write { [self] connection, notifications in
             let needsTask = firstTask == nil
             // The partial unique index on open runs' workflow ids makes a concurrent start a no-op.
-            let inserted = try await connection.query("""
+            let inserted = try await connection.changes("""
                 INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
                                            history_length, needs_task, task_ready_at, task_queue)
                 VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?)
-                ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING
-                RETURNING run_id
+                ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
                 """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now, request.now,
                 needsTask, needsTask ? request.now : nil, request.taskQueue)
-            guard !inserted.isEmpty else {
+            guard inserted > 0 else {
                 guard let existing = try await connection.row("""
                     SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)
                     """, request.workflowID) else {
@@ -93,7 +97,7 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
 
     /// Blocks a running run, with the reason; only the holder of `leaseToken` may (`nil`: the
     /// caller has just claimed it in this transaction).
-    func park(_ connection: Driver.Connection, runID: String, leaseToken: Int64?, reason: String, now: Date) async throws {
+    func park(_ connection: any SQLConnection, runID: String, leaseToken: Int64?, reason: String, now: Date) async throws {
         try await connection.execute("""
             UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
@@ -103,13 +107,13 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
 
     package func unblockRuns(now: Date) async throws -> Int {
         try await driver.write { [self] connection, notifications in
-            let unblocked = try await connection.query("""
+            let unblocked = try await connection.changes("""
                 UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = \(dialect.true), task_ready_at = ?,
                     task_version = task_version + 1, task_claims = 0
-                WHERE status = 'blocked' RETURNING 1
+                WHERE status = 'blocked'\(dialect.countingChanges)
                 """, now)
-            if !unblocked.isEmpty { notifications.topics.insert(.workflowTasks) }
-            return unblocked.count
+            if unblocked > 0 { notifications.topics.insert(.workflowTasks) }
+            return unblocked
         }
     }
 
@@ -184,7 +188,7 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
     // MARK: - Statements shared by the operations
 
     /// Locks the run's row (PostgreSQL) and reads what fencing needs.
-    func lockRun(_ connection: Driver.Connection, runID: String) async throws -> RunFence? {
+    func lockRun(_ connection: any SQLConnection, runID: String) async throws -> RunFence? {
         try await connection.row("""
             SELECT status, task_version, history_length, lease_token, lease_expires_at,
                    EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
@@ -197,7 +201,7 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
     }
 
     /// Locks the open run of `workflowID` (PostgreSQL). - Throws: `.workflowClosed` or `.workflowNotFound`.
-    func lockOpenRun(_ connection: Driver.Connection, workflowID: String, action: String) async throws -> String {
+    func lockOpenRun(_ connection: any SQLConnection, workflowID: String, action: String) async throws -> String {
         if let row = try await connection.row("""
             SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)\(dialect.lockRows)
             """, workflowID) {
@@ -211,7 +215,7 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
         throw KeelError(.workflowNotFound, "cannot \(action): no workflow with id '\(workflowID)'")
     }
 
-    func history(_ connection: Driver.Connection, runID: String) async throws -> [HistoryEvent] {
+    func history(_ connection: any SQLConnection, runID: String) async throws -> [HistoryEvent] {
         try await connection.query("SELECT event_id, timestamp, body FROM history_events WHERE run_id = ? ORDER BY event_id", runID)
             .map { HistoryEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
     }
@@ -222,7 +226,7 @@ package final class SQLWorkflowStore<Driver: SQLDriver>: WorkflowStore {
     /// activity outcome or a timer being recorded, which waits for the run's row) are skipped
     /// rather than waited for — waiting would deadlock; that transaction deletes its row itself
     /// and finds the run closed.
-    func deletePendingWork(_ connection: Driver.Connection, runID: String, withdrawingApprovals: Bool, now: Date) async throws {
+    func deletePendingWork(_ connection: any SQLConnection, runID: String, withdrawingApprovals: Bool, now: Date) async throws {
         if withdrawingApprovals { try await withdrawApprovals(connection, runID: runID, now: now) }
         try await connection.execute("""
             DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))
