@@ -139,7 +139,7 @@ package struct SQLiteConnection: SQLConnection, @unchecked Sendable {
 
     package func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
         let statement = try db.cachedStatement(sql: sql)
-        let arguments = StatementArguments(binds.map { $0.databaseValue })
+        let arguments = Self.arguments(binds)
         // A cursor reads each row in place; only its values are copied out.
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
         var rows: [SQLRow] = []
@@ -150,7 +150,14 @@ package struct SQLiteConnection: SQLConnection, @unchecked Sendable {
     }
 
     package func execute(_ sql: String, _ binds: [SQLValue]) async throws {
-        try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(binds.map { $0.databaseValue }))
+        try db.cachedStatement(sql: sql).execute(arguments: Self.arguments(binds))
+    }
+
+    /// The statement arguments of `binds`, typed: GRDB's untyped initializer (`[Any]`) casts each
+    /// value dynamically, which once took a tenth of the writer's time.
+    private static func arguments(_ binds: [SQLValue]) -> StatementArguments {
+        let values: [(any DatabaseValueConvertible)?] = binds.map { $0.databaseValue }
+        return StatementArguments(values)
     }
 
     package func changes(_ sql: String, _ binds: [SQLValue]) async throws -> Int {

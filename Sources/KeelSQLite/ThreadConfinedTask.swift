@@ -7,8 +7,8 @@ import Synchronization
 /// writer (or reader) queue, synchronously; the store core is async, because PostgreSQL's client
 /// is. Inside that closure, the core's code runs as a task that prefers this executor, and the
 /// thread runs the task's jobs itself until it finishes — every statement on the connection's
-/// own thread. The core awaits only the SQLite connection, which never suspends, so the task
-/// normally completes within its first job.
+/// own thread. The task starts at once on this thread (`Task.immediate`) and, as the core awaits
+/// only the SQLite connection, which never suspends, normally finishes before `run` waits at all.
 ///
 /// The caller's thread is GRDB's dispatch queue, never one of Swift concurrency's threads.
 final class ThreadConfinedTask: TaskExecutor, @unchecked Sendable {
@@ -26,15 +26,15 @@ final class ThreadConfinedTask: TaskExecutor, @unchecked Sendable {
     static func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let executor = ThreadConfinedTask()
         let outcome = Mutex<Result<T, any Error>?>(nil)
-        Task(executorPreference: executor) {
+        Task.immediate(executorPreference: executor) {
             let result = await Result(catching: body)
             outcome.withLock { $0 = result }
         }
         while true {
+            if let result = outcome.withLock({ $0 }) { return try result.get() }
             executor.available.wait()
             guard let job = executor.jobs.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
             job.runSynchronously(on: executor.asUnownedTaskExecutor())
-            if let result = outcome.withLock({ $0 }) { return try result.get() }
         }
     }
 }
