@@ -41,8 +41,10 @@ public enum KeelCLI {
     ///   - name: the executable's name, shown in help.
     ///   - extraCommands: more subcommands (the `worker` executable adds `demo` and `bench`).
     ///   - registry: the workflows and activities this worker runs.
-    public static func main(name: String = "worker", extraCommands: [any ParsableCommand.Type] = [],
-                            registry: @escaping RegistryBuilder) async {
+    public static func main(
+        name: String = "worker", extraCommands: [any ParsableCommand.Type] = [],
+        registry: @escaping RegistryBuilder
+    ) async {
         setup.withLock { $0 = Setup(name: name, registry: registry, extraCommands: extraCommands) }
         await KeelCommand.runReportingUsageErrorsAsBadInput()
     }
@@ -87,14 +89,16 @@ struct KeelCommand: AsyncParsableCommand {
             discussion: """
                 Every command takes --database URL (or KEEL_DATABASE_URL); the default is keel.sqlite in the \
                 working directory. Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 workflow closed \
-                (or not in the state the command needs), 5 database unreachable, 6 non-deterministic history, 7 decision \
+                (or not in the state the command needs), 5 database unreachable, 6 non-deterministic history,
+                    7 decision \
                 refused (stale, already decided, expired, wrong payload hash, decider not allowed), 8 database not \
                 migrated (run migrate).
                 """,
             version: "Keel \(KeelVersion.current)",
             subcommands: [
                 RunCommand.self, MigrateCommand.self, StartCommand.self, ListCommand.self, ShowCommand.self,
-                SignalCommand.self, CancelCommand.self, TerminateCommand.self, ApprovalsCommand.self, ApproveCommand.self,
+                SignalCommand.self, CancelCommand.self, TerminateCommand.self, ApprovalsCommand.self,
+                ApproveCommand.self,
                 RejectCommand.self, RetryCommand.self, ReplayCommand.self,
             ] + setup.extraCommands)
     }

@@ -33,7 +33,9 @@ extension PostgresClient {
 
 /// The connection that database work used was closed before the work finished.
 public struct PostgresConnectionClosedError: Error, CustomStringConvertible {
-    public var description: String { "the connection to PostgreSQL closed (server restart, terminated backend or network drop)" }
+    public var description: String {
+        "the connection to PostgreSQL closed (server restart, terminated backend or network drop)"
+    }
 }
 
 /// Fails the work in progress on a connection when that connection closes.
@@ -86,7 +88,8 @@ final class ConnectionWatch: Sendable {
 
     /// Registers a failure handler for work on `connection`. - Returns: its id, or `nil` if the
     /// connection is already closed.
-    private func watch(_ connection: PostgresConnection, failing fail: @escaping @Sendable (any Error) -> Void) -> Int? {
+    private func watch(_ connection: PostgresConnection, failing fail: @escaping @Sendable (any Error) -> Void) -> Int?
+    {
         guard !connection.isClosed else { return nil }
         let key = ObjectIdentifier(connection)
         let (id, isNew) = state.withLock { state in
@@ -108,7 +111,9 @@ final class ConnectionWatch: Sendable {
     }
 
     private func closed(_ key: ObjectIdentifier, eventLoop: any EventLoop) {
-        guard let watched = state.withLock({ $0.watched.removeValue(forKey: key) }), !watched.failures.isEmpty else { return }
+        guard let watched = state.withLock({ $0.watched.removeValue(forKey: key) }), !watched.failures.isEmpty else {
+            return
+        }
         eventLoop.scheduleTask(in: Self.grace) {
             for fail in watched.failures.values { fail(PostgresConnectionClosedError()) }
         }

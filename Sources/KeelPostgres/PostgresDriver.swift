@@ -58,7 +58,9 @@ package final class PostgresDriver: SQLDriver {
                 // cancellation: wait first, and only report an interruption that outlives it.
                 try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { return }
-                logger.warning("PostgreSQL notifications interrupted; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning(
+                    "PostgreSQL notifications interrupted; reconnecting",
+                    metadata: ["error": "\(String(reflecting: error))"])
             }
         }
     }
@@ -85,9 +87,13 @@ package final class PostgresDriver: SQLDriver {
         }
     }
 
-    package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws -> any Sendable {
+    package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws
+        -> any Sendable
+    {
         let logger = self.logger
-        return try await withConnection { connection in try await body(PostgresSQLConnection(connection: connection, logger: logger)) }
+        return try await withConnection { connection in
+            try await body(PostgresSQLConnection(connection: connection, logger: logger))
+        }
     }
 
     /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
@@ -108,7 +114,8 @@ package final class PostgresDriver: SQLDriver {
 
     /// `BEGIN`, `body`, `NOTIFY` for the work it created, `COMMIT` (or `ROLLBACK` if it throws).
     private static func transaction<T: Sendable>(
-        on connection: PostgresConnection, logger: Logger, _ body: (PostgresConnection, inout StoreNotifications) async throws -> T
+        on connection: PostgresConnection, logger: Logger,
+        _ body: (PostgresConnection, inout StoreNotifications) async throws -> T
     ) async throws -> (T, StoreNotifications) {
         try await connection.withTransaction(logger: logger) { connection -> (T, StoreNotifications) in
             var notifications = StoreNotifications()
@@ -122,7 +129,8 @@ package final class PostgresDriver: SQLDriver {
             }
             payloads += notifications.closedRuns.map { "c:\($0)" }
             if !payloads.isEmpty {
-                try await connection.query("SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
+                try await connection.query(
+                    "SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
             }
             return (value, notifications)
         }
@@ -130,7 +138,9 @@ package final class PostgresDriver: SQLDriver {
 
     /// Runs `body` with a pooled connection, outside a transaction (as ``withTransaction(_:)``, it fails
     /// rather than hangs if the connection closes).
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws
+        -> T
+    {
         try await mapErrors { try await client.withLiveConnection(body) }
     }
 
@@ -148,7 +158,8 @@ package final class PostgresDriver: SQLDriver {
         case let error as KeelError: return error
         case is CancellationError: return error
         case let error as PostgresTransactionError:
-            return keelError(for: error.closureError ?? error.commitError ?? error.beginError ?? error.rollbackError ?? error)
+            return keelError(
+                for: error.closureError ?? error.commitError ?? error.beginError ?? error.rollbackError ?? error)
         case let error as PSQLError:
             switch error.code {
             case .server, .queryCancelled:
@@ -166,8 +177,10 @@ package final class PostgresDriver: SQLDriver {
     /// (unknown role or database, wrong password, no permission) is reported at once with its own
     /// message: the pool would only retry such a connection until the time ran out.
     /// - Throws: ``KeelError`` `.databaseUnreachable`.
-    package static func checkServerAccepts(_ configuration: PostgresConnection.Configuration, within timeout: Duration,
-                                           location: String, logger: Logger) async throws {
+    package static func checkServerAccepts(
+        _ configuration: PostgresConnection.Configuration, within timeout: Duration,
+        location: String, logger: Logger
+    ) async throws {
         let deadline = ContinuousClock.now + timeout
         var lastError = "no answer"
         while true {
@@ -175,7 +188,10 @@ package final class PostgresDriver: SQLDriver {
             let remaining = deadline - ContinuousClock.now
             let outcome = await withTaskGroup(of: Result<PostgresConnection, any Error>?.self) { group in
                 group.addTask {
-                    do { return .success(try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)) } catch {
+                    do {
+                        return .success(
+                            try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger))
+                    } catch {
                         return .failure(error)
                     }
                 }
@@ -200,16 +216,20 @@ package final class PostgresDriver: SQLDriver {
                 let state = error.serverInfo?[.sqlState] ?? ""
                 // 28xxx: role or password refused; 3D000: no such database; 42501: no CONNECT permission.
                 if state.hasPrefix("28") || state == "3D000" || state == "42501" {
-                    throw KeelError(.databaseUnreachable, "PostgreSQL at \(location) refused the connection: \(message)")
+                    throw KeelError(
+                        .databaseUnreachable, "PostgreSQL at \(location) refused the connection: \(message)")
                 }
                 lastError = message  // e.g. the server is starting up or has too many clients
             case .failure(let error)?:
-                lastError = (error as? PSQLError).map { "\($0.code)" + ($0.underlying.map { ": \($0)" } ?? "") } ?? "\(error)"
+                lastError =
+                    (error as? PSQLError).map { "\($0.code)" + ($0.underlying.map { ": \($0)" } ?? "") } ?? "\(error)"
             case nil:
                 break
             }
             guard ContinuousClock.now + .milliseconds(200) < deadline else {
-                throw KeelError(.databaseUnreachable, "database unreachable: no answer from \(location) within \(timeout) (last error: \(lastError))")
+                throw KeelError(
+                    .databaseUnreachable,
+                    "database unreachable: no answer from \(location) within \(timeout) (last error: \(lastError))")
             }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -228,8 +248,10 @@ package final class PostgresDriver: SQLDriver {
         return try await withTransaction { [self] connection, _ in
             try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockID))", logger: logger)
-            try await connection.query("""
-                CREATE TABLE IF NOT EXISTS keel_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS keel_migrations (name TEXT PRIMARY KEY,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
                 """, logger: logger)
             let applied = try await Self.appliedMigrations(connection, logger: logger)
             var appliedNow: [String] = []
@@ -237,7 +259,8 @@ package final class PostgresDriver: SQLDriver {
                 for statement in Self.statements(of: migration.sql) {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query("INSERT INTO keel_migrations (name) VALUES (\(migration.name))", logger: logger)
+                try await connection.query(
+                    "INSERT INTO keel_migrations (name) VALUES (\(migration.name))", logger: logger)
                 appliedNow.append(migration.name)
             }
             return appliedNow
@@ -247,7 +270,8 @@ package final class PostgresDriver: SQLDriver {
     package func pendingMigrations() async throws -> [String] {
         let migrations = Self.migrations.map(\.name)
         let applied = try await withConnection { [self] connection in
-            let exists = try await connection.query("SELECT to_regclass('keel_migrations') IS NOT NULL", logger: logger)
+            let exists =
+                try await connection.query("SELECT to_regclass('keel_migrations') IS NOT NULL", logger: logger)
                 .collect().first?.decode(Bool.self) ?? false
             return exists ? try await Self.appliedMigrations(connection, logger: logger) : []
         }
@@ -259,11 +283,18 @@ package final class PostgresDriver: SQLDriver {
         let lines = sql.split(separator: "\n", omittingEmptySubsequences: false)
             .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }
         return lines.joined(separator: "\n").components(separatedBy: ";\n")
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ";")) }
+            .map {
+                $0.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(
+                    in: CharacterSet(charactersIn: ";"))
+            }
             .filter { !$0.isEmpty }
     }
 
-    private static func appliedMigrations(_ connection: PostgresConnection, logger: Logger) async throws -> Set<String> {
-        Set(try await connection.query("SELECT name FROM keel_migrations", logger: logger).collect().map { try $0.decode(String.self) })
+    private static func appliedMigrations(_ connection: PostgresConnection, logger: Logger) async throws -> Set<String>
+    {
+        Set(
+            try await connection.query("SELECT name FROM keel_migrations", logger: logger).collect().map {
+                try $0.decode(String.self)
+            })
     }
 }

@@ -5,167 +5,177 @@ import WorkflowRuntime
 /// migration once it has landed: add the next one.
 extension PostgresDriver {
     package static let migrations: [SchemaMigration] = [
-        SchemaMigration(name: "0001_initial", sql: #"""
-            -- Keel schema, version 1 (same number and meaning as SQLite's 0001_initial.sql). Times are
-            -- seconds since 1970 (double precision), as on SQLite. Numbered migrations are never edited once
-            -- landed.
+        SchemaMigration(
+            name: "0001_initial",
+            sql: #"""
+                -- Keel schema, version 1 (same number and meaning as SQLite's 0001_initial.sql). Times are
+                -- seconds since 1970 (double precision), as on SQLite. Numbered migrations are never edited once
+                -- landed.
 
-            CREATE TABLE workflow_runs (
-                run_id            TEXT PRIMARY KEY,
-                workflow_id       TEXT NOT NULL,
-                workflow_type     TEXT NOT NULL,
-                status            TEXT NOT NULL,
-                input             BYTEA NOT NULL,
-                result            BYTEA,
-                failure           BYTEA,
-                status_reason     TEXT,
-                created_at        DOUBLE PRECISION NOT NULL,
-                updated_at        DOUBLE PRECISION NOT NULL,
-                closed_at         DOUBLE PRECISION,
-                history_length    INTEGER NOT NULL,
-                task_version      INTEGER NOT NULL DEFAULT 0,
-                needs_task        BOOLEAN NOT NULL DEFAULT FALSE,
-                task_ready_at     DOUBLE PRECISION,
-                lease_owner       TEXT,
-                lease_token       BIGINT,
-                lease_expires_at  DOUBLE PRECISION
-            );
-            CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
-                WHERE status IN ('running', 'blocked');
-            CREATE INDEX workflow_runs_workflow_id ON workflow_runs (workflow_id, created_at);
-            CREATE INDEX workflow_runs_ready ON workflow_runs (task_ready_at)
-                WHERE needs_task AND status = 'running';
-            CREATE INDEX workflow_runs_created ON workflow_runs (created_at, run_id);
-            CREATE INDEX workflow_runs_status_created ON workflow_runs (status, created_at, run_id);
-            CREATE INDEX workflow_runs_type_created ON workflow_runs (workflow_type, created_at, run_id);
+                CREATE TABLE workflow_runs (
+                    run_id            TEXT PRIMARY KEY,
+                    workflow_id       TEXT NOT NULL,
+                    workflow_type     TEXT NOT NULL,
+                    status            TEXT NOT NULL,
+                    input             BYTEA NOT NULL,
+                    result            BYTEA,
+                    failure           BYTEA,
+                    status_reason     TEXT,
+                    created_at        DOUBLE PRECISION NOT NULL,
+                    updated_at        DOUBLE PRECISION NOT NULL,
+                    closed_at         DOUBLE PRECISION,
+                    history_length    INTEGER NOT NULL,
+                    task_version      INTEGER NOT NULL DEFAULT 0,
+                    needs_task        BOOLEAN NOT NULL DEFAULT FALSE,
+                    task_ready_at     DOUBLE PRECISION,
+                    lease_owner       TEXT,
+                    lease_token       BIGINT,
+                    lease_expires_at  DOUBLE PRECISION
+                );
+                CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
+                    WHERE status IN ('running', 'blocked');
+                CREATE INDEX workflow_runs_workflow_id ON workflow_runs (workflow_id, created_at);
+                CREATE INDEX workflow_runs_ready ON workflow_runs (task_ready_at)
+                    WHERE needs_task AND status = 'running';
+                CREATE INDEX workflow_runs_created ON workflow_runs (created_at, run_id);
+                CREATE INDEX workflow_runs_status_created ON workflow_runs (status, created_at, run_id);
+                CREATE INDEX workflow_runs_type_created ON workflow_runs (workflow_type, created_at, run_id);
 
-            CREATE TABLE history_events (
-                run_id     TEXT NOT NULL,
-                event_id   INTEGER NOT NULL,
-                kind       TEXT NOT NULL,
-                timestamp  DOUBLE PRECISION NOT NULL,
-                body       BYTEA NOT NULL,
-                PRIMARY KEY (run_id, event_id)
-            );
+                CREATE TABLE history_events (
+                    run_id     TEXT NOT NULL,
+                    event_id   INTEGER NOT NULL,
+                    kind       TEXT NOT NULL,
+                    timestamp  DOUBLE PRECISION NOT NULL,
+                    body       BYTEA NOT NULL,
+                    PRIMARY KEY (run_id, event_id)
+                );
 
-            CREATE TABLE run_inbox (
-                id         BIGSERIAL PRIMARY KEY,
-                run_id     TEXT NOT NULL,
-                kind       TEXT NOT NULL,
-                timestamp  DOUBLE PRECISION NOT NULL,
-                body       BYTEA NOT NULL
-            );
-            CREATE INDEX run_inbox_run ON run_inbox (run_id, id);
+                CREATE TABLE run_inbox (
+                    id         BIGSERIAL PRIMARY KEY,
+                    run_id     TEXT NOT NULL,
+                    kind       TEXT NOT NULL,
+                    timestamp  DOUBLE PRECISION NOT NULL,
+                    body       BYTEA NOT NULL
+                );
+                CREATE INDEX run_inbox_run ON run_inbox (run_id, id);
 
-            CREATE TABLE signal_requests (
-                run_id       TEXT NOT NULL,
-                request_id   TEXT NOT NULL,
-                received_at  DOUBLE PRECISION NOT NULL,
-                PRIMARY KEY (run_id, request_id)
-            );
+                CREATE TABLE signal_requests (
+                    run_id       TEXT NOT NULL,
+                    request_id   TEXT NOT NULL,
+                    received_at  DOUBLE PRECISION NOT NULL,
+                    PRIMARY KEY (run_id, request_id)
+                );
 
-            CREATE TABLE activity_tasks (
-                id                BIGSERIAL PRIMARY KEY,
-                run_id            TEXT NOT NULL,
-                seq               INTEGER NOT NULL,
-                workflow_id       TEXT NOT NULL,
-                activity_name     TEXT NOT NULL,
-                input             BYTEA NOT NULL,
-                idempotency_key   TEXT NOT NULL,
-                options           BYTEA NOT NULL,
-                start_to_close    DOUBLE PRECISION,
-                attempt           INTEGER NOT NULL,
-                scheduled_at      DOUBLE PRECISION NOT NULL,
-                visible_at        DOUBLE PRECISION NOT NULL,
-                lease_owner       TEXT,
-                lease_token       BIGINT,
-                last_error        TEXT,
-                heartbeat_details BYTEA,
-                UNIQUE (run_id, seq)
-            );
-            CREATE INDEX activity_tasks_visible ON activity_tasks (visible_at);
+                CREATE TABLE activity_tasks (
+                    id                BIGSERIAL PRIMARY KEY,
+                    run_id            TEXT NOT NULL,
+                    seq               INTEGER NOT NULL,
+                    workflow_id       TEXT NOT NULL,
+                    activity_name     TEXT NOT NULL,
+                    input             BYTEA NOT NULL,
+                    idempotency_key   TEXT NOT NULL,
+                    options           BYTEA NOT NULL,
+                    start_to_close    DOUBLE PRECISION,
+                    attempt           INTEGER NOT NULL,
+                    scheduled_at      DOUBLE PRECISION NOT NULL,
+                    visible_at        DOUBLE PRECISION NOT NULL,
+                    lease_owner       TEXT,
+                    lease_token       BIGINT,
+                    last_error        TEXT,
+                    heartbeat_details BYTEA,
+                    UNIQUE (run_id, seq)
+                );
+                CREATE INDEX activity_tasks_visible ON activity_tasks (visible_at);
 
-            CREATE TABLE timers (
-                id       BIGSERIAL PRIMARY KEY,
-                run_id   TEXT NOT NULL,
-                seq      INTEGER NOT NULL,
-                fire_at  DOUBLE PRECISION NOT NULL,
-                UNIQUE (run_id, seq)
-            );
-            CREATE INDEX timers_fire_at ON timers (fire_at);
-            """#),
-        SchemaMigration(name: "0002_approvals_compensation", sql: #"""
-            -- Keel schema, version 2 (same number and meaning as SQLite's 0002): approvals and compensation.
+                CREATE TABLE timers (
+                    id       BIGSERIAL PRIMARY KEY,
+                    run_id   TEXT NOT NULL,
+                    seq      INTEGER NOT NULL,
+                    fire_at  DOUBLE PRECISION NOT NULL,
+                    UNIQUE (run_id, seq)
+                );
+                CREATE INDEX timers_fire_at ON timers (fire_at);
+                """#),
+        SchemaMigration(
+            name: "0002_approvals_compensation",
+            sql: #"""
+                -- Keel schema, version 2 (same number and meaning as SQLite's 0002): approvals and compensation.
 
-            -- A run whose compensation failed stays open (it waits for an operator's retry): it keeps its id.
-            DROP INDEX workflow_runs_open_workflow_id;
-            CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
-                WHERE status IN ('running', 'blocked', 'compensationFailed');
+                -- A run whose compensation failed stays open (it waits for an operator's retry): it keeps its id.
+                DROP INDEX workflow_runs_open_workflow_id;
+                CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
+                    WHERE status IN ('running', 'blocked', 'compensationFailed');
 
-            -- 'timer' for sleeps and signal timeouts, 'approval' for an approval's deadline.
-            ALTER TABLE timers ADD COLUMN purpose TEXT NOT NULL DEFAULT 'timer';
+                -- 'timer' for sleeps and signal timeouts, 'approval' for an approval's deadline.
+                ALTER TABLE timers ADD COLUMN purpose TEXT NOT NULL DEFAULT 'timer';
 
-            -- One row per approval request. request and decision hold the JSON of ApprovalRequest and
-            -- ApprovalDecision; the other columns are what listing and deciding look up.
-            CREATE TABLE approvals (
-                approval_id    TEXT PRIMARY KEY,
-                run_id         TEXT NOT NULL,
-                seq            INTEGER NOT NULL,
-                workflow_id    TEXT NOT NULL,
-                workflow_type  TEXT NOT NULL,
-                name           TEXT NOT NULL,
-                status         TEXT NOT NULL,
-                requested_at   DOUBLE PRECISION NOT NULL,
-                deadline       DOUBLE PRECISION NOT NULL,
-                request        BYTEA NOT NULL,
-                decision       BYTEA,
-                closed_at      DOUBLE PRECISION,
-                UNIQUE (run_id, seq)
-            );
-            CREATE INDEX approvals_requested ON approvals (requested_at, approval_id);
-            CREATE INDEX approvals_pending ON approvals (requested_at, approval_id) WHERE status = 'pending';
+                -- One row per approval request. request and decision hold the JSON of ApprovalRequest and
+                -- ApprovalDecision; the other columns are what listing and deciding look up.
+                CREATE TABLE approvals (
+                    approval_id    TEXT PRIMARY KEY,
+                    run_id         TEXT NOT NULL,
+                    seq            INTEGER NOT NULL,
+                    workflow_id    TEXT NOT NULL,
+                    workflow_type  TEXT NOT NULL,
+                    name           TEXT NOT NULL,
+                    status         TEXT NOT NULL,
+                    requested_at   DOUBLE PRECISION NOT NULL,
+                    deadline       DOUBLE PRECISION NOT NULL,
+                    request        BYTEA NOT NULL,
+                    decision       BYTEA,
+                    closed_at      DOUBLE PRECISION,
+                    UNIQUE (run_id, seq)
+                );
+                CREATE INDEX approvals_requested ON approvals (requested_at, approval_id);
+                CREATE INDEX approvals_pending ON approvals (requested_at, approval_id) WHERE status = 'pending';
 
-            -- Every request, decision (accepted or refused), expiry and withdrawal. Refusals write only here.
-            CREATE TABLE approval_audit (
-                id            BIGSERIAL PRIMARY KEY,
-                approval_id   TEXT NOT NULL,
-                run_id        TEXT NOT NULL,
-                at            DOUBLE PRECISION NOT NULL,
-                action        TEXT NOT NULL,
-                actor         TEXT,
-                role          TEXT,
-                origin        TEXT,
-                note          TEXT,
-                detail        TEXT,
-                payload_hash  TEXT
-            );
-            CREATE INDEX approval_audit_approval ON approval_audit (approval_id, id);
-            """#),
-        SchemaMigration(name: "0003_signal_request_fingerprint", sql: #"""
-            -- Keel schema, version 3 (same number and meaning as SQLite's 0003): a signal's request id
-            -- binds to the signal it first carried (SHA-256 of its name and payload), so a request id reused
-            -- for a different signal is refused instead of swallowed as a duplicate. Rows from before this
-            -- version have no fingerprint and keep deduplicating by id alone.
+                -- Every request, decision (accepted or refused), expiry and withdrawal. Refusals write only here.
+                CREATE TABLE approval_audit (
+                    id            BIGSERIAL PRIMARY KEY,
+                    approval_id   TEXT NOT NULL,
+                    run_id        TEXT NOT NULL,
+                    at            DOUBLE PRECISION NOT NULL,
+                    action        TEXT NOT NULL,
+                    actor         TEXT,
+                    role          TEXT,
+                    origin        TEXT,
+                    note          TEXT,
+                    detail        TEXT,
+                    payload_hash  TEXT
+                );
+                CREATE INDEX approval_audit_approval ON approval_audit (approval_id, id);
+                """#),
+        SchemaMigration(
+            name: "0003_signal_request_fingerprint",
+            sql: #"""
+                -- Keel schema, version 3 (same number and meaning as SQLite's 0003): a signal's request id
+                -- binds to the signal it first carried (SHA-256 of its name and payload), so a request id reused
+                -- for a different signal is refused instead of swallowed as a duplicate. Rows from before this
+                -- version have no fingerprint and keep deduplicating by id alone.
 
-            ALTER TABLE signal_requests ADD COLUMN fingerprint TEXT;
-            """#),
-        SchemaMigration(name: "0004_workflow_task_claims", sql: #"""
-            -- Keel schema, version 4 (same number and meaning as SQLite's 0004): how many times in a row
-            -- a run's workflow task was claimed without a commit or a block. A task whose claimers keep
-            -- losing their lease (its code or input crashes the worker process) is parked as blocked after a
-            -- few claims, so it cannot take every worker down in turn.
+                ALTER TABLE signal_requests ADD COLUMN fingerprint TEXT;
+                """#),
+        SchemaMigration(
+            name: "0004_workflow_task_claims",
+            sql: #"""
+                -- Keel schema, version 4 (same number and meaning as SQLite's 0004): how many times in a row
+                -- a run's workflow task was claimed without a commit or a block. A task whose claimers keep
+                -- losing their lease (its code or input crashes the worker process) is parked as blocked after a
+                -- few claims, so it cannot take every worker down in turn.
 
-            ALTER TABLE workflow_runs ADD COLUMN task_claims INTEGER NOT NULL DEFAULT 0;
-            """#),
-        SchemaMigration(name: "0005_task_queues", sql: #"""
-            -- Keel schema, version 5 (same number and meaning as SQLite's 0005): task queues. A run's
-            -- workflow tasks and each activity belong to a queue ('default' unless chosen); a worker claims
-            -- only from the queues it serves. The claim indexes stay on the due time: claims filter the queue
-            -- among due rows, which costs nothing while workers serve every queue that has work, and needs no
-            -- second index written on every commit.
+                ALTER TABLE workflow_runs ADD COLUMN task_claims INTEGER NOT NULL DEFAULT 0;
+                """#),
+        SchemaMigration(
+            name: "0005_task_queues",
+            sql: #"""
+                -- Keel schema, version 5 (same number and meaning as SQLite's 0005): task queues. A run's
+                -- workflow tasks and each activity belong to a queue ('default' unless chosen); a worker claims
+                -- only from the queues it serves. The claim indexes stay on the due time: claims filter the queue
+                -- among due rows, which costs nothing while workers serve every queue that has work, and needs no
+                -- second index written on every commit.
 
-            ALTER TABLE workflow_runs ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
-            ALTER TABLE activity_tasks ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
-            """#),
+                ALTER TABLE workflow_runs ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
+                ALTER TABLE activity_tasks ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
+                """#),
     ]
 }

@@ -62,7 +62,9 @@ package struct PostgresSQLConnection: SQLConnection {
         case .bytea: return .blob(try cell.decode(Data.self))
         case .text, .varchar, .name, .bpchar: return .text(try cell.decode(String.self))
         default:
-            throw KeelError(.storage, "PostgreSQL column '\(cell.columnName)' has type \(cell.dataType), which the store does not read")
+            throw KeelError(
+                .storage,
+                "PostgreSQL column '\(cell.columnName)' has type \(cell.dataType), which the store does not read")
         }
     }
 }

@@ -23,8 +23,10 @@ package final class SQLiteDriver: SQLDriver {
     /// - Parameter createIfMissing: whether a missing file is created. Directories are never
     ///   created: a missing one is reported, so a mistyped path creates nothing.
     /// - Throws: ``KeelError`` `.databaseUnreachable` naming the path (and the missing directory).
-    package init(path: String, synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(30),
-                 createIfMissing: Bool = true) throws {
+    package init(
+        path: String, synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(30),
+        createIfMissing: Bool = true
+    ) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout.seconds)
         configuration.maximumReaderCount = 4
@@ -38,12 +40,17 @@ package final class SQLiteDriver: SQLDriver {
         if !FileManager.default.fileExists(atPath: path) {
             let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
             var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-                throw KeelError(.databaseUnreachable, "no SQLite database at '\(path)': the directory '\(directory)' does not exist "
-                                + "(Keel creates no directories; check the path)")
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue
+            else {
+                throw KeelError(
+                    .databaseUnreachable,
+                    "no SQLite database at '\(path)': the directory '\(directory)' does not exist "
+                        + "(Keel creates no directories; check the path)")
             }
             guard createIfMissing else {
-                throw KeelError(.databaseUnreachable, "no SQLite database at '\(path)': check the path, or create the database by migrating it")
+                throw KeelError(
+                    .databaseUnreachable,
+                    "no SQLite database at '\(path)': check the path, or create the database by migrating it")
             }
         }
         do {
@@ -57,12 +64,15 @@ package final class SQLiteDriver: SQLDriver {
 
     /// Opens the pool, retrying while another process holds the lock as it switches a new file to
     /// WAL mode: SQLite answers `PRAGMA journal_mode = WAL` with SQLITE_BUSY without waiting.
-    private static func openPool(path: String, configuration: Configuration, busyTimeout: Duration) throws -> DatabasePool {
+    private static func openPool(path: String, configuration: Configuration, busyTimeout: Duration) throws
+        -> DatabasePool
+    {
         let deadline = ContinuousClock.now + busyTimeout
         while true {
             do {
                 return try DatabasePool(path: path, configuration: configuration)
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline {
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && ContinuousClock.now < deadline
+            {
                 Thread.sleep(forTimeInterval: 0.02)
             }
         }
@@ -83,7 +93,8 @@ package final class SQLiteDriver: SQLDriver {
                 let applied = try String.fetchSet(db, sql: "SELECT identifier FROM grdb_migrations")
                 for migration in migrations where !applied.contains(migration.name) {
                     try db.execute(sql: migration.sql)
-                    try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [migration.name])
+                    try db.execute(
+                        sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [migration.name])
                     appliedNow.append(migration.name)
                 }
                 return .commit
@@ -95,7 +106,8 @@ package final class SQLiteDriver: SQLDriver {
     package func pendingMigrations() async throws -> [String] {
         let migrations = Self.migrations.map(\.name)
         let applied = try await pool.read { db in
-            try db.tableExists("grdb_migrations") ? try String.fetchSet(db, sql: "SELECT identifier FROM grdb_migrations") : []
+            try db.tableExists("grdb_migrations")
+                ? try String.fetchSet(db, sql: "SELECT identifier FROM grdb_migrations") : []
         }
         return migrations.filter { !applied.contains($0) }
     }
@@ -119,7 +131,9 @@ package final class SQLiteDriver: SQLDriver {
         return value
     }
 
-    package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws -> any Sendable {
+    package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws
+        -> any Sendable
+    {
         try await pool.read { db in
             let connection = SQLiteConnection(db)
             return try ThreadConfinedTask.run { try await body(connection) }
@@ -192,11 +206,16 @@ extension DatabaseValue {
 }
 
 extension SQLWorkflowStore {
-    /// A store over the SQLite database at `path` (see ``SQLiteDriver/init(path:synchronous:busyTimeout:createIfMissing:)``).
-    package convenience init(sqlitePath path: String, synchronous: SQLiteSynchronous = .full,
-                             busyTimeout: Duration = .seconds(30), createIfMissing: Bool = true) throws {
-        self.init(driver: try SQLiteDriver(path: path, synchronous: synchronous, busyTimeout: busyTimeout,
-                                           createIfMissing: createIfMissing))
+    /// A store over the SQLite database at `path` (see
+    /// ``SQLiteDriver/init(path:synchronous:busyTimeout:createIfMissing:)``).
+    package convenience init(
+        sqlitePath path: String, synchronous: SQLiteSynchronous = .full,
+        busyTimeout: Duration = .seconds(30), createIfMissing: Bool = true
+    ) throws {
+        self.init(
+            driver: try SQLiteDriver(
+                path: path, synchronous: synchronous, busyTimeout: busyTimeout,
+                createIfMissing: createIfMissing))
     }
 
     /// The SQLite driver of a store on SQLite (`nil` for another backend).

@@ -5,177 +5,187 @@ import WorkflowRuntime
 /// migration once it has landed: add the next one.
 extension SQLiteDriver {
     package static let migrations: [SchemaMigration] = [
-        SchemaMigration(name: "0001_initial", sql: #"""
-            -- Keel schema, version 1. Numbered migrations are never edited once landed; the PostgreSQL
-            -- migrations carry the same numbers.
+        SchemaMigration(
+            name: "0001_initial",
+            sql: #"""
+                -- Keel schema, version 1. Numbered migrations are never edited once landed; the PostgreSQL
+                -- migrations carry the same numbers.
 
-            -- One row per run. A run needs a workflow task while needs_task = 1; it is claimable once
-            -- task_ready_at has passed (claiming moves task_ready_at to the lease expiry).
-            CREATE TABLE workflow_runs (
-                run_id            TEXT PRIMARY KEY,
-                workflow_id       TEXT NOT NULL,
-                workflow_type     TEXT NOT NULL,
-                status            TEXT NOT NULL,
-                input             BLOB NOT NULL,
-                result            BLOB,
-                failure           TEXT,
-                status_reason     TEXT,
-                created_at        REAL NOT NULL,
-                updated_at        REAL NOT NULL,
-                closed_at         REAL,
-                history_length    INTEGER NOT NULL,
-                task_version      INTEGER NOT NULL DEFAULT 0,
-                needs_task        INTEGER NOT NULL DEFAULT 0,
-                task_ready_at     REAL,
-                lease_owner       TEXT,
-                lease_token       INTEGER,
-                lease_expires_at  REAL
-            );
-            -- Workflow ids are unique among open runs.
-            CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
-                WHERE status IN ('running', 'blocked');
-            CREATE INDEX workflow_runs_workflow_id ON workflow_runs (workflow_id, created_at);
-            -- Claiming workflow tasks.
-            CREATE INDEX workflow_runs_ready ON workflow_runs (task_ready_at)
-                WHERE needs_task = 1 AND status = 'running';
-            -- Listing (newest first, keyset paging), unfiltered and by each CLI filter.
-            CREATE INDEX workflow_runs_created ON workflow_runs (created_at, run_id);
-            CREATE INDEX workflow_runs_status_created ON workflow_runs (status, created_at, run_id);
-            CREATE INDEX workflow_runs_type_created ON workflow_runs (workflow_type, created_at, run_id);
+                -- One row per run. A run needs a workflow task while needs_task = 1; it is claimable once
+                -- task_ready_at has passed (claiming moves task_ready_at to the lease expiry).
+                CREATE TABLE workflow_runs (
+                    run_id            TEXT PRIMARY KEY,
+                    workflow_id       TEXT NOT NULL,
+                    workflow_type     TEXT NOT NULL,
+                    status            TEXT NOT NULL,
+                    input             BLOB NOT NULL,
+                    result            BLOB,
+                    failure           TEXT,
+                    status_reason     TEXT,
+                    created_at        REAL NOT NULL,
+                    updated_at        REAL NOT NULL,
+                    closed_at         REAL,
+                    history_length    INTEGER NOT NULL,
+                    task_version      INTEGER NOT NULL DEFAULT 0,
+                    needs_task        INTEGER NOT NULL DEFAULT 0,
+                    task_ready_at     REAL,
+                    lease_owner       TEXT,
+                    lease_token       INTEGER,
+                    lease_expires_at  REAL
+                );
+                -- Workflow ids are unique among open runs.
+                CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
+                    WHERE status IN ('running', 'blocked');
+                CREATE INDEX workflow_runs_workflow_id ON workflow_runs (workflow_id, created_at);
+                -- Claiming workflow tasks.
+                CREATE INDEX workflow_runs_ready ON workflow_runs (task_ready_at)
+                    WHERE needs_task = 1 AND status = 'running';
+                -- Listing (newest first, keyset paging), unfiltered and by each CLI filter.
+                CREATE INDEX workflow_runs_created ON workflow_runs (created_at, run_id);
+                CREATE INDEX workflow_runs_status_created ON workflow_runs (status, created_at, run_id);
+                CREATE INDEX workflow_runs_type_created ON workflow_runs (workflow_type, created_at, run_id);
 
-            -- Append-only history, written by workflow tasks (plus start and terminate).
-            CREATE TABLE history_events (
-                run_id     TEXT NOT NULL,
-                event_id   INTEGER NOT NULL,
-                kind       TEXT NOT NULL,
-                timestamp  REAL NOT NULL,
-                body       BLOB NOT NULL,
-                PRIMARY KEY (run_id, event_id)
-            ) WITHOUT ROWID;
+                -- Append-only history, written by workflow tasks (plus start and terminate).
+                CREATE TABLE history_events (
+                    run_id     TEXT NOT NULL,
+                    event_id   INTEGER NOT NULL,
+                    kind       TEXT NOT NULL,
+                    timestamp  REAL NOT NULL,
+                    body       BLOB NOT NULL,
+                    PRIMARY KEY (run_id, event_id)
+                ) WITHOUT ROWID;
 
-            -- Events that happened to a run and wait for its next workflow task.
-            CREATE TABLE run_inbox (
-                id         INTEGER PRIMARY KEY AUTOINCREMENT,
-                run_id     TEXT NOT NULL,
-                kind       TEXT NOT NULL,
-                timestamp  REAL NOT NULL,
-                body       BLOB NOT NULL
-            );
-            CREATE INDEX run_inbox_run ON run_inbox (run_id, id);
+                -- Events that happened to a run and wait for its next workflow task.
+                CREATE TABLE run_inbox (
+                    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+                    run_id     TEXT NOT NULL,
+                    kind       TEXT NOT NULL,
+                    timestamp  REAL NOT NULL,
+                    body       BLOB NOT NULL
+                );
+                CREATE INDEX run_inbox_run ON run_inbox (run_id, id);
 
-            -- Signal request ids already accepted by a run (deduplication).
-            CREATE TABLE signal_requests (
-                run_id       TEXT NOT NULL,
-                request_id   TEXT NOT NULL,
-                received_at  REAL NOT NULL,
-                PRIMARY KEY (run_id, request_id)
-            ) WITHOUT ROWID;
+                -- Signal request ids already accepted by a run (deduplication).
+                CREATE TABLE signal_requests (
+                    run_id       TEXT NOT NULL,
+                    request_id   TEXT NOT NULL,
+                    received_at  REAL NOT NULL,
+                    PRIMARY KEY (run_id, request_id)
+                ) WITHOUT ROWID;
 
-            -- Activity attempts to run. Claimable once visible_at has passed: for a leased attempt
-            -- visible_at is its lease expiry, for a failed one the time of the next attempt.
-            CREATE TABLE activity_tasks (
-                id                INTEGER PRIMARY KEY,
-                run_id            TEXT NOT NULL,
-                seq               INTEGER NOT NULL,
-                workflow_id       TEXT NOT NULL,
-                activity_name     TEXT NOT NULL,
-                input             BLOB NOT NULL,
-                idempotency_key   TEXT NOT NULL,
-                options           BLOB NOT NULL,
-                start_to_close    REAL,
-                attempt           INTEGER NOT NULL,
-                scheduled_at      REAL NOT NULL,
-                visible_at        REAL NOT NULL,
-                lease_owner       TEXT,
-                lease_token       INTEGER,
-                last_error        TEXT,
-                heartbeat_details BLOB,
-                UNIQUE (run_id, seq)
-            );
-            CREATE INDEX activity_tasks_visible ON activity_tasks (visible_at);
+                -- Activity attempts to run. Claimable once visible_at has passed: for a leased attempt
+                -- visible_at is its lease expiry, for a failed one the time of the next attempt.
+                CREATE TABLE activity_tasks (
+                    id                INTEGER PRIMARY KEY,
+                    run_id            TEXT NOT NULL,
+                    seq               INTEGER NOT NULL,
+                    workflow_id       TEXT NOT NULL,
+                    activity_name     TEXT NOT NULL,
+                    input             BLOB NOT NULL,
+                    idempotency_key   TEXT NOT NULL,
+                    options           BLOB NOT NULL,
+                    start_to_close    REAL,
+                    attempt           INTEGER NOT NULL,
+                    scheduled_at      REAL NOT NULL,
+                    visible_at        REAL NOT NULL,
+                    lease_owner       TEXT,
+                    lease_token       INTEGER,
+                    last_error        TEXT,
+                    heartbeat_details BLOB,
+                    UNIQUE (run_id, seq)
+                );
+                CREATE INDEX activity_tasks_visible ON activity_tasks (visible_at);
 
-            -- Durable timers; a timer fires once (its row is deleted as it fires).
-            CREATE TABLE timers (
-                id       INTEGER PRIMARY KEY,
-                run_id   TEXT NOT NULL,
-                seq      INTEGER NOT NULL,
-                fire_at  REAL NOT NULL,
-                UNIQUE (run_id, seq)
-            );
-            CREATE INDEX timers_fire_at ON timers (fire_at);
-            """#),
-        SchemaMigration(name: "0002_approvals_compensation", sql: #"""
-            -- Keel schema, version 2: approvals and compensation.
+                -- Durable timers; a timer fires once (its row is deleted as it fires).
+                CREATE TABLE timers (
+                    id       INTEGER PRIMARY KEY,
+                    run_id   TEXT NOT NULL,
+                    seq      INTEGER NOT NULL,
+                    fire_at  REAL NOT NULL,
+                    UNIQUE (run_id, seq)
+                );
+                CREATE INDEX timers_fire_at ON timers (fire_at);
+                """#),
+        SchemaMigration(
+            name: "0002_approvals_compensation",
+            sql: #"""
+                -- Keel schema, version 2: approvals and compensation.
 
-            -- A run whose compensation failed stays open (it waits for an operator's retry): it keeps its id.
-            DROP INDEX workflow_runs_open_workflow_id;
-            CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
-                WHERE status IN ('running', 'blocked', 'compensationFailed');
+                -- A run whose compensation failed stays open (it waits for an operator's retry): it keeps its id.
+                DROP INDEX workflow_runs_open_workflow_id;
+                CREATE UNIQUE INDEX workflow_runs_open_workflow_id ON workflow_runs (workflow_id)
+                    WHERE status IN ('running', 'blocked', 'compensationFailed');
 
-            -- 'timer' for sleeps and signal timeouts, 'approval' for an approval's deadline.
-            ALTER TABLE timers ADD COLUMN purpose TEXT NOT NULL DEFAULT 'timer';
+                -- 'timer' for sleeps and signal timeouts, 'approval' for an approval's deadline.
+                ALTER TABLE timers ADD COLUMN purpose TEXT NOT NULL DEFAULT 'timer';
 
-            -- One row per approval request. request and decision hold the JSON of ApprovalRequest and
-            -- ApprovalDecision; the other columns are what listing and deciding look up.
-            CREATE TABLE approvals (
-                approval_id    TEXT PRIMARY KEY,
-                run_id         TEXT NOT NULL,
-                seq            INTEGER NOT NULL,
-                workflow_id    TEXT NOT NULL,
-                workflow_type  TEXT NOT NULL,
-                name           TEXT NOT NULL,
-                status         TEXT NOT NULL,
-                requested_at   REAL NOT NULL,
-                deadline       REAL NOT NULL,
-                request        BLOB NOT NULL,
-                decision       BLOB,
-                closed_at      REAL,
-                UNIQUE (run_id, seq)
-            );
-            CREATE INDEX approvals_requested ON approvals (requested_at, approval_id);
-            CREATE INDEX approvals_pending ON approvals (requested_at, approval_id) WHERE status = 'pending';
+                -- One row per approval request. request and decision hold the JSON of ApprovalRequest and
+                -- ApprovalDecision; the other columns are what listing and deciding look up.
+                CREATE TABLE approvals (
+                    approval_id    TEXT PRIMARY KEY,
+                    run_id         TEXT NOT NULL,
+                    seq            INTEGER NOT NULL,
+                    workflow_id    TEXT NOT NULL,
+                    workflow_type  TEXT NOT NULL,
+                    name           TEXT NOT NULL,
+                    status         TEXT NOT NULL,
+                    requested_at   REAL NOT NULL,
+                    deadline       REAL NOT NULL,
+                    request        BLOB NOT NULL,
+                    decision       BLOB,
+                    closed_at      REAL,
+                    UNIQUE (run_id, seq)
+                );
+                CREATE INDEX approvals_requested ON approvals (requested_at, approval_id);
+                CREATE INDEX approvals_pending ON approvals (requested_at, approval_id) WHERE status = 'pending';
 
-            -- Every request, decision (accepted or refused), expiry and withdrawal. Refusals write only here.
-            CREATE TABLE approval_audit (
-                id            INTEGER PRIMARY KEY AUTOINCREMENT,
-                approval_id   TEXT NOT NULL,
-                run_id        TEXT NOT NULL,
-                at            REAL NOT NULL,
-                action        TEXT NOT NULL,
-                actor         TEXT,
-                role          TEXT,
-                origin        TEXT,
-                note          TEXT,
-                detail        TEXT,
-                payload_hash  TEXT
-            );
-            CREATE INDEX approval_audit_approval ON approval_audit (approval_id, id);
-            """#),
-        SchemaMigration(name: "0003_signal_request_fingerprint", sql: #"""
-            -- Keel schema, version 3 (same number and meaning as PostgreSQL's 0003): a signal's request id
-            -- binds to the signal it first carried (SHA-256 of its name and payload), so a request id reused
-            -- for a different signal is refused instead of swallowed as a duplicate. Rows from before this
-            -- version have no fingerprint and keep deduplicating by id alone.
+                -- Every request, decision (accepted or refused), expiry and withdrawal. Refusals write only here.
+                CREATE TABLE approval_audit (
+                    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                    approval_id   TEXT NOT NULL,
+                    run_id        TEXT NOT NULL,
+                    at            REAL NOT NULL,
+                    action        TEXT NOT NULL,
+                    actor         TEXT,
+                    role          TEXT,
+                    origin        TEXT,
+                    note          TEXT,
+                    detail        TEXT,
+                    payload_hash  TEXT
+                );
+                CREATE INDEX approval_audit_approval ON approval_audit (approval_id, id);
+                """#),
+        SchemaMigration(
+            name: "0003_signal_request_fingerprint",
+            sql: #"""
+                -- Keel schema, version 3 (same number and meaning as PostgreSQL's 0003): a signal's request id
+                -- binds to the signal it first carried (SHA-256 of its name and payload), so a request id reused
+                -- for a different signal is refused instead of swallowed as a duplicate. Rows from before this
+                -- version have no fingerprint and keep deduplicating by id alone.
 
-            ALTER TABLE signal_requests ADD COLUMN fingerprint TEXT;
-            """#),
-        SchemaMigration(name: "0004_workflow_task_claims", sql: #"""
-            -- Keel schema, version 4 (same number and meaning as PostgreSQL's 0004): how many times in a row
-            -- a run's workflow task was claimed without a commit or a block. A task whose claimers keep
-            -- losing their lease (its code or input crashes the worker process) is parked as blocked after a
-            -- few claims, so it cannot take every worker down in turn.
+                ALTER TABLE signal_requests ADD COLUMN fingerprint TEXT;
+                """#),
+        SchemaMigration(
+            name: "0004_workflow_task_claims",
+            sql: #"""
+                -- Keel schema, version 4 (same number and meaning as PostgreSQL's 0004): how many times in a row
+                -- a run's workflow task was claimed without a commit or a block. A task whose claimers keep
+                -- losing their lease (its code or input crashes the worker process) is parked as blocked after a
+                -- few claims, so it cannot take every worker down in turn.
 
-            ALTER TABLE workflow_runs ADD COLUMN task_claims INTEGER NOT NULL DEFAULT 0;
-            """#),
-        SchemaMigration(name: "0005_task_queues", sql: #"""
-            -- Keel schema, version 5 (same number and meaning as PostgreSQL's 0005): task queues. A run's
-            -- workflow tasks and each activity belong to a queue ('default' unless chosen); a worker claims
-            -- only from the queues it serves. The claim indexes stay on the due time: claims filter the queue
-            -- among due rows, which costs nothing while workers serve every queue that has work, and needs no
-            -- second index written on every commit.
+                ALTER TABLE workflow_runs ADD COLUMN task_claims INTEGER NOT NULL DEFAULT 0;
+                """#),
+        SchemaMigration(
+            name: "0005_task_queues",
+            sql: #"""
+                -- Keel schema, version 5 (same number and meaning as PostgreSQL's 0005): task queues. A run's
+                -- workflow tasks and each activity belong to a queue ('default' unless chosen); a worker claims
+                -- only from the queues it serves. The claim indexes stay on the due time: claims filter the queue
+                -- among due rows, which costs nothing while workers serve every queue that has work, and needs no
+                -- second index written on every commit.
 
-            ALTER TABLE workflow_runs ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
-            ALTER TABLE activity_tasks ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
-            """#),
+                ALTER TABLE workflow_runs ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
+                ALTER TABLE activity_tasks ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
+                """#),
     ]
 }

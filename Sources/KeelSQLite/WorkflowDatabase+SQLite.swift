@@ -1,6 +1,7 @@
 import WorkflowRuntime
 
-/// SQLite's `synchronous` setting for a workflow database (see ``WorkflowDatabase/sqlite(path:synchronous:busyTimeout:createIfMissing:)``).
+/// SQLite's `synchronous` setting for a workflow database (see
+/// ``WorkflowDatabase/sqlite(path:synchronous:busyTimeout:createIfMissing:)``).
 public enum SQLiteSynchronous: String, Sendable {
     /// Each commit syncs the write-ahead log before it is acknowledged: nothing acknowledged is
     /// lost, even on power failure. The default.
@@ -17,10 +18,14 @@ extension WorkflowDatabase {
     ///   - busyTimeout: how long a write waits for another process's write lock.
     ///   - createIfMissing: whether a missing file is created. Directories are never created.
     /// - Throws: ``KeelError`` `.databaseUnreachable`, naming the path (and a missing directory).
-    public static func sqlite(path: String, synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(30),
-                              createIfMissing: Bool = true) throws -> WorkflowDatabase {
-        WorkflowDatabase(store: try SQLWorkflowStore(sqlitePath: path, synchronous: synchronous, busyTimeout: busyTimeout,
-                                                        createIfMissing: createIfMissing))
+    public static func sqlite(
+        path: String, synchronous: SQLiteSynchronous = .full, busyTimeout: Duration = .seconds(30),
+        createIfMissing: Bool = true
+    ) throws -> WorkflowDatabase {
+        WorkflowDatabase(
+            store: try SQLWorkflowStore(
+                sqlitePath: path, synchronous: synchronous, busyTimeout: busyTimeout,
+                createIfMissing: createIfMissing))
     }
 }
 

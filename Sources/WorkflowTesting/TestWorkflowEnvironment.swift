@@ -31,35 +31,52 @@ public final class TestWorkflowEnvironment: Sendable {
 
     /// - Parameters:
     ///   - eagerActivities: run activities on the fast path (as the daemon does), or only through the task queue.
-    ///   - databasePath: an existing database to use (e.g. to run the same runs with changed code); default: a new file.
+    ///   - databasePath: an existing database to use (e.g. to run the same runs with changed code); default: a new
+    /// file.
     ///   - logger: where the engine and workflow code log; default: nowhere.
-    public convenience init(registry: WorkflowRegistry, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
-                            eagerActivities: Bool = true, databasePath: String? = nil, logger: Logger? = nil) async throws {
-        let path = databasePath
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite").path
+    public convenience init(
+        registry: WorkflowRegistry, startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
+        eagerActivities: Bool = true, databasePath: String? = nil, logger: Logger? = nil
+    ) async throws {
+        let path =
+            databasePath
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("keel-test-\(UUID().uuidString).sqlite")
+            .path
         let store = try SQLWorkflowStore(sqlitePath: path, synchronous: .normal)
         try await store.migrate()
-        self.init(registry: registry, store: store, databasePath: path, ownsDatabaseFile: databasePath == nil, startTime: startTime,
-                  eagerActivities: eagerActivities, logger: logger)
+        self.init(
+            registry: registry, store: store, databasePath: path, ownsDatabaseFile: databasePath == nil,
+            startTime: startTime,
+            eagerActivities: eagerActivities, logger: logger)
     }
 
     /// An environment on a database the caller opened and migrated (e.g. PostgreSQL), and keeps.
-    public convenience init(registry: WorkflowRegistry, database: WorkflowDatabase,
-                            startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
-                            eagerActivities: Bool = true, logger: Logger? = nil) {
-        self.init(registry: registry, store: database.store, startTime: startTime, eagerActivities: eagerActivities, logger: logger)
+    public convenience init(
+        registry: WorkflowRegistry, database: WorkflowDatabase,
+        startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
+        eagerActivities: Bool = true, logger: Logger? = nil
+    ) {
+        self.init(
+            registry: registry, store: database.store, startTime: startTime, eagerActivities: eagerActivities,
+            logger: logger)
     }
 
     /// An environment on a store the caller opened and migrated, and keeps.
-    package convenience init(registry: WorkflowRegistry, store: any WorkflowStore,
-                             startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
-                             eagerActivities: Bool = true, logger: Logger? = nil) {
-        self.init(registry: registry, store: store, databasePath: nil, ownsDatabaseFile: false, startTime: startTime,
-                  eagerActivities: eagerActivities, logger: logger)
+    package convenience init(
+        registry: WorkflowRegistry, store: any WorkflowStore,
+        startTime: Date = Date(timeIntervalSince1970: 1_800_000_000),
+        eagerActivities: Bool = true, logger: Logger? = nil
+    ) {
+        self.init(
+            registry: registry, store: store, databasePath: nil, ownsDatabaseFile: false, startTime: startTime,
+            eagerActivities: eagerActivities, logger: logger)
     }
 
-    private init(registry: WorkflowRegistry, store: any WorkflowStore, databasePath: String?, ownsDatabaseFile: Bool, startTime: Date,
-                 eagerActivities: Bool, logger: Logger?) {
+    private init(
+        registry: WorkflowRegistry, store: any WorkflowStore, databasePath: String?, ownsDatabaseFile: Bool,
+        startTime: Date,
+        eagerActivities: Bool, logger: Logger?
+    ) {
         self.ownsDatabaseFile = ownsDatabaseFile
         clock = ManualClock(now: startTime)
         self.store = store
@@ -68,9 +85,10 @@ public final class TestWorkflowEnvironment: Sendable {
         var silent = Logger(label: "keel.test")
         silent.logLevel = .critical
         let logger = logger ?? silent
-        engine = WorkflowEngine(store: store, registry: registry, clock: clock,
-                                configuration: WorkerConfiguration(identity: "test-worker", eagerActivities: eagerActivities),
-                                logger: logger)
+        engine = WorkflowEngine(
+            store: store, registry: registry, clock: clock,
+            configuration: WorkerConfiguration(identity: "test-worker", eagerActivities: eagerActivities),
+            logger: logger)
     }
 
     /// Processes everything that is due now, without moving the clock.
@@ -124,10 +142,12 @@ public final class TestWorkflowEnvironment: Sendable {
             }
             if !run.status.isOpen { return run }
             if run.status == .blocked || run.status == .compensationFailed {
-                throw KeelError(.timeout, "workflow '\(run.workflowID)' is \(run.status.rawValue): \(run.statusReason ?? "")")
+                throw KeelError(
+                    .timeout, "workflow '\(run.workflowID)' is \(run.status.rawValue): \(run.statusReason ?? "")")
             }
             guard let next = try await store.nextWakeUp(), next > clock.now() else {
-                throw KeelError(.timeout, "workflow '\(run.workflowID)' is waiting and nothing is scheduled (a signal?)")
+                throw KeelError(
+                    .timeout, "workflow '\(run.workflowID)' is waiting and nothing is scheduled (a signal?)")
             }
             clock.advance(to: next)
         }

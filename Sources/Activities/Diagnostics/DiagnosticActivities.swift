@@ -29,7 +29,8 @@ public struct RecordDiagnosticEffect: Activity {
 
     public func run(context: ActivityContext, input: Input) async throws -> Output {
         try await simulateWork(milliseconds: input.delayMilliseconds)
-        let attempts = try await effects.record(idempotencyKey: context.idempotencyKey, workflowID: context.workflowID, step: input.step)
+        let attempts = try await effects.record(
+            idempotencyKey: context.idempotencyKey, workflowID: context.workflowID, step: input.step)
         return Output(step: input.step, attempts: attempts)
     }
 }
@@ -68,7 +69,8 @@ public struct UndoDiagnosticEffect: Activity {
     public func run(context: ActivityContext, input: Input) async throws -> Output {
         try await simulateWork(milliseconds: input.delayMilliseconds)
         let (attempts, undone) = try await effects.compensate(
-            idempotencyKey: context.idempotencyKey, effectKey: input.effectKey, workflowID: context.workflowID, step: input.step)
+            idempotencyKey: context.idempotencyKey, effectKey: input.effectKey, workflowID: context.workflowID,
+            step: input.step)
         return Output(undone: undone, attempts: attempts)
     }
 }

@@ -21,8 +21,10 @@ public final class PostgresDiagnosticEffects: DiagnosticEffects {
         try await createTables()
         let logger = self.logger
         return try await client.withLiveConnection { connection in
-            let rows = try await connection.query("""
-                INSERT INTO diagnostic_effects (idempotency_key, workflow_id, step, attempts) VALUES (\(idempotencyKey), \(workflowID), \(step), 1)
+            let rows = try await connection.query(
+                """
+                INSERT INTO diagnostic_effects (idempotency_key, workflow_id, step,
+                    attempts) VALUES (\(idempotencyKey), \(workflowID), \(step), 1)
                 ON CONFLICT (idempotency_key) DO UPDATE SET attempts = diagnostic_effects.attempts + 1
                 RETURNING attempts
                 """, logger: logger)
@@ -31,11 +33,14 @@ public final class PostgresDiagnosticEffects: DiagnosticEffects {
         }
     }
 
-    public func compensate(idempotencyKey: String, effectKey: String, workflowID: String, step: Int) async throws -> (attempts: Int, undone: Bool) {
+    public func compensate(idempotencyKey: String, effectKey: String, workflowID: String, step: Int) async throws -> (
+        attempts: Int, undone: Bool
+    ) {
         try await createTables()
         let logger = self.logger
         return try await client.withLiveConnection { connection in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 INSERT INTO diagnostic_compensations (idempotency_key, effect_key, workflow_id, step, undone, attempts)
                 VALUES (\(idempotencyKey), \(effectKey), \(workflowID), \(step),
                         EXISTS (SELECT 1 FROM diagnostic_effects WHERE idempotency_key = \(effectKey)), 1)
@@ -51,7 +56,8 @@ public final class PostgresDiagnosticEffects: DiagnosticEffects {
         guard !tablesReady.load(ordering: .relaxed) else { return }
         let logger = self.logger
         try await client.withLiveConnection { connection in
-            try await connection.query("""
+            try await connection.query(
+                """
                 CREATE TABLE IF NOT EXISTS diagnostic_effects (
                     idempotency_key TEXT PRIMARY KEY,
                     workflow_id     TEXT NOT NULL,
@@ -59,7 +65,8 @@ public final class PostgresDiagnosticEffects: DiagnosticEffects {
                     attempts        INTEGER NOT NULL
                 )
                 """, logger: logger)
-            try await connection.query("""
+            try await connection.query(
+                """
                 CREATE TABLE IF NOT EXISTS diagnostic_compensations (
                     idempotency_key TEXT PRIMARY KEY,
                     effect_key      TEXT NOT NULL,

@@ -18,7 +18,12 @@ struct StartCommand: AsyncParsableCommand {
     @Option(help: "Input as JSON, @PATH to read it from a file, or - to read standard input.")
     var input = "{}"
 
-    @Option(help: "The run's task queue: only workers serving it (worker run --task-queue) run its workflow tasks and, by default, its activities.")
+    @Option(
+        help:
+            ArgumentHelp(
+                "The run's task queue: only workers serving it (worker run --task-queue) run its workflow tasks "
+                + "and, by default, its activities.")
+    )
     var taskQueue = TaskQueue.default
 
     @Flag(help: "Wait for the run to close and print its result (a worker must be running).")
@@ -38,9 +43,13 @@ struct StartCommand: AsyncParsableCommand {
                 let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: store))
                 let handle = try await client.start(workflowType: type, id: id, input: input, taskQueue: taskQueue)
                 guard wait else {
-                    if json { try printJSON(handle) } else {
-                        printLine(handle.created ? "started \(handle.workflowID) (run \(handle.runID))"
-                                                 : "already running: \(handle.workflowID) (run \(handle.runID))")
+                    if json {
+                        try printJSON(handle)
+                    } else {
+                        printLine(
+                            handle.created
+                                ? "started \(handle.workflowID) (run \(handle.runID))"
+                                : "already running: \(handle.workflowID) (run \(handle.runID))")
                     }
                     return
                 }
@@ -58,7 +67,12 @@ struct ListCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: "Only runs in this status: running, blocked, compensationFailed, completed, failed, cancelled, terminated, compensated.")
+    @Option(
+        help:
+            ArgumentHelp(
+                "Only runs in this status: running, blocked, compensationFailed, completed, failed, cancelled, "
+                + "terminated, compensated.")
+    )
     var status: RunStatus?
 
     @Option(help: "Only runs of this workflow type.")
@@ -78,8 +92,9 @@ struct ListCommand: AsyncParsableCommand {
                 if json { return try printJSON(runs) }
                 var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED", "EVENTS")
                 for run in runs {
-                    table.add(run.workflowID, run.workflowType, run.status.rawValue, Formatting.time(run.createdAt),
-                              Formatting.time(run.closedAt), "\(run.historyLength)")
+                    table.add(
+                        run.workflowID, run.workflowType, run.status.rawValue, Formatting.time(run.createdAt),
+                        Formatting.time(run.closedAt), "\(run.historyLength)")
                 }
                 print(runs.isEmpty ? "no runs" : table.render())
             }
@@ -92,7 +107,8 @@ extension RunStatus: ExpressibleByArgument {}
 /// `worker show ID [--history] [--json]`.
 struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "show", abstract: "Show a run: status, result or error, pending work, approvals, and its timeline.")
+        commandName: "show", abstract: "Show a run: status, result or error, pending work, approvals, and its timeline."
+    )
 
     @OptionGroup var database: DatabaseOptions
 
@@ -142,9 +158,12 @@ struct SignalCommand: AsyncParsableCommand {
         try await reportingErrors {
             let payload = try JSONArgument.payload(payload, option: "--payload")
             try await database.withStore { store in
-                switch try await WorkflowClient(store: store).signal(workflowID: id, name: name, payload: payload, requestID: requestId) {
+                switch try await WorkflowClient(store: store).signal(
+                    workflowID: id, name: name, payload: payload, requestID: requestId)
+                {
                 case .delivered(let runID): printLine("signal '\(name)' stored for \(id) (run \(runID))")
-                case .duplicate(let runID): printLine("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")
+                case .duplicate(let runID):
+                    printLine("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")
                 }
             }
         }
@@ -176,7 +195,8 @@ struct CancelCommand: AsyncParsableCommand {
 
 /// `worker terminate ID --reason R`.
 struct TerminateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "terminate", abstract: "Stop an open run at once, recording why.")
+    static let configuration = CommandConfiguration(
+        commandName: "terminate", abstract: "Stop an open run at once, recording why.")
 
     @OptionGroup var database: DatabaseOptions
 

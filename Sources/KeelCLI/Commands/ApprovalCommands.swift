@@ -33,7 +33,9 @@ struct ApprovalsCommand: AsyncParsableCommand {
                 }
                 let approvals = try await client.approvals(ApprovalQuery(pendingOnly: pending, limit: limit))
                 if json { return try printJSON(approvals) }
-                print(approvals.isEmpty ? (pending ? "no pending approvals" : "no approvals") : ApprovalRenderer.table(approvals))
+                print(
+                    approvals.isEmpty
+                        ? (pending ? "no pending approvals" : "no approvals") : ApprovalRenderer.table(approvals))
             }
         }
     }
@@ -67,7 +69,8 @@ struct DecisionOptions: ParsableArguments {
 
 /// `worker approve APPROVAL_ID --by NAME [--note T] [--hash PREFIX]`.
 struct ApproveCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "approve", abstract: "Approve a pending approval request.")
+    static let configuration = CommandConfiguration(
+        commandName: "approve", abstract: "Approve a pending approval request.")
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var decision: DecisionOptions
@@ -79,7 +82,8 @@ struct ApproveCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await database.withStore { store in
                 let record = try await WorkflowClient(store: store).approve(
-                    decision.approvalID, by: decision.by, role: decision.role, note: note, payloadHashPrefix: decision.hash,
+                    decision.approvalID, by: decision.by, role: decision.role, note: note,
+                    payloadHashPrefix: decision.hash,
                     origin: decision.origin)
                 printLine("approved \(record.id) ('\(record.request.name)' of \(record.workflowID)) by \(decision.by)")
             }
@@ -89,7 +93,8 @@ struct ApproveCommand: AsyncParsableCommand {
 
 /// `worker reject APPROVAL_ID --by NAME --reason T`.
 struct RejectCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject a pending approval request, with a reason.")
+    static let configuration = CommandConfiguration(
+        commandName: "reject", abstract: "Reject a pending approval request, with a reason.")
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var decision: DecisionOptions
@@ -101,7 +106,8 @@ struct RejectCommand: AsyncParsableCommand {
         try await reportingErrors {
             try await database.withStore { store in
                 let record = try await WorkflowClient(store: store).reject(
-                    decision.approvalID, by: decision.by, role: decision.role, reason: reason, payloadHashPrefix: decision.hash,
+                    decision.approvalID, by: decision.by, role: decision.role, reason: reason,
+                    payloadHashPrefix: decision.hash,
                     origin: decision.origin)
                 printLine("rejected \(record.id) ('\(record.request.name)' of \(record.workflowID)) by \(decision.by)")
             }
@@ -135,12 +141,15 @@ struct RetryCommand: AsyncParsableCommand {
 /// Human-readable views of approval requests.
 enum ApprovalRenderer {
     static func table(_ approvals: [ApprovalRecord]) -> String {
-        var table = TextTable("ID", "WORKFLOW", "NAME", "STATUS", "SUMMARY", "REQUESTED", "DEADLINE", "APPROVERS", "SHA-256")
+        var table = TextTable(
+            "ID", "WORKFLOW", "NAME", "STATUS", "SUMMARY", "REQUESTED", "DEADLINE", "APPROVERS", "SHA-256")
         for approval in approvals {
             let request = approval.request
-            table.add(approval.id, approval.workflowID, request.name, approval.status.rawValue, Formatting.abbreviate(request.summary, to: 40),
-                      Formatting.time(approval.requestedAt), Formatting.time(request.deadline), approvers(request),
-                      String(request.payloadHash.prefix(12)))
+            table.add(
+                approval.id, approval.workflowID, request.name, approval.status.rawValue,
+                Formatting.abbreviate(request.summary, to: 40),
+                Formatting.time(approval.requestedAt), Formatting.time(request.deadline), approvers(request),
+                String(request.payloadHash.prefix(12)))
         }
         return table.render()
     }
@@ -148,9 +157,12 @@ enum ApprovalRenderer {
     static func details(_ approval: ApprovalRecord, audit: [ApprovalAuditEntry]) -> String {
         let request = approval.request
         var lines = [
-            "Approval  \(approval.id)", "Workflow  \(approval.workflowID) (run \(approval.runID))", "Name      \(request.name)",
-            "Summary   \(request.summary)", "Status    \(approval.status.rawValue)", "Requested \(Formatting.time(approval.requestedAt))",
-            "Deadline  \(Formatting.time(request.deadline))", "Approvers \(approvers(request))", "SHA-256   \(request.payloadHash)",
+            "Approval  \(approval.id)", "Workflow  \(approval.workflowID) (run \(approval.runID))",
+            "Name      \(request.name)",
+            "Summary   \(request.summary)", "Status    \(approval.status.rawValue)",
+            "Requested \(Formatting.time(approval.requestedAt))",
+            "Deadline  \(Formatting.time(request.deadline))", "Approvers \(approvers(request))",
+            "SHA-256   \(request.payloadHash)",
             "Payload   \(request.payload)",
         ]
         if let decision = approval.decision { lines.append("Decision  \(describe(decision))") }
@@ -159,14 +171,16 @@ enum ApprovalRenderer {
         for entry in audit {
             let by = [entry.actor, entry.role.map { "as \($0)" }].compactMap { $0 }.joined(separator: " ")
             let text = [entry.note, entry.detail].compactMap { $0 }.joined(separator: " — ")
-            table.add(Formatting.time(entry.at), entry.action.rawValue, by.isEmpty ? "-" : by, entry.origin ?? "-",
-                      Formatting.abbreviate(text.isEmpty ? "-" : text, to: 100))
+            table.add(
+                Formatting.time(entry.at), entry.action.rawValue, by.isEmpty ? "-" : by, entry.origin ?? "-",
+                Formatting.abbreviate(text.isEmpty ? "-" : text, to: 100))
         }
         return lines.joined(separator: "\n") + "\n\nAudit\n" + table.render()
     }
 
     static func describe(_ decision: ApprovalDecision) -> String {
-        decision.outcome.rawValue + (decision.decidedBy.map { " by \($0)" } ?? "") + (decision.role.map { " as \($0)" } ?? "")
+        decision.outcome.rawValue + (decision.decidedBy.map { " by \($0)" } ?? "")
+            + (decision.role.map { " as \($0)" } ?? "")
             + " at \(Formatting.time(decision.decidedAt))" + (decision.note.map { ": \($0)" } ?? "")
     }
 

@@ -6,7 +6,9 @@ import WorkflowRuntime
 /// schema. Of concurrent `migrate` processes, only the one that applied a migration reports it.
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "migrate", abstract: "Create the database or apply pending schema migrations (an SQLite file only in an existing directory).")
+        commandName: "migrate",
+        abstract:
+            "Create the database or apply pending schema migrations (an SQLite file only in an existing directory).")
 
     @OptionGroup var database: DatabaseOptions
 

@@ -7,7 +7,8 @@ import WorkflowRuntime
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the worker daemon: workflow tasks, activities and timers. SIGTERM drains in-flight work and exits 0.")
+        abstract:
+            "Run the worker daemon: workflow tasks, activities and timers. SIGTERM drains in-flight work and exits 0.")
 
     @OptionGroup var database: DatabaseOptions
 
@@ -26,7 +27,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Seconds an activity attempt is leased when its options set no start-to-close timeout.")
     var activityTimeout = 60.0
 
-    @Option(help: "Seconds a stopping worker (SIGTERM) lets running activities finish; then they are cancelled and given back to other workers.")
+    @Option(
+        help:
+            ArgumentHelp(
+                "Seconds a stopping worker (SIGTERM) lets running activities finish; then they are cancelled and "
+                + "given back to other workers.")
+    )
     var shutdownGrace = 30.0
 
     @Flag(help: "Apply pending migrations at start-up.")
@@ -35,7 +41,12 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Do not run activities eagerly on the worker that scheduled them.")
     var noEagerActivities = false
 
-    @Flag(help: "Refuse approval requests that name no approvers (anyone could decide them): such a run is blocked with the reason.")
+    @Flag(
+        help:
+            ArgumentHelp(
+                "Refuse approval requests that name no approvers (anyone could decide them): such a run is blocked "
+                + "with the reason.")
+    )
     var requireApprovers = false
 
     @Option(help: "A task queue this worker serves (repeat for several; default: default).")
@@ -60,14 +71,18 @@ struct RunCommand: AsyncParsableCommand {
             // Checked before the database is opened: a bad flag is an error, never a busy loop or a trap.
             for (flag, value) in [("--workflow-slots", workflowSlots), ("--activity-slots", activitySlots)]
             where !(1...WorkerConfiguration.maximumSlots).contains(value) {
-                throw KeelError(.invalidArgument, "\(flag) must be from 1 to \(WorkerConfiguration.maximumSlots), got \(value)")
+                throw KeelError(
+                    .invalidArgument, "\(flag) must be from 1 to \(WorkerConfiguration.maximumSlots), got \(value)")
             }
             guard (1...3_600_000).contains(pollIntervalMs) else {
-                throw KeelError(.invalidArgument, "--poll-interval-ms must be from 1 to 3600000 (an hour), got \(pollIntervalMs)")
+                throw KeelError(
+                    .invalidArgument, "--poll-interval-ms must be from 1 to 3600000 (an hour), got \(pollIntervalMs)")
             }
             var configuration = WorkerConfiguration(
-                workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots, pollInterval: .milliseconds(pollIntervalMs),
-                workflowTaskLease: try .checked(seconds: workflowTaskTimeout, "--workflow-task-timeout", allowsZero: false),
+                workflowTaskSlots: workflowSlots, activityTaskSlots: activitySlots,
+                pollInterval: .milliseconds(pollIntervalMs),
+                workflowTaskLease: try .checked(
+                    seconds: workflowTaskTimeout, "--workflow-task-timeout", allowsZero: false),
                 defaultActivityLease: try .checked(seconds: activityTimeout, "--activity-timeout", allowsZero: false),
                 eagerActivities: !noEagerActivities, requiresApprovers: requireApprovers,
                 shutdownGrace: try .checked(seconds: shutdownGrace, "--shutdown-grace"),
@@ -75,9 +90,12 @@ struct RunCommand: AsyncParsableCommand {
             if let identity { configuration.identity = identity }
             try configuration.validate()
             try await database.withStore(migrate: migrate, logger: logger, reachableWithin: .seconds(60)) { store in
-                let worker = Worker(store: store, registry: try KeelCLI.registry(for: store), configuration: configuration, logger: logger)
+                let worker = Worker(
+                    store: store, registry: try KeelCLI.registry(for: store), configuration: configuration,
+                    logger: logger)
                 logger.info("opening \(location)")
-                let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                let group = ServiceGroup(
+                    services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
                 try await group.run()
             }
         }

@@ -57,8 +57,16 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             return
         }
         var rest = url
-        if rest.hasPrefix("sqlite://") { rest.removeFirst("sqlite://".count) } else if rest.hasPrefix("sqlite:") { rest.removeFirst("sqlite:".count) } else if rest.contains("://") {
-            throw KeelError(.invalidDatabaseURL, "unsupported database URL '\(Self.redacted(url))': expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        if rest.hasPrefix("sqlite://") {
+            rest.removeFirst("sqlite://".count)
+        } else if rest.hasPrefix("sqlite:") {
+            rest.removeFirst("sqlite:".count)
+        } else if rest.contains("://") {
+            throw KeelError(
+                .invalidDatabaseURL,
+                "unsupported database URL '\(Self.redacted(url))': expected sqlite:PATH or "
+                    + "postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            )
         }
         var synchronous = SQLiteSynchronous.full
         if let question = rest.firstIndex(of: "?") {
@@ -66,13 +74,19 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             rest = String(rest[..<question])
             for pair in query.split(separator: "&") {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, parts[0] == "synchronous", let value = SQLiteSynchronous(rawValue: parts[1].lowercased()) else {
-                    throw KeelError(.invalidDatabaseURL, "unsupported option '\(pair)' in '\(Self.redacted(url))': only synchronous=full|normal")
+                guard parts.count == 2, parts[0] == "synchronous",
+                    let value = SQLiteSynchronous(rawValue: parts[1].lowercased())
+                else {
+                    throw KeelError(
+                        .invalidDatabaseURL,
+                        "unsupported option '\(pair)' in '\(Self.redacted(url))': only synchronous=full|normal")
                 }
                 synchronous = value
             }
         }
-        guard !rest.isEmpty else { throw KeelError(.invalidDatabaseURL, "database URL '\(Self.redacted(url))' has no file path") }
+        guard !rest.isEmpty else {
+            throw KeelError(.invalidDatabaseURL, "database URL '\(Self.redacted(url))' has no file path")
+        }
         self = .sqlite(path: rest, synchronous: synchronous)
     }
 
@@ -81,7 +95,9 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     private static func parsePostgres(_ url: String) throws -> PostgresLocation {
         let shown = redacted(url)
         let expected = "expected postgres://USER:PASSWORD@HOST:PORT/DATABASE"
-        guard let scheme = url.range(of: "://") else { throw KeelError(.invalidDatabaseURL, "cannot parse PostgreSQL URL '\(shown)': \(expected)") }
+        guard let scheme = url.range(of: "://") else {
+            throw KeelError(.invalidDatabaseURL, "cannot parse PostgreSQL URL '\(shown)': \(expected)")
+        }
         var rest = url[scheme.upperBound...]
         var userInfo: Substring = ""
         if let at = rest.lastIndex(of: "@") {
@@ -89,7 +105,8 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             rest = rest[rest.index(after: at)...]
         }
         guard !rest.contains("#") else {
-            throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(shown)' has a '#' after the host: percent-encode it (%23)")
+            throw KeelError(
+                .invalidDatabaseURL, "PostgreSQL URL '\(shown)' has a '#' after the host: percent-encode it (%23)")
         }
         let query = rest.firstIndex(of: "?").map { rest[rest.index(after: $0)...] } ?? ""
         let beforeQuery = rest.firstIndex(of: "?").map { rest[..<$0] } ?? rest
@@ -99,9 +116,13 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         var host = hostAndPort
         var portText: Substring?
         if host.hasPrefix("[") {  // [IPv6]:PORT
-            guard let close = host.firstIndex(of: "]") else { throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(shown)' has an unclosed '[' in its host") }
+            guard let close = host.firstIndex(of: "]") else {
+                throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(shown)' has an unclosed '[' in its host")
+            }
             let after = host[host.index(after: close)...]
-            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty {
+            if after.hasPrefix(":") {
+                portText = after.dropFirst()
+            } else if !after.isEmpty {
                 throw KeelError(.invalidDatabaseURL, "cannot parse the host of PostgreSQL URL '\(shown)': \(expected)")
             }
             host = host[host.index(after: host.startIndex)..<close]
@@ -109,11 +130,15 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             portText = host[host.index(after: colon)...]
             host = host[..<colon]
         }
-        guard !host.isEmpty else { throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(shown)' names no host: \(expected)") }
+        guard !host.isEmpty else {
+            throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(shown)' names no host: \(expected)")
+        }
         var port = 5432
         if let portText {
             guard let number = Int(portText), (1...65_535).contains(number) else {
-                throw KeelError(.invalidDatabaseURL, "the port '\(portText)' in PostgreSQL URL '\(shown)' is not a number from 1 to 65535")
+                throw KeelError(
+                    .invalidDatabaseURL,
+                    "the port '\(portText)' in PostgreSQL URL '\(shown)' is not a number from 1 to 65535")
             }
             port = number
         }
@@ -121,21 +146,29 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         let rawUser = userInfo.firstIndex(of: ":").map { userInfo[..<$0] } ?? userInfo
         let rawPassword = userInfo.firstIndex(of: ":").map { userInfo[userInfo.index(after: $0)...] }
         guard let username = String(rawUser).removingPercentEncoding, !username.isEmpty else {
-            throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(shown)' names no user (or its percent-encoding is invalid): \(expected)")
+            throw KeelError(
+                .invalidDatabaseURL,
+                "PostgreSQL URL '\(shown)' names no user (or its percent-encoding is invalid): \(expected)")
         }
         var password: String?
         if let rawPassword {
             guard let decoded = String(rawPassword).removingPercentEncoding else {
-                throw KeelError(.invalidDatabaseURL, "the password in PostgreSQL URL '\(shown)' has an invalid percent-encoding (a '%' must be followed by two hex digits; write %25 for '%')")
+                throw KeelError(
+                    .invalidDatabaseURL,
+                    "the password in PostgreSQL URL '\(shown)' has an invalid percent-encoding (a '%' must be "
+                        + "followed by two hex digits; write %25 for '%')"
+                )
             }
             password = decoded
         }
         guard let database = String(path).removingPercentEncoding, !database.isEmpty, !database.contains("/") else {
-            throw KeelError(.invalidDatabaseURL, "PostgreSQL URL '\(shown)' names no database (or not one): \(expected)")
+            throw KeelError(
+                .invalidDatabaseURL, "PostgreSQL URL '\(shown)' names no database (or not one): \(expected)")
         }
 
-        var location = PostgresLocation(host: String(host), port: port, username: username, password: password,
-                                        database: database, requireTLS: false, maximumConnections: 20)
+        var location = PostgresLocation(
+            host: String(host), port: port, username: username, password: password,
+            database: database, requireTLS: false, maximumConnections: 20)
         for pair in query.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = String(parts[0])
@@ -145,20 +178,33 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
                 switch value {
                 case "require": location.requireTLS = true
                 case "disable", "prefer": location.requireTLS = false
-                default: throw KeelError(.invalidDatabaseURL, "sslmode '\(value)' in the PostgreSQL URL is not supported: use sslmode=disable|prefer|require")
+                default:
+                    throw KeelError(
+                        .invalidDatabaseURL,
+                        "sslmode '\(value)' in the PostgreSQL URL is not supported: use sslmode=disable|prefer|require")
                 }
             case "pool":
                 guard let size = Int(value) else {
-                    throw KeelError(.invalidDatabaseURL, "pool '\(value)' in the PostgreSQL URL is not a whole number: give the connections per process, at least 1 (e.g. pool=20)")
+                    throw KeelError(
+                        .invalidDatabaseURL,
+                        "pool '\(value)' in the PostgreSQL URL is not a whole number: give the connections per "
+                            + "process, at least 1 (e.g. pool=20)"
+                    )
                 }
-                guard size >= 1 else { throw KeelError(.invalidDatabaseURL, "pool must be at least 1 (got pool=\(value))") }
+                guard size >= 1 else {
+                    throw KeelError(.invalidDatabaseURL, "pool must be at least 1 (got pool=\(value))")
+                }
                 location.maximumConnections = size
             case "idle_in_transaction_timeout":
                 location.idleInTransactionTimeout = try timeout(name, value)
             case "statement_timeout":
                 location.statementTimeout = try timeout(name, value)
             default:
-                throw KeelError(.invalidDatabaseURL, "unsupported option '\(name)' in the PostgreSQL URL: use sslmode=disable|prefer|require, pool=N, idle_in_transaction_timeout=SECONDS, statement_timeout=SECONDS")
+                throw KeelError(
+                    .invalidDatabaseURL,
+                    "unsupported option '\(name)' in the PostgreSQL URL: use sslmode=disable|prefer|require, "
+                        + "pool=N, idle_in_transaction_timeout=SECONDS, statement_timeout=SECONDS"
+                )
             }
         }
         return location
@@ -167,7 +213,11 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     /// A timeout option in seconds: a finite number above 0, at most PostgreSQL's limit (about 24.8 days).
     private static func timeout(_ name: String, _ value: String) throws -> Duration {
         guard let seconds = Double(value), seconds.isFinite, seconds > 0, seconds <= maximumTimeoutSeconds else {
-            throw KeelError(.invalidDatabaseURL, "\(name) '\(value)' in the PostgreSQL URL must be a number of seconds above 0 and at most \(Int(maximumTimeoutSeconds)) (e.g. \(name)=5)")
+            throw KeelError(
+                .invalidDatabaseURL,
+                "\(name) '\(value)' in the PostgreSQL URL must be a number of seconds above 0 and at most "
+                    + "\(Int(maximumTimeoutSeconds)) (e.g. \(name)=5)"
+            )
         }
         return .milliseconds(Int64((seconds * 1000).rounded(.up)))
     }
@@ -175,7 +225,9 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     /// `url` with any password replaced by `***`, without parsing it: everything between `://` and
     /// the last `@` becomes `USER:***`.
     public static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else {
+            return url
+        }
         let userInfo = url[scheme.upperBound..<at]
         guard let colon = userInfo.firstIndex(of: ":") else { return url }
         return String(url[..<scheme.upperBound] + userInfo[..<colon] + ":***" + url[at...])
@@ -196,23 +248,28 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
             location.password = password
         case (nil, let path?):
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw KeelError(.invalidArgument, "cannot read KEEL_DATABASE_PASSWORD_FILE '\(path)': no readable file there")
+                throw KeelError(
+                    .invalidArgument, "cannot read KEEL_DATABASE_PASSWORD_FILE '\(path)': no readable file there")
             }
             var password = String(decoding: data, as: UTF8.self)
             while password.hasSuffix("\n") || password.hasSuffix("\r") { password.removeLast() }
-            guard !password.isEmpty else { throw KeelError(.invalidArgument, "KEEL_DATABASE_PASSWORD_FILE '\(path)' is empty") }
+            guard !password.isEmpty else {
+                throw KeelError(.invalidArgument, "KEEL_DATABASE_PASSWORD_FILE '\(path)' is empty")
+            }
             location.password = password
         case (.some, .some):
-            throw KeelError(.invalidArgument, "both KEEL_DATABASE_PASSWORD and KEEL_DATABASE_PASSWORD_FILE are set: set one")
+            throw KeelError(
+                .invalidArgument, "both KEEL_DATABASE_PASSWORD and KEEL_DATABASE_PASSWORD_FILE are set: set one")
         }
         return .postgres(location)
     }
 
     public var description: String {
         switch self {
-        case .sqlite(let path, let synchronous): "sqlite:\(path)" + (synchronous == .full ? "" : "?synchronous=\(synchronous.rawValue)")
+        case .sqlite(let path, let synchronous):
+            "sqlite:\(path)" + (synchronous == .full ? "" : "?synchronous=\(synchronous.rawValue)")
         case .postgres(let location):
-            "postgres://\(location.username)@\(location.host.contains(":") ? "[\(location.host)]" : location.host):\(location.port)/\(location.database)"
+            "postgres://\(location.username)@\(location.bracketedHost):\(location.port)/\(location.database)"
         }
     }
 
@@ -224,18 +281,24 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
     ///   - reachableWithin: how long PostgreSQL may take to accept a first connection before this
     ///     throws ``KeelError`` `.databaseUnreachable`. A server that refuses the role, the
     ///     password or the database is reported at once, with its own message.
-    package func withStore<T: Sendable>(logger: Logger = Logger(label: "keel.store", level: .error),
-                                       reachableWithin: Duration = .seconds(5),
-                                       createIfMissing: Bool = true,
-                                       _ body: (any WorkflowStore) async throws -> T) async throws -> T {
+    package func withStore<T: Sendable>(
+        logger: Logger = Logger(label: "keel.store", level: .error),
+        reachableWithin: Duration = .seconds(5),
+        createIfMissing: Bool = true,
+        _ body: (any WorkflowStore) async throws -> T
+    ) async throws -> T {
         switch self {
         case .sqlite(let path, let synchronous):
-            return try await body(try SQLWorkflowStore(sqlitePath: path, synchronous: synchronous, createIfMissing: createIfMissing))
+            return try await body(
+                try SQLWorkflowStore(sqlitePath: path, synchronous: synchronous, createIfMissing: createIfMissing))
         case .postgres(let location):
             // A server that accepts one session with these settings accepts the pool's.
-            try await PostgresDriver.checkServerAccepts(location.connectionConfiguration(), within: reachableWithin,
-                                                               location: description, logger: logger)
-            return try await SQLWorkflowStore.withRunningPostgres(configuration: location.clientConfiguration(), logger: logger) {
+            try await PostgresDriver.checkServerAccepts(
+                location.connectionConfiguration(), within: reachableWithin,
+                location: description, logger: logger)
+            return try await SQLWorkflowStore.withRunningPostgres(
+                configuration: location.clientConfiguration(), logger: logger
+            ) {
                 try await body($0)
             }
         }
@@ -243,11 +306,16 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension StoreLocation.PostgresLocation {
+    /// The host as a URL shows it: an IPv6 address in brackets.
+    var bracketedHost: String { host.contains(":") ? "[\(host)]" : host }
+
     /// The settings every Keel session starts with: the server bounds each transaction's idle
     /// time and each statement's run time, so no session holds row locks much past its lease.
     var sessionParameters: [(String, String)] {
-        [("idle_in_transaction_session_timeout", "\(Self.milliseconds(idleInTransactionTimeout))"),
-         ("statement_timeout", "\(Self.milliseconds(statementTimeout))")]
+        [
+            ("idle_in_transaction_session_timeout", "\(Self.milliseconds(idleInTransactionTimeout))"),
+            ("statement_timeout", "\(Self.milliseconds(statementTimeout))"),
+        ]
     }
 
     private static func milliseconds(_ duration: Duration) -> Int64 {

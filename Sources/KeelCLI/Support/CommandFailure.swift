@@ -26,7 +26,7 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
 func exitCode(for code: KeelError.Code) -> Int32 {
     switch code {
     case .unknownWorkflowType, .unknownActivityType, .malformedInput, .payloadEncoding, .payloadDecoding,
-         .invalidArgument, .invalidDatabaseURL, .requestIDReused:
+        .invalidArgument, .invalidDatabaseURL, .requestIDReused:
         2
     case .workflowNotFound, .approvalNotFound: 3
     case .workflowClosed, .workflowAlreadyExists, .invalidState: 4

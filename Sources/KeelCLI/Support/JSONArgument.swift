@@ -18,7 +18,8 @@ enum JSONArgument {
         let path = String(argument.dropFirst())
         guard !path.isEmpty else { throw KeelError(.invalidArgument, "\(option) @PATH needs a file path after '@'") }
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw KeelError(.invalidArgument, "\(option): cannot read the file '\(path)' (missing, a directory, or not readable)")
+            throw KeelError(
+                .invalidArgument, "\(option): cannot read the file '\(path)' (missing, a directory, or not readable)")
         }
         defer { try? handle.close() }
         return Payload(data: try read(handle, what: "the file '\(path)'", option: option))

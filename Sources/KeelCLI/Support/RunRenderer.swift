@@ -13,7 +13,8 @@ enum RunRenderer {
     static func details(_ description: WorkflowDescription, fullHistory: Bool) -> String {
         let run = description.run
         var fields: [(String, String)] = [
-            ("Workflow", run.workflowID), ("Run", run.runID), ("Type", run.workflowType), ("Status", run.status.rawValue),
+            ("Workflow", run.workflowID), ("Run", run.runID), ("Type", run.workflowType),
+            ("Status", run.status.rawValue),
             ("Created", Formatting.time(run.createdAt)), ("Updated", Formatting.time(run.updatedAt)),
         ]
         if let closed = run.closedAt { fields.append(("Closed", Formatting.time(closed))) }
@@ -22,15 +23,22 @@ enum RunRenderer {
         if let failure = run.failure { fields.append(("Error", failure.description)) }
         if let reason = run.statusReason { fields.append((run.status == .blocked ? "Blocked" : "Reason", reason)) }
         fields.append(("Events", "\(run.historyLength)"))
-        var sections = [fields.map { "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))" }
-            .joined(separator: "\n")]
+        var sections = [
+            fields.map {
+                "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))"
+            }
+            .joined(separator: "\n")
+        ]
 
         let pending = description.pending
         if !pending.activities.isEmpty {
-            var table = TextTable("SEQ", "ACTIVITY", "QUEUE", "ATTEMPT", "NEXT ATTEMPT / LEASE UNTIL", "OWNER", "LAST ERROR")
+            var table = TextTable(
+                "SEQ", "ACTIVITY", "QUEUE", "ATTEMPT", "NEXT ATTEMPT / LEASE UNTIL", "OWNER", "LAST ERROR")
             for activity in pending.activities {
-                table.add("\(activity.seq)", activity.activityName, activity.taskQueue, "\(activity.attempt)",
-                          Formatting.time(activity.nextAttemptAt), activity.leaseOwner ?? "-", Formatting.abbreviate(activity.lastError ?? "-"))
+                table.add(
+                    "\(activity.seq)", activity.activityName, activity.taskQueue, "\(activity.attempt)",
+                    Formatting.time(activity.nextAttemptAt), activity.leaseOwner ?? "-",
+                    Formatting.abbreviate(activity.lastError ?? "-"))
             }
             sections.append("Pending activities\n" + table.render())
         }
@@ -47,8 +55,10 @@ enum RunRenderer {
         if !description.approvals.isEmpty {
             var table = TextTable("ID", "NAME", "STATUS", "DEADLINE", "DECISION")
             for approval in description.approvals {
-                table.add(approval.id, approval.request.name, approval.status.rawValue, Formatting.time(approval.request.deadline),
-                          approval.decision.map(ApprovalRenderer.describe) ?? "-")
+                table.add(
+                    approval.id, approval.request.name, approval.status.rawValue,
+                    Formatting.time(approval.request.deadline),
+                    approval.decision.map(ApprovalRenderer.describe) ?? "-")
             }
             sections.append("Approvals\n" + table.render())
         }
@@ -56,7 +66,9 @@ enum RunRenderer {
             let events = fullHistory ? history : timeline(history)
             var table = TextTable("#", "TIME", "EVENT", "DETAIL")
             for event in events {
-                table.add("\(event.id)", Formatting.time(event.timestamp), event.kind.name, Formatting.abbreviate(event.kind.detail, to: 100))
+                table.add(
+                    "\(event.id)", Formatting.time(event.timestamp), event.kind.name,
+                    Formatting.abbreviate(event.kind.detail, to: 100))
             }
             sections.append((fullHistory ? "History\n" : "Timeline (--history for every event)\n") + table.render())
         }
@@ -69,7 +81,7 @@ enum RunRenderer {
         return history.filter { event in
             switch event.kind {
             case .workflowStarted, .approvalRequested, .approvalDecided, .cancelRequested, .compensationFailed,
-                 .compensationRetryRequested:
+                .compensationRetryRequested:
                 return true
             case .compensationStarted:
                 compensating = true

@@ -35,7 +35,8 @@ struct TextTable {
 enum Formatting {
     static func time(_ date: Date?) -> String {
         guard let date else { return "-" }
-        return date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).dateTimeSeparator(.space))
+        return date.formatted(
+            .iso8601.year().month().day().time(includingFractionalSeconds: false).dateTimeSeparator(.space))
     }
 
     static func abbreviate(_ text: String, to length: Int = 60) -> String {

@@ -38,8 +38,11 @@ public final class ActivityContext: Sendable {
 
     private let shuttingDown: @Sendable () -> Bool
 
-    init(task: ActivityTask, clock: any WorkflowClock, logger: Logger, isWorkerShuttingDown: @escaping @Sendable () -> Bool = { false },
-         heartbeat: @escaping @Sendable (Payload?) async throws -> Bool) {
+    init(
+        task: ActivityTask, clock: any WorkflowClock, logger: Logger,
+        isWorkerShuttingDown: @escaping @Sendable () -> Bool = { false },
+        heartbeat: @escaping @Sendable (Payload?) async throws -> Bool
+    ) {
         shuttingDown = isWorkerShuttingDown
         idempotencyKey = task.idempotencyKey
         attempt = task.attempt
@@ -54,7 +57,6 @@ public final class ActivityContext: Sendable {
         self.heartbeatSink = heartbeat
         heartbeats = Mutex((0, clock.now()))
     }
-
 
     /// A logger carrying the workflow id, activity, idempotency key and attempt as metadata.
     public var logger: Logger {

@@ -42,19 +42,22 @@ public struct RetryPolicy: Sendable, Hashable {
     public func validate() throws {
         _ = try initialInterval.checked("retry policy initialInterval", allowsZero: false)
         guard backoffCoefficient >= 1, backoffCoefficient <= 1000 else {
-            throw InvalidValueError(name: "retry policy backoffCoefficient", value: "\(backoffCoefficient)",
-                                    requirement: "a number from 1 to 1000")
+            throw InvalidValueError(
+                name: "retry policy backoffCoefficient", value: "\(backoffCoefficient)",
+                requirement: "a number from 1 to 1000")
         }
         if let maximumInterval {
             _ = try maximumInterval.checked("retry policy maximumInterval", allowsZero: false)
             guard maximumInterval >= initialInterval else {
-                throw InvalidValueError(name: "retry policy maximumInterval", value: "\(maximumInterval)",
-                                        requirement: "at least the initial interval (\(initialInterval))")
+                throw InvalidValueError(
+                    name: "retry policy maximumInterval", value: "\(maximumInterval)",
+                    requirement: "at least the initial interval (\(initialInterval))")
             }
         }
         if let maximumAttempts, maximumAttempts < 1 {
-            throw InvalidValueError(name: "retry policy maximumAttempts", value: "\(maximumAttempts)",
-                                    requirement: "at least 1 (leave it unset for unlimited attempts)")
+            throw InvalidValueError(
+                name: "retry policy maximumAttempts", value: "\(maximumAttempts)",
+                requirement: "at least 1 (leave it unset for unlimited attempts)")
         }
     }
 
@@ -108,11 +111,12 @@ public struct ActivityOptions: Sendable, Hashable {
     /// plus ``leaseGrace``: the worker running the attempt gives up at the timeout itself, and its
     /// retry is recorded before anyone else may start the next attempt.
     package var attemptLease: Duration? {
-        let limit: Duration? = switch (heartbeatTimeout, startToCloseTimeout) {
-        case (let heartbeat?, let startToClose?): min(heartbeat, startToClose)
-        case (let heartbeat?, nil): heartbeat
-        case (nil, let startToClose): startToClose
-        }
+        let limit: Duration? =
+            switch (heartbeatTimeout, startToCloseTimeout) {
+            case (let heartbeat?, let startToClose?): min(heartbeat, startToClose)
+            case (let heartbeat?, nil): heartbeat
+            case (nil, let startToClose): startToClose
+            }
         return limit.map { $0.clampedToLongestAccepted + Self.leaseGrace }
     }
 
@@ -129,8 +133,9 @@ public struct ActivityOptions: Sendable, Hashable {
         _ = try scheduleToCloseTimeout?.checked("scheduleToCloseTimeout", allowsZero: false)
         _ = try heartbeatTimeout?.checked("heartbeatTimeout", allowsZero: false)
         if let taskQueue, (try? NameRules.check(taskQueue, as: "taskQueue")) == nil {
-            throw InvalidValueError(name: "taskQueue", value: NameRules.escapingControls(taskQueue).debugDescription,
-                                    requirement: "a name that is not blank and holds no control characters")
+            throw InvalidValueError(
+                name: "taskQueue", value: NameRules.escapingControls(taskQueue).debugDescription,
+                requirement: "a name that is not blank and holds no control characters")
         }
         if let idempotencyKey, idempotencyKey.isEmpty {
             throw InvalidValueError(name: "idempotencyKey", value: "\"\"", requirement: "a non-empty string (or unset)")

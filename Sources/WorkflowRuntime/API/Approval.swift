@@ -63,7 +63,8 @@ public struct ApprovalDecision: Sendable, Hashable, Codable {
     public var decidedAt: Date
 
     public init(outcome: Outcome, decidedBy: String? = nil, role: String? = nil, note: String? = nil, decidedAt: Date) {
-        self.outcome = outcome; self.decidedBy = decidedBy; self.role = role; self.note = note; self.decidedAt = decidedAt
+        self.outcome = outcome; self.decidedBy = decidedBy; self.role = role; self.note = note;
+        self.decidedAt = decidedAt
     }
 
     public var isApproved: Bool { outcome == .approved }

@@ -28,8 +28,9 @@ extension Duration {
         let longest = longestAccepted.seconds
         let inRange = allowsZero ? (seconds >= 0 && seconds <= longest) : (seconds > 0 && seconds <= longest)
         guard inRange else {  // NaN compares false, so it lands here too
-            throw InvalidValueError(name: name, value: "\(seconds)",
-                                    requirement: "\(allowsZero ? "from 0" : "more than 0") to \(Int(longest)) seconds (100 years)")
+            throw InvalidValueError(
+                name: name, value: "\(seconds)",
+                requirement: "\(allowsZero ? "from 0" : "more than 0") to \(Int(longest)) seconds (100 years)")
         }
         return saturating(seconds: seconds)
     }
@@ -38,8 +39,9 @@ extension Duration {
     /// - Throws: ``InvalidValueError``.
     public func checked(_ name: String, allowsZero: Bool = true) throws -> Duration {
         guard (allowsZero ? self >= .zero : self > .zero), self <= Duration.longestAccepted else {
-            throw InvalidValueError(name: name, value: "\(self)",
-                                    requirement: "\(allowsZero ? "from 0" : "more than 0") to 100 years")
+            throw InvalidValueError(
+                name: name, value: "\(self)",
+                requirement: "\(allowsZero ? "from 0" : "more than 0") to 100 years")
         }
         return self
     }

@@ -34,8 +34,10 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
         set { causes = newValue.map { [$0] } ?? [] }
     }
 
-    public init(type: String, message: String, nonRetryable: Bool = false, details: Payload? = nil, cause: ErrorInfo? = nil,
-                attempts: Int? = nil, retryState: RetryState? = nil) {
+    public init(
+        type: String, message: String, nonRetryable: Bool = false, details: Payload? = nil, cause: ErrorInfo? = nil,
+        attempts: Int? = nil, retryState: RetryState? = nil
+    ) {
         self.type = type
         self.message = message
         self.nonRetryable = nonRetryable
@@ -51,15 +53,18 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
     public init(_ error: Error) {
         switch error {
         case let error as ApplicationError:
-            self.init(type: error.type, message: error.message, nonRetryable: error.nonRetryable, details: error.details)
+            self.init(
+                type: error.type, message: error.message, nonRetryable: error.nonRetryable, details: error.details)
         case let error as KeelError:
             self.init(type: "KeelError.\(error.code.rawValue)", message: error.message)
         case let error as InvalidValueError:
             self.init(type: "InvalidValue", message: error.description, nonRetryable: true)
         case let error as ActivityFailure:
-            self.init(type: "ActivityFailure", message: "activity '\(error.activityName)' failed after \(error.attempts) attempt(s)",
-                      nonRetryable: error.cause.nonRetryable, cause: error.cause, attempts: error.attempts,
-                      retryState: error.cause.retryState)
+            self.init(
+                type: "ActivityFailure",
+                message: "activity '\(error.activityName)' failed after \(error.attempts) attempt(s)",
+                nonRetryable: error.cause.nonRetryable, cause: error.cause, attempts: error.attempts,
+                retryState: error.cause.retryState)
         default:
             self.init(type: String(describing: Swift.type(of: error)), message: String(describing: error))
         }
@@ -76,12 +81,13 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        self.init(type: try c.decode(String.self, forKey: .type), message: try c.decode(String.self, forKey: .message),
-                  nonRetryable: try c.decodeIfPresent(Bool.self, forKey: .nonRetryable) ?? false,
-                  details: try c.decodeIfPresent(Payload.self, forKey: .details),
-                  cause: try c.decodeIfPresent(ErrorInfo.self, forKey: .cause),
-                  attempts: try c.decodeIfPresent(Int.self, forKey: .attempts),
-                  retryState: try c.decodeIfPresent(RetryState.self, forKey: .retryState))
+        self.init(
+            type: try c.decode(String.self, forKey: .type), message: try c.decode(String.self, forKey: .message),
+            nonRetryable: try c.decodeIfPresent(Bool.self, forKey: .nonRetryable) ?? false,
+            details: try c.decodeIfPresent(Payload.self, forKey: .details),
+            cause: try c.decodeIfPresent(ErrorInfo.self, forKey: .cause),
+            attempts: try c.decodeIfPresent(Int.self, forKey: .attempts),
+            retryState: try c.decodeIfPresent(RetryState.self, forKey: .retryState))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -118,8 +124,10 @@ public struct ApplicationError: Error, Sendable, Hashable, CustomStringConvertib
 
     /// An error with typed details, e.g. a provider's error body.
     /// - Throws: ``KeelError`` `.payloadEncoding` if `details` cannot be encoded.
-    public init<Details: Encodable>(_ message: String, type: String = "ApplicationError", nonRetryable: Bool = false,
-                                    details: Details) throws {
+    public init<Details: Encodable>(
+        _ message: String, type: String = "ApplicationError", nonRetryable: Bool = false,
+        details: Details
+    ) throws {
         self.init(message, type: type, nonRetryable: nonRetryable)
         self.details = try Payload.encode(details)
     }

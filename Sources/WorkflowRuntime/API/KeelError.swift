@@ -15,10 +15,12 @@ public struct KeelError: Error, Sendable, Equatable, CustomStringConvertible {
         case workflowNotFound
         case workflowClosed
         case workflowAlreadyExists
-        /// The run is not in the state the operation needs (e.g. a compensation retry of a run whose compensation did not fail).
+        /// The run is not in the state the operation needs (e.g. a compensation retry of a run whose compensation did
+        /// not fail).
         case invalidState
         case approvalNotFound
-        /// A decision that does not bind to its request: stale, already decided, wrong payload hash, or a decider not allowed.
+        /// A decision that does not bind to its request: stale, already decided, wrong payload hash, or a decider not
+        /// allowed.
         case approvalRefused
         case invalidArgument
         /// A signal's request id that already carried a different signal (name or payload).

@@ -16,11 +16,14 @@ public enum NameRules {
             throw KeelError(.invalidArgument, "\(what) must not be empty or only whitespace")
         }
         if let control = value.unicodeScalars.first(where: isTerminalControl) {
-            throw KeelError(.invalidArgument, "\(what) '\(escapingControls(value))' holds the control character "
-                + "\(escape(control)); use printable characters only")
+            throw KeelError(
+                .invalidArgument,
+                "\(what) '\(escapingControls(value))' holds the control character "
+                    + "\(escape(control)); use printable characters only")
         }
         if value.count > maximumLength {
-            throw KeelError(.invalidArgument, "\(what) is \(value.count) characters long; the limit is \(maximumLength)")
+            throw KeelError(
+                .invalidArgument, "\(what) is \(value.count) characters long; the limit is \(maximumLength)")
         }
     }
 

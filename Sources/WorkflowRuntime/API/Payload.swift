@@ -22,7 +22,8 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         do {
             return Payload(data: try JSONEncoder.keel.encode(value))
         } catch {
-            throw KeelError(.payloadEncoding, "cannot encode a value of type \(String(reflecting: T.self)) as JSON: \(error)")
+            throw KeelError(
+                .payloadEncoding, "cannot encode a value of type \(String(reflecting: T.self)) as JSON: \(error)")
         }
     }
 
@@ -32,7 +33,11 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         do {
             return try JSONDecoder.keel.decode(T.self, from: data)
         } catch {
-            throw KeelError(.payloadDecoding, "cannot decode \(String(reflecting: T.self)) from \(Payload.abbreviated(self)): \(Payload.describe(error))")
+            throw KeelError(
+                .payloadDecoding,
+                "cannot decode \(String(reflecting: T.self)) from \(Payload.abbreviated(self)): "
+                    + "\(Payload.describe(error))"
+            )
         }
     }
 
@@ -44,7 +49,9 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
     /// - Throws: ``KeelError`` `.malformedInput` naming the problem.
     public func validateJSON() throws {
         if Self.nestsDeeper(data, than: Self.maximumNestingDepth) {
-            throw KeelError(.malformedInput, "JSON is nested too deeply: more than \(Self.maximumNestingDepth) levels of arrays or objects")
+            throw KeelError(
+                .malformedInput,
+                "JSON is nested too deeply: more than \(Self.maximumNestingDepth) levels of arrays or objects")
         }
         do {
             _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
@@ -64,7 +71,8 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         }
         let value = try container.decode(JSONValue.self)
         if case .object(let object) = value, object.count == 1, case .string(let base64)? = object[Self.base64Key],
-           let data = Data(base64Encoded: base64) {
+            let data = Data(base64Encoded: base64)
+        {
             self.init(data: data)
         } else {
             self.init(data: try JSONEncoder.keel.encode(value))
@@ -91,7 +99,13 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
         var escaped = false
         for byte in data {
             if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
                 continue
             }
             switch byte {
@@ -152,7 +166,9 @@ extension JSONDecoder {
                 return Date(timeIntervalSince1970: milliseconds / 1000)
             }
             let text = try container.decode(String.self)
-            if let date = (try? PayloadDates.withMilliseconds.parse(text)) ?? (try? PayloadDates.wholeSeconds.parse(text)) {
+            if let date = (try? PayloadDates.withMilliseconds.parse(text))
+                ?? (try? PayloadDates.wholeSeconds.parse(text))
+            {
                 return date
             }
             throw DecodingError.dataCorruptedError(

@@ -33,7 +33,8 @@ package final class PayloadEmbedding: Sendable {
     package func embed(into json: String) -> String {
         var text = json
         for (index, payload) in payloads.withLock({ $0 }).enumerated().reversed() {
-            text = text.replacingOccurrences(of: "\"\(Self.placeholder(nonce: nonce, index: index))\"", with: Self.json(of: payload))
+            text = text.replacingOccurrences(
+                of: "\"\(Self.placeholder(nonce: nonce, index: index))\"", with: Self.json(of: payload))
         }
         return text
     }

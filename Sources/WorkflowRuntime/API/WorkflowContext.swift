@@ -50,7 +50,9 @@ public final class WorkflowContext: @unchecked Sendable {
     /// `options.retryPolicy`. - Throws: ``ActivityFailure`` when it fails for good,
     /// ``WorkflowCancelledError`` when the run is cancelled, ``InvalidValueError`` (before anything
     /// is scheduled) when `options` are invalid (see ``ActivityOptions/validate()``).
-    public func execute<A: Activity>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = ActivityOptions()) async throws -> A.Output {
+    public func execute<A: Activity>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = ActivityOptions())
+        async throws -> A.Output
+    {
         let payload = try Payload.encode(input)
         let result = try await execution.executeActivity(name: A.name, input: payload, options: options)
         do { return try result.decode(as: A.Output.self) } catch {
@@ -79,7 +81,9 @@ public final class WorkflowContext: @unchecked Sendable {
 
     /// Waits for the next signal called `name`, at most `timeout` of workflow time.
     /// - Returns: the decoded payload, or `nil` if the timeout passed first.
-    public func waitForSignal<T: Decodable>(_ name: String, as type: T.Type = T.self, timeout: Duration) async throws -> T? {
+    public func waitForSignal<T: Decodable>(_ name: String, as type: T.Type = T.self, timeout: Duration) async throws
+        -> T?
+    {
         guard let payload = try await execution.waitForSignal(named: name, timeout: timeout) else { return nil }
         return try decodeSignal(payload, name: name) as T
     }
@@ -104,20 +108,26 @@ public final class WorkflowContext: @unchecked Sendable {
     ///     approvers: ["role:sales-manager"], timeout: .seconds(3 * 86_400))
     /// ```
     /// - Parameter approvers: names, or roles written `role:NAME`; empty lets anyone decide.
-    public func requestApproval<P: Encodable>(_ name: String, summary: String, payload: P, approvers: [String] = [],
-                                              timeout: Duration) async throws -> ApprovalDecision {
-        try await startApproval(name, summary: summary, payload: payload, approvers: approvers, timeout: timeout).decision()
+    public func requestApproval<P: Encodable>(
+        _ name: String, summary: String, payload: P, approvers: [String] = [],
+        timeout: Duration
+    ) async throws -> ApprovalDecision {
+        try await startApproval(name, summary: summary, payload: payload, approvers: approvers, timeout: timeout)
+            .decision()
     }
 
     /// Records an approval request and returns at once; wait for it later with
     /// ``PendingApproval/decision()`` (a decision made meanwhile is kept).
     /// - Throws: ``InvalidValueError`` for a timeout that is not above zero or exceeds ``Duration/longestAccepted``.
-    public func startApproval<P: Encodable>(_ name: String, summary: String, payload: P, approvers: [String] = [],
-                                            timeout: Duration) async throws -> PendingApproval {
+    public func startApproval<P: Encodable>(
+        _ name: String, summary: String, payload: P, approvers: [String] = [],
+        timeout: Duration
+    ) async throws -> PendingApproval {
         if name.isEmpty { try await execution.failTask("requestApproval needs a name") }
         let encoded = try Payload.encode(payload)
-        let (seq, request) = try await execution.startApproval(name: name, summary: summary, payload: encoded,
-                                                               approvers: approvers, timeout: timeout)
+        let (seq, request) = try await execution.startApproval(
+            name: name, summary: summary, payload: encoded,
+            approvers: approvers, timeout: timeout)
         return PendingApproval(request: request, seq: seq, context: self)
     }
 
@@ -137,7 +147,9 @@ public final class WorkflowContext: @unchecked Sendable {
     /// Register *before* a step whose outcome may be unknown (a timeout after the side effect may
     /// have happened): compensations must tolerate "nothing to undo".
     /// - Throws: ``InvalidValueError`` if `options` are invalid (see ``ActivityOptions/validate()``).
-    public func addCompensation<A: Activity>(_ activity: A.Type, _ input: A.Input, options: ActivityOptions = ActivityOptions()) throws {
+    public func addCompensation<A: Activity>(
+        _ activity: A.Type, _ input: A.Input, options: ActivityOptions = ActivityOptions()
+    ) throws {
         try execution.addCompensation(activity: A.name, input: try Payload.encode(input), options: options)
     }
 
@@ -164,8 +176,9 @@ public final class WorkflowContext: @unchecked Sendable {
 
     private func decodeSignal<T: Decodable>(_ payload: Payload, name: String) throws -> T {
         do { return try payload.decode(as: T.self) } catch {
-            throw ApplicationError("signal '\(name)' payload does not decode as \(T.self): \(error)",
-                                   type: "SignalPayloadDecoding", nonRetryable: true)
+            throw ApplicationError(
+                "signal '\(name)' payload does not decode as \(T.self): \(error)",
+                type: "SignalPayloadDecoding", nonRetryable: true)
         }
     }
 }

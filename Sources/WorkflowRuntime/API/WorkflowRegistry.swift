@@ -56,7 +56,11 @@ struct WorkflowDefinition: Sendable {
         name = W.name
         validateInput = { payload in
             do { _ = try payload.decode(as: W.Input.self) } catch let error as KeelError {
-                throw KeelError(.malformedInput, "input for workflow '\(W.name)' does not match \(String(reflecting: W.Input.self)): \(error.message)")
+                throw KeelError(
+                    .malformedInput,
+                    "input for workflow '\(W.name)' does not match \(String(reflecting: W.Input.self)): "
+                        + "\(error.message)"
+                )
             }
         }
         run = { context, payload in

@@ -24,11 +24,13 @@ public struct WorkflowClient: Sendable {
     public var localWorker: Worker?
 
     /// A client of `database`.
-    public init(database: WorkflowDatabase, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock()) {
+    public init(database: WorkflowDatabase, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock())
+    {
         self.init(store: database.store, registry: registry, clock: clock)
     }
 
-    package init(store: any WorkflowStore, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock()) {
+    package init(store: any WorkflowStore, registry: WorkflowRegistry? = nil, clock: any WorkflowClock = SystemClock())
+    {
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -38,8 +40,10 @@ public struct WorkflowClient: Sendable {
     @discardableResult
     /// - Parameter taskQueue: the queue of the run's workflow tasks and, unless their options name
     ///   another, of its activities (see ``TaskQueue``).
-    public func start<W: Workflow>(_ workflow: W.Type, id: String, input: W.Input,
-                                   taskQueue: String = TaskQueue.default) async throws -> WorkflowHandle {
+    public func start<W: Workflow>(
+        _ workflow: W.Type, id: String, input: W.Input,
+        taskQueue: String = TaskQueue.default
+    ) async throws -> WorkflowHandle {
         try await start(workflowType: W.name, id: id, input: try Payload.encode(input), taskQueue: taskQueue)
     }
 
@@ -47,7 +51,9 @@ public struct WorkflowClient: Sendable {
     /// - Throws: ``KeelError`` `.unknownWorkflowType`, `.malformedInput`, `.invalidArgument` (an
     ///   id that is empty, only whitespace or holds control characters, see ``NameRules``).
     @discardableResult
-    public func start(workflowType: String, id: String, input: Payload, taskQueue: String = TaskQueue.default) async throws -> WorkflowHandle {
+    public func start(workflowType: String, id: String, input: Payload, taskQueue: String = TaskQueue.default)
+        async throws -> WorkflowHandle
+    {
         try NameRules.check(id, as: "the workflow id")
         try NameRules.check(workflowType, as: "the workflow type")
         try NameRules.check(taskQueue, as: "the task queue name")
@@ -57,7 +63,8 @@ public struct WorkflowClient: Sendable {
         } else {
             try input.validateJSON()
         }
-        let request = StartWorkflowRequest(workflowID: id, workflowType: workflowType, input: input, now: clock.now(), taskQueue: taskQueue)
+        let request = StartWorkflowRequest(
+            workflowID: id, workflowType: workflowType, input: input, now: clock.now(), taskQueue: taskQueue)
         let result: StartWorkflowResult
         if let localWorker, let eager = try await localWorker.startLocally(request) {
             result = eager
@@ -73,17 +80,22 @@ public struct WorkflowClient: Sendable {
     /// - Throws: ``KeelError`` `.requestIDReused` when the id already carried a different signal
     ///   to this run (nothing is written), `.workflowClosed`, `.workflowNotFound`, `.invalidArgument`.
     @discardableResult
-    public func signal(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil) async throws -> SignalOutcome {
+    public func signal(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil)
+        async throws -> SignalOutcome
+    {
         try NameRules.check(name, as: "the signal name")
         if let requestID { try NameRules.check(requestID, as: "the signal's request id") }
         try checkSize(payload, of: "signal payload")
         try payload.validateJSON()
-        return try await store.signal(SignalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now()))
+        return try await store.signal(
+            SignalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now()))
     }
 
     /// Sends a signal with an encodable payload.
     @discardableResult
-    public func signal<T: Encodable>(workflowID: String, name: String, value: T, requestID: String? = nil) async throws -> SignalOutcome {
+    public func signal<T: Encodable>(workflowID: String, name: String, value: T, requestID: String? = nil) async throws
+        -> SignalOutcome
+    {
         try await signal(workflowID: workflowID, name: name, payload: try Payload.encode(value), requestID: requestID)
     }
 
@@ -99,7 +111,8 @@ public struct WorkflowClient: Sendable {
     }
 
     /// Asks a run whose compensation failed (status `compensationFailed`) to retry it.
-    /// - Throws: ``KeelError`` `.invalidState` if its compensation did not fail, `.workflowClosed`, `.workflowNotFound`.
+    /// - Throws: ``KeelError`` `.invalidState` if its compensation did not fail, `.workflowClosed`,
+    /// `.workflowNotFound`.
     public func retryCompensation(workflowID: String, requestedBy: String? = nil) async throws {
         _ = try await store.retryCompensation(workflowID: workflowID, requestedBy: requestedBy, now: clock.now())
     }
@@ -116,37 +129,50 @@ public struct WorkflowClient: Sendable {
     ///   - origin: where the decision comes from, for the audit trail (e.g. `cli ada@laptop`).
     /// - Throws: ``KeelError`` `.approvalRefused`, `.approvalNotFound`, `.invalidArgument`.
     @discardableResult
-    public func approve(_ approvalID: String, by decider: String, role: String? = nil, note: String? = nil,
-                        payloadHashPrefix: String? = nil, origin: String = "api") async throws -> ApprovalRecord {
-        try await decide(approvalID, approve: true, by: decider, role: role, note: note, payloadHashPrefix: payloadHashPrefix, origin: origin)
+    public func approve(
+        _ approvalID: String, by decider: String, role: String? = nil, note: String? = nil,
+        payloadHashPrefix: String? = nil, origin: String = "api"
+    ) async throws -> ApprovalRecord {
+        try await decide(
+            approvalID, approve: true, by: decider, role: role, note: note, payloadHashPrefix: payloadHashPrefix,
+            origin: origin)
     }
 
-    /// Rejects a pending request, with a reason (same binding rules as ``approve(_:by:role:note:payloadHashPrefix:origin:)``).
+    /// Rejects a pending request, with a reason (same binding rules as
+    /// ``approve(_:by:role:note:payloadHashPrefix:origin:)``).
     @discardableResult
-    public func reject(_ approvalID: String, by decider: String, role: String? = nil, reason: String,
-                       payloadHashPrefix: String? = nil, origin: String = "api") async throws -> ApprovalRecord {
+    public func reject(
+        _ approvalID: String, by decider: String, role: String? = nil, reason: String,
+        payloadHashPrefix: String? = nil, origin: String = "api"
+    ) async throws -> ApprovalRecord {
         guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw KeelError(.invalidArgument, "a rejection needs a reason")
         }
-        return try await decide(approvalID, approve: false, by: decider, role: role, note: reason,
-                                payloadHashPrefix: payloadHashPrefix, origin: origin)
+        return try await decide(
+            approvalID, approve: false, by: decider, role: role, note: reason,
+            payloadHashPrefix: payloadHashPrefix, origin: origin)
     }
 
-    private func decide(_ approvalID: String, approve: Bool, by decider: String, role: String?, note: String?,
-                        payloadHashPrefix: String?, origin: String) async throws -> ApprovalRecord {
+    private func decide(
+        _ approvalID: String, approve: Bool, by decider: String, role: String?, note: String?,
+        payloadHashPrefix: String?, origin: String
+    ) async throws -> ApprovalRecord {
         guard !approvalID.isEmpty else { throw KeelError(.invalidArgument, "the approval id must not be empty") }
         try NameRules.check(decider, as: "the decider's name (--by)")
         if decider.hasPrefix("role:") {
-            throw KeelError(.invalidArgument, "the decider's name '\(decider)' is a role, not a person: decide as a person "
-                + "and give the role separately (--role \(decider.dropFirst("role:".count)))")
+            throw KeelError(
+                .invalidArgument,
+                "the decider's name '\(decider)' is a role, not a person: decide as a person "
+                    + "and give the role separately (--role \(decider.dropFirst("role:".count)))")
         }
         if let role { try NameRules.check(role, as: "the decider's role (--role)") }
         if let prefix = payloadHashPrefix, prefix.count < 6 || prefix.count > 64 || !prefix.allSatisfy(\.isHexDigit) {
             throw KeelError(.invalidArgument, "the payload hash prefix must be 6 to 64 hex digits, got '\(prefix)'")
         }
-        return try await store.decideApproval(ApprovalDecisionRequest(
-            approvalID: approvalID, approve: approve, decidedBy: decider, role: role, note: note,
-            payloadHashPrefix: payloadHashPrefix, origin: origin, now: clock.now()))
+        return try await store.decideApproval(
+            ApprovalDecisionRequest(
+                approvalID: approvalID, approve: approve, decidedBy: decider, role: role, note: note,
+                payloadHashPrefix: payloadHashPrefix, origin: origin, now: clock.now()))
     }
 
     /// Approval requests, newest first.
@@ -173,7 +199,8 @@ public struct WorkflowClient: Sendable {
         let pending = try await store.pendingWork(runID: run.runID)
         let approvals = try await store.listApprovals(ApprovalQuery(runID: run.runID, limit: 1000))
         let history = includeHistory ? try await store.history(runID: run.runID) : nil
-        return WorkflowDescription(run: run, pending: pending, approvals: approvals.sorted { $0.seq < $1.seq }, history: history)
+        return WorkflowDescription(
+            run: run, pending: pending, approvals: approvals.sorted { $0.seq < $1.seq }, history: history)
     }
 
     /// Lists runs, newest first.
@@ -215,7 +242,9 @@ public struct WorkflowClient: Sendable {
 
     /// Waits for the run and decodes its result.
     /// - Throws: ``WorkflowRunError`` if it failed, was cancelled or terminated.
-    public func result<W: Workflow>(of handle: WorkflowHandle, as workflow: W.Type, timeout: Duration? = nil) async throws -> W.Output {
+    public func result<W: Workflow>(of handle: WorkflowHandle, as workflow: W.Type, timeout: Duration? = nil)
+        async throws -> W.Output
+    {
         let run = try await waitForClose(runID: handle.runID, timeout: timeout)
         guard run.status == .completed, let result = run.result else { throw WorkflowRunError(run: run) }
         return try result.decode(as: W.Output.self)
@@ -223,7 +252,8 @@ public struct WorkflowClient: Sendable {
 
     private func checkSize(_ payload: Payload, of what: String) throws {
         if payload.data.count > maximumPayloadBytes {
-            throw KeelError(.invalidArgument, "\(what) is \(payload.data.count) bytes; the limit is \(maximumPayloadBytes)")
+            throw KeelError(
+                .invalidArgument, "\(what) is \(payload.data.count) bytes; the limit is \(maximumPayloadBytes)")
         }
     }
 }
@@ -258,7 +288,8 @@ public struct WorkflowRunError: Error, Sendable, CustomStringConvertible {
         case .failed: "workflow '\(run.workflowID)' failed: \(run.failure?.description ?? "unknown error")"
         case .cancelled: "workflow '\(run.workflowID)' was cancelled" + (run.statusReason.map { ": \($0)" } ?? "")
         case .terminated: "workflow '\(run.workflowID)' was terminated: \(run.statusReason ?? "")"
-        case .compensated: "workflow '\(run.workflowID)' was compensated after \(run.failure?.description ?? "an error")"
+        case .compensated:
+            "workflow '\(run.workflowID)' was compensated after \(run.failure?.description ?? "an error")"
         default: "workflow '\(run.workflowID)' is \(run.status.rawValue)"
         }
     }

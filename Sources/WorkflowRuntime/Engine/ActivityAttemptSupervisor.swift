@@ -15,8 +15,10 @@ struct ActivityAttemptSupervisor {
     let shutdownGrace: ShutdownGrace
     let gracePeriod: Duration
 
-    func run(_ context: ActivityContext, options: ActivityOptions,
-             _ body: @escaping @Sendable () async throws -> Payload) async throws -> Payload {
+    func run(
+        _ context: ActivityContext, options: ActivityOptions,
+        _ body: @escaping @Sendable () async throws -> Payload
+    ) async throws -> Payload {
         let attempt = Task { try await body() }
         let stopReason = Mutex<(any Error)?>(nil)
         let stop: @Sendable (any Error) -> Void = { reason in
@@ -28,8 +30,10 @@ struct ActivityAttemptSupervisor {
             if first { attempt.cancel() }
         }
         context.onLeaseLost {
-            stop(ApplicationError("the attempt's lease was lost: another worker took the attempt over, or its run closed",
-                                  type: "ActivityLeaseLost"))
+            stop(
+                ApplicationError(
+                    "the attempt's lease was lost: another worker took the attempt over, or its run closed",
+                    type: "ActivityLeaseLost"))
         }
         let gracePeriod = self.gracePeriod
         let registration = shutdownGrace.register { stop(WorkerShutdownError(grace: gracePeriod)) }
@@ -37,15 +41,21 @@ struct ActivityAttemptSupervisor {
         let watchdog = Self.watchdog(context, options: options, clock: clock, stop: stop)
         defer { watchdog?.cancel() }
 
-        let outcome = await withTaskCancellationHandler { await attempt.result } onCancel: { attempt.cancel() }
+        let outcome = await withTaskCancellationHandler {
+            await attempt.result
+        } onCancel: {
+            attempt.cancel()
+        }
         if let reason = stopReason.withLock({ $0 }) { throw reason }
         return try outcome.get()
     }
 
     /// Stops the attempt when its start-to-close timeout passes or no heartbeat comes within its
     /// heartbeat timeout; `nil` when the options set neither.
-    private static func watchdog(_ context: ActivityContext, options: ActivityOptions, clock: any WorkflowClock,
-                                 stop: @escaping @Sendable (any Error) -> Void) -> Task<Void, Never>? {
+    private static func watchdog(
+        _ context: ActivityContext, options: ActivityOptions, clock: any WorkflowClock,
+        stop: @escaping @Sendable (any Error) -> Void
+    ) -> Task<Void, Never>? {
         let startToClose = options.startToCloseTimeout?.clampedToLongestAccepted
         let heartbeatTimeout = options.heartbeatTimeout?.clampedToLongestAccepted
         guard startToClose != nil || heartbeatTimeout != nil else { return nil }
@@ -54,14 +64,19 @@ struct ActivityAttemptSupervisor {
             let closeBy = startToClose.map { started.addingTimeInterval($0.seconds) } ?? .distantFuture
             while !Task.isCancelled {
                 let lastHeartbeat = context.lastHeartbeat
-                let heartbeatBy = heartbeatTimeout.map { lastHeartbeat.at.addingTimeInterval($0.seconds) } ?? .distantFuture
+                let heartbeatBy =
+                    heartbeatTimeout.map { lastHeartbeat.at.addingTimeInterval($0.seconds) } ?? .distantFuture
                 do { try await clock.sleep(until: min(closeBy, heartbeatBy)) } catch { return }
                 let now = clock.now()
                 if let startToClose, now >= closeBy {
-                    return stop(ApplicationError("start-to-close timeout of \(startToClose) passed", type: "ActivityTimeout"))
+                    return stop(
+                        ApplicationError("start-to-close timeout of \(startToClose) passed", type: "ActivityTimeout"))
                 }
                 if let heartbeatTimeout, now >= heartbeatBy, context.lastHeartbeat.count == lastHeartbeat.count {
-                    return stop(ApplicationError("heartbeat timeout of \(heartbeatTimeout) passed with no heartbeat", type: "ActivityTimeout"))
+                    return stop(
+                        ApplicationError(
+                            "heartbeat timeout of \(heartbeatTimeout) passed with no heartbeat", type: "ActivityTimeout"
+                        ))
                 }
             }
         }

@@ -5,7 +5,7 @@ import Foundation
 extension HistoryEvent.Kind: Codable {
     private enum Key: String, CodingKey {
         case type, seq, workflowType, workflowID, input, activity, idempotencyKey, options, result, attempt, attempts,
-             failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy
+            failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy
     }
 
     public init(from decoder: Decoder) throws {
@@ -14,32 +14,46 @@ extension HistoryEvent.Kind: Codable {
         func seq() throws -> Int { try c.decode(Int.self, forKey: .seq) }
         switch type {
         case "workflowStarted":
-            self = .workflowStarted(workflowType: try c.decode(String.self, forKey: .workflowType),
-                                    workflowID: try c.decode(String.self, forKey: .workflowID), input: try c.decode(Payload.self, forKey: .input))
+            self = .workflowStarted(
+                workflowType: try c.decode(String.self, forKey: .workflowType),
+                workflowID: try c.decode(String.self, forKey: .workflowID),
+                input: try c.decode(Payload.self, forKey: .input))
         case "activityScheduled":
-            self = .activityScheduled(seq: try seq(), activity: try c.decode(String.self, forKey: .activity),
-                                      input: try c.decode(Payload.self, forKey: .input),
-                                      idempotencyKey: try c.decode(String.self, forKey: .idempotencyKey),
-                                      options: try c.decodeIfPresent(ActivityOptions.self, forKey: .options) ?? ActivityOptions())
+            self = .activityScheduled(
+                seq: try seq(), activity: try c.decode(String.self, forKey: .activity),
+                input: try c.decode(Payload.self, forKey: .input),
+                idempotencyKey: try c.decode(String.self, forKey: .idempotencyKey),
+                options: try c.decodeIfPresent(ActivityOptions.self, forKey: .options) ?? ActivityOptions())
         case "activityCompleted":
-            self = .activityCompleted(seq: try seq(), result: try c.decode(Payload.self, forKey: .result), attempt: try c.decode(Int.self, forKey: .attempt))
+            self = .activityCompleted(
+                seq: try seq(), result: try c.decode(Payload.self, forKey: .result),
+                attempt: try c.decode(Int.self, forKey: .attempt))
         case "activityFailed":
-            self = .activityFailed(seq: try seq(), failure: try c.decode(ErrorInfo.self, forKey: .failure), attempts: try c.decode(Int.self, forKey: .attempts))
+            self = .activityFailed(
+                seq: try seq(), failure: try c.decode(ErrorInfo.self, forKey: .failure),
+                attempts: try c.decode(Int.self, forKey: .attempts))
         case "timerStarted": self = .timerStarted(seq: try seq(), fireAt: try c.decode(Date.self, forKey: .fireAt))
         case "timerFired": self = .timerFired(seq: try seq())
         case "timerCancelled": self = .timerCancelled(seq: try seq())
         case "markerRecorded":
-            self = .markerRecorded(seq: try seq(), name: try c.decode(String.self, forKey: .name), value: try c.decode(Payload.self, forKey: .value))
+            self = .markerRecorded(
+                seq: try seq(), name: try c.decode(String.self, forKey: .name),
+                value: try c.decode(Payload.self, forKey: .value))
         case "signalReceived":
-            self = .signalReceived(name: try c.decode(String.self, forKey: .name), payload: try c.decode(Payload.self, forKey: .payload),
-                                   requestID: try c.decodeIfPresent(String.self, forKey: .requestID))
+            self = .signalReceived(
+                name: try c.decode(String.self, forKey: .name), payload: try c.decode(Payload.self, forKey: .payload),
+                requestID: try c.decodeIfPresent(String.self, forKey: .requestID))
         case "cancelRequested": self = .cancelRequested(reason: try c.decodeIfPresent(String.self, forKey: .reason))
-        case "approvalRequested": self = .approvalRequested(seq: try seq(), request: try c.decode(ApprovalRequest.self, forKey: .request))
-        case "approvalDecided": self = .approvalDecided(seq: try seq(), decision: try c.decode(ApprovalDecision.self, forKey: .decision))
-        case "compensationStarted": self = .compensationStarted(seq: try seq(), cause: try c.decode(ErrorInfo.self, forKey: .cause))
+        case "approvalRequested":
+            self = .approvalRequested(seq: try seq(), request: try c.decode(ApprovalRequest.self, forKey: .request))
+        case "approvalDecided":
+            self = .approvalDecided(seq: try seq(), decision: try c.decode(ApprovalDecision.self, forKey: .decision))
+        case "compensationStarted":
+            self = .compensationStarted(seq: try seq(), cause: try c.decode(ErrorInfo.self, forKey: .cause))
         case "compensationFailed":
-            self = .compensationFailed(seq: try seq(), activity: try c.decode(String.self, forKey: .activity),
-                                       failure: try c.decode(ErrorInfo.self, forKey: .failure))
+            self = .compensationFailed(
+                seq: try seq(), activity: try c.decode(String.self, forKey: .activity),
+                failure: try c.decode(ErrorInfo.self, forKey: .failure))
         case "compensationRetryRequested":
             self = .compensationRetryRequested(requestedBy: try c.decodeIfPresent(String.self, forKey: .requestedBy))
         case "workflowCompensated": self = .workflowCompensated(cause: try c.decode(ErrorInfo.self, forKey: .cause))
@@ -48,7 +62,8 @@ extension HistoryEvent.Kind: Codable {
         case "workflowCancelled": self = .workflowCancelled(reason: try c.decodeIfPresent(String.self, forKey: .reason))
         case "workflowTerminated": self = .workflowTerminated(reason: try c.decode(String.self, forKey: .reason))
         default:
-            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown event type '\(type)'")
+            throw DecodingError.dataCorruptedError(
+                forKey: .type, in: c, debugDescription: "unknown event type '\(type)'")
         }
     }
 
@@ -81,7 +96,8 @@ extension HistoryEvent.Kind: Codable {
             try c.encode(name, forKey: .name)
             try c.encode(payload, forKey: .payload)
             try c.encodeIfPresent(requestID, forKey: .requestID)
-        case .cancelRequested(let reason), .workflowCancelled(let reason): try c.encodeIfPresent(reason, forKey: .reason)
+        case .cancelRequested(let reason), .workflowCancelled(let reason):
+            try c.encodeIfPresent(reason, forKey: .reason)
         case .approvalRequested(_, let request): try c.encode(request, forKey: .request)
         case .approvalDecided(_, let decision): try c.encode(decision, forKey: .decision)
         case .compensationStarted(_, let cause), .workflowCompensated(let cause): try c.encode(cause, forKey: .cause)
@@ -108,7 +124,9 @@ extension RetryPolicy: Codable {
         self.init(
             initialInterval: .saturating(seconds: try c.decodeIfPresent(Double.self, forKey: .initialInterval) ?? 1),
             backoffCoefficient: try c.decodeIfPresent(Double.self, forKey: .backoffCoefficient) ?? 2,
-            maximumInterval: try c.decodeIfPresent(Double.self, forKey: .maximumInterval).map { .saturating(seconds: $0) },
+            maximumInterval: try c.decodeIfPresent(Double.self, forKey: .maximumInterval).map {
+                .saturating(seconds: $0)
+            },
             maximumAttempts: try c.decodeIfPresent(Int.self, forKey: .maximumAttempts),
             nonRetryableErrorTypes: try c.decodeIfPresent([String].self, forKey: .nonRetryableErrorTypes) ?? [])
     }
@@ -130,11 +148,15 @@ extension ActivityOptions: Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        func duration(_ key: Key) throws -> Duration? { try c.decodeIfPresent(Double.self, forKey: key).map { .saturating(seconds: $0) } }
+        func duration(_ key: Key) throws -> Duration? {
+            try c.decodeIfPresent(Double.self, forKey: key).map { .saturating(seconds: $0) }
+        }
         self.init(
             retryPolicy: try c.decodeIfPresent(RetryPolicy.self, forKey: .retryPolicy) ?? RetryPolicy(),
-            startToCloseTimeout: try duration(.startToCloseTimeout), scheduleToCloseTimeout: try duration(.scheduleToCloseTimeout),
-            heartbeatTimeout: try duration(.heartbeatTimeout), taskQueue: try c.decodeIfPresent(String.self, forKey: .taskQueue),
+            startToCloseTimeout: try duration(.startToCloseTimeout),
+            scheduleToCloseTimeout: try duration(.scheduleToCloseTimeout),
+            heartbeatTimeout: try duration(.heartbeatTimeout),
+            taskQueue: try c.decodeIfPresent(String.self, forKey: .taskQueue),
             idempotencyKey: try c.decodeIfPresent(String.self, forKey: .idempotencyKey))
     }
 

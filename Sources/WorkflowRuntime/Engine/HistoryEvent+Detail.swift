@@ -7,7 +7,8 @@ extension HistoryEvent.Kind {
         case .workflowStarted(let type, _, let input): "\(type) input=\(Payload.abbreviated(input))"
         case .activityScheduled(let seq, let activity, let input, let key, _):
             "#\(seq) \(activity) input=\(Payload.abbreviated(input)) key=\(key)"
-        case .activityCompleted(let seq, let result, let attempt): "#\(seq) result=\(Payload.abbreviated(result)) attempt=\(attempt)"
+        case .activityCompleted(let seq, let result, let attempt):
+            "#\(seq) result=\(Payload.abbreviated(result)) attempt=\(attempt)"
         case .activityFailed(let seq, let failure, let attempts): "#\(seq) \(failure) attempts=\(attempts)"
         case .timerStarted(let seq, let fireAt): "#\(seq) fires at \(fireAt.formatted(.iso8601))"
         case .timerFired(let seq), .timerCancelled(let seq): "#\(seq)"

@@ -19,7 +19,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
     /// What happened. Cases with a `seq` belong to the workflow operation with that sequence number.
     public enum Kind: Sendable, Hashable {
         case workflowStarted(workflowType: String, workflowID: String, input: Payload)
-        case activityScheduled(seq: Int, activity: String, input: Payload, idempotencyKey: String, options: ActivityOptions)
+        case activityScheduled(
+            seq: Int, activity: String, input: Payload, idempotencyKey: String, options: ActivityOptions)
         case activityCompleted(seq: Int, result: Payload, attempt: Int)
         case activityFailed(seq: Int, failure: ErrorInfo, attempts: Int)
         case timerStarted(seq: Int, fireAt: Date)
@@ -100,9 +101,11 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// Whether the event closes the run.
         public var isClosing: Bool {
             switch self {
-            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated: true
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
+                true
             case .workflowStarted, .activityScheduled, .activityCompleted, .activityFailed, .timerStarted, .timerFired,
-                .timerCancelled, .markerRecorded, .signalReceived, .cancelRequested, .approvalRequested, .approvalDecided,
+                .timerCancelled, .markerRecorded, .signalReceived, .cancelRequested, .approvalRequested,
+                .approvalDecided,
                 .compensationStarted, .compensationFailed, .compensationRetryRequested:
                 false
             }
@@ -142,7 +145,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case (.approvalRequested(let a, let requestA), .approvalRequested(let b, let requestB)):
                 a == b && requestA.name == requestB.name
             case (.compensationStarted(let a, _), .compensationStarted(let b, _)): a == b
-            case (.compensationFailed(let a, let nameA, _), .compensationFailed(let b, let nameB, _)): a == b && nameA == nameB
+            case (.compensationFailed(let a, let nameA, _), .compensationFailed(let b, let nameB, _)):
+                a == b && nameA == nameB
             case (.workflowCompleted, .workflowCompleted), (.workflowFailed, .workflowFailed),
                 (.workflowCancelled, .workflowCancelled), (.workflowCompensated, .workflowCompensated):
                 true

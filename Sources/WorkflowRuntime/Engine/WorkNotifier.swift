@@ -46,7 +46,11 @@ public final class WorkNotifier: Sendable {
             guard let tickets = state.closeTickets.removeValue(forKey: runID) else { return [] }
             var waiters: [CheckedContinuation<Void, Never>] = []
             for ticket in tickets {
-                if let waiter = state.closeWaiters.removeValue(forKey: ticket) { waiters.append(waiter) } else { state.firedTickets.insert(ticket) }
+                if let waiter = state.closeWaiters.removeValue(forKey: ticket) {
+                    waiters.append(waiter)
+                } else {
+                    state.firedTickets.insert(ticket)
+                }
             }
             return waiters
         }
@@ -92,8 +96,8 @@ public final class WorkNotifier: Sendable {
             state.topicWaiters[topic.rawValue].append(Waiter(id: id, continuation: continuation))
             return true
         } remove: { state, id in
-                guard let index = state.topicWaiters[topic.rawValue].firstIndex(where: { $0.id == id }) else { return nil }
-                return state.topicWaiters[topic.rawValue].remove(at: index).continuation
+            guard let index = state.topicWaiters[topic.rawValue].firstIndex(where: { $0.id == id }) else { return nil }
+            return state.topicWaiters[topic.rawValue].remove(at: index).continuation
         }
     }
 

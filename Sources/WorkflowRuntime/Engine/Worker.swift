@@ -24,17 +24,22 @@ public final class Worker: Service, Sendable {
     private let stopRequests = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
     /// A worker on `database`, running what `registry` holds.
-    public convenience init(database: WorkflowDatabase, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
-                            configuration: WorkerConfiguration = WorkerConfiguration(),
-                            logger: Logger = Logger(label: "keel.worker")) {
+    public convenience init(
+        database: WorkflowDatabase, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
+        configuration: WorkerConfiguration = WorkerConfiguration(),
+        logger: Logger = Logger(label: "keel.worker")
+    ) {
         self.init(store: database.store, registry: registry, clock: clock, configuration: configuration, logger: logger)
     }
 
-    package init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
-                 configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger = Logger(label: "keel.worker")) {
+    package init(
+        store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock = SystemClock(),
+        configuration: WorkerConfiguration = WorkerConfiguration(), logger: Logger = Logger(label: "keel.worker")
+    ) {
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.identity)"
-        engine = WorkflowEngine(store: store, registry: registry, clock: clock, configuration: configuration, logger: logger)
+        engine = WorkflowEngine(
+            store: store, registry: registry, clock: clock, configuration: configuration, logger: logger)
         (eagerStarts, eagerStartsInput) = AsyncStream.makeStream(of: ActivityTask.self)
     }
 
@@ -44,11 +49,13 @@ public final class Worker: Service, Sendable {
     public func run() async throws {
         let engine = self.engine
         try engine.configuration.validate()
-        engine.logger.info("worker started", metadata: [
-            "workflow-types": "\(engine.registry.workflowTypes.joined(separator: ","))",
-            "workflow-slots": "\(engine.configuration.workflowTaskSlots)",
-            "activity-slots": "\(engine.configuration.activityTaskSlots)",
-        ])
+        engine.logger.info(
+            "worker started",
+            metadata: [
+                "workflow-types": "\(engine.registry.workflowTypes.joined(separator: ","))",
+                "workflow-slots": "\(engine.configuration.workflowTaskSlots)",
+                "activity-slots": "\(engine.configuration.activityTaskSlots)",
+            ])
         let unblocked = try await engine.store.unblockRuns(now: engine.clock.now())
         if unblocked > 0 { engine.logger.info("retrying blocked runs", metadata: ["count": "\(unblocked)"]) }
         running.store(true, ordering: .relaxed)
@@ -114,8 +121,9 @@ public final class Worker: Service, Sendable {
         guard !Task.isCancelled else { return }
         try? await Task.sleep(for: engine.configuration.shutdownGrace)
         guard !Task.isCancelled else { return }
-        engine.logger.info("shutdown grace period over: cancelling activity attempts still running",
-                           metadata: ["grace": "\(engine.configuration.shutdownGrace)"])
+        engine.logger.info(
+            "shutdown grace period over: cancelling activity attempts still running",
+            metadata: ["grace": "\(engine.configuration.shutdownGrace)"])
         engine.endShutdownGrace()
     }
 
@@ -138,8 +146,9 @@ public final class Worker: Service, Sendable {
     ///   the client then starts the run the plain way.
     package func startLocally(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult? {
         guard running.load(ordering: .relaxed), engine.registry.workflowTypes.contains(request.workflowType),
-              engine.configuration.taskQueues.contains(request.taskQueue),
-              let (result, eager) = try await engine.startEagerly(request) else { return nil }
+            engine.configuration.taskQueues.contains(request.taskQueue),
+            let (result, eager) = try await engine.startEagerly(request)
+        else { return nil }
         for task in eager {
             if case .terminated = eagerStartsInput.yield(task) {
                 // Stopping: the attempt's lease expires and another worker runs it.

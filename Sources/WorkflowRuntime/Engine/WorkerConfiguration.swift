@@ -70,7 +70,8 @@ public struct WorkerConfiguration: Sendable {
     public func validate() throws {
         func check(_ value: Int, _ name: String, in range: ClosedRange<Int>) throws {
             guard range.contains(value) else {
-                throw KeelError(.invalidArgument, "\(name) must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
+                throw KeelError(
+                    .invalidArgument, "\(name) must be from \(range.lowerBound) to \(range.upperBound), got \(value)")
             }
         }
         try check(workflowTaskSlots, "workflow task slots", in: 1...Self.maximumSlots)
@@ -88,7 +89,9 @@ public struct WorkerConfiguration: Sendable {
             throw KeelError(.invalidArgument, error.description)
         }
         try NameRules.check(identity, as: "the worker identity")
-        guard !taskQueues.isEmpty else { throw KeelError(.invalidArgument, "a worker must serve at least one task queue") }
+        guard !taskQueues.isEmpty else {
+            throw KeelError(.invalidArgument, "a worker must serve at least one task queue")
+        }
         for queue in taskQueues { try NameRules.check(queue, as: "the task queue name") }
     }
 

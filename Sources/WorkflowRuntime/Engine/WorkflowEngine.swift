@@ -21,8 +21,10 @@ package final class WorkflowEngine: Sendable {
     /// Ends when a stopping worker's grace period has passed (``endShutdownGrace()``).
     let shutdownGrace = ShutdownGrace()
 
-    package init(store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock,
-                 configuration: WorkerConfiguration, logger: Logger) {
+    package init(
+        store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock,
+        configuration: WorkerConfiguration, logger: Logger
+    ) {
         self.store = store
         self.registry = registry
         self.clock = clock
@@ -40,16 +42,23 @@ package final class WorkflowEngine: Sendable {
     ///   `nil` when the run cannot start eagerly (its code fails at once), so a plain start should be used.
     package func startEagerly(_ request: StartWorkflowRequest) async throws -> (StartWorkflowResult, [ActivityTask])? {
         let definition = try registry.workflow(named: request.workflowType)
-        let started = HistoryEvent(id: 1, timestamp: request.now, kind: .workflowStarted(
-            workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
-        guard let execution = try? WorkflowExecution.replay([started], runID: request.runID, definition: definition, logger: logger,
-                                                           requiresApprovers: configuration.requiresApprovers),
-              execution.taskFailure == nil else { return nil }
+        let started = HistoryEvent(
+            id: 1, timestamp: request.now,
+            kind: .workflowStarted(
+                workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
+        guard
+            let execution = try? WorkflowExecution.replay(
+                [started], runID: request.runID, definition: definition, logger: logger,
+                requiresApprovers: configuration.requiresApprovers),
+            execution.taskFailure == nil
+        else { return nil }
         let events = execution.takeNewEvents()
-        let (leases, eager) = leaseEagerActivities(events, runID: request.runID, workflowID: request.workflowID, now: request.now)
+        let (leases, eager) = leaseEagerActivities(
+            events, runID: request.runID, workflowID: request.workflowID, now: request.now)
         var request = request
         request.firstTask = WorkflowTaskCompletion(
-            runID: request.runID, workflowID: request.workflowID, leaseToken: nil, expectedTaskVersion: 0, consumedInboxThrough: nil,
+            runID: request.runID, workflowID: request.workflowID, leaseToken: nil, expectedTaskVersion: 0,
+            consumedInboxThrough: nil,
             events: events, eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals, now: request.now)
         let result: StartWorkflowResult
         do {
@@ -82,10 +91,15 @@ package final class WorkflowEngine: Sendable {
     package func process(_ task: WorkflowTask) async -> [ActivityTask] {
         let runMetadata: Logger.Metadata = ["workflow-id": "\(task.workflowID)", "run-id": "\(task.runID)"]
         if task.claims > configuration.workflowTaskClaimLimit {
-            let reason = "its workflow task was claimed \(task.claims - 1) times in a row without finishing: the workers processing it "
-                + "crashed, hung or were killed (its code or input may crash the process). Blocked so the other runs go on; "
+            let reason =
+                "its workflow task was claimed \(task.claims - 1) times in a row without finishing: the workers "
+                    + "processing it "
+                + "crashed, hung or were killed (its code or input may crash the process). Blocked so the other "
+                    + "runs go on; "
                 + "fix the cause and restart a worker, which retries blocked runs"
-            logger.error("workflow task keeps losing its workers; run blocked", metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
+            logger.error(
+                "workflow task keeps losing its workers; run blocked",
+                metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
             cache.checkOut(task.runID)?.evict()
             try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: reason, now: clock.now())
             return []
@@ -95,7 +109,8 @@ package final class WorkflowEngine: Sendable {
             execution = try await resume(task)
         } catch {
             let reason = (error as? WorkflowTaskFailure)?.message ?? "\(error)"
-            logger.error("workflow task failed; run blocked", metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
+            logger.error(
+                "workflow task failed; run blocked", metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
             try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: reason, now: clock.now())
             return []
         }
@@ -103,16 +118,20 @@ package final class WorkflowEngine: Sendable {
             execution.apply(event.kind, at: event.timestamp)
         }
         if let failure = execution.taskFailure {
-            logger.error("workflow task failed; run blocked", metadata: runMetadata.merging(["reason": "\(failure.message)"]) { $1 })
+            logger.error(
+                "workflow task failed; run blocked",
+                metadata: runMetadata.merging(["reason": "\(failure.message)"]) { $1 })
             execution.evict()
-            try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: failure.message, now: clock.now())
+            try? await store.blockRun(
+                runID: task.runID, leaseToken: task.leaseToken, reason: failure.message, now: clock.now())
             return []
         }
         let now = clock.now()
         let events = execution.takeNewEvents()
         let (leases, eager) = leaseEagerActivities(events, runID: task.runID, workflowID: task.workflowID, now: now)
         let completion = WorkflowTaskCompletion(
-            runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken, expectedTaskVersion: execution.taskVersion,
+            runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken,
+            expectedTaskVersion: execution.taskVersion,
             consumedInboxThrough: task.inbox.last?.id, events: events, eagerLeases: leases,
             hasPendingApprovals: execution.hasPendingApprovals, now: now)
         do {
@@ -160,187 +179,43 @@ package final class WorkflowEngine: Sendable {
         } else {
             history = try await store.history(runID: task.runID)
         }
-        let execution = try WorkflowExecution.replay(history, runID: task.runID, definition: definition, logger: logger,
-                                                     requiresApprovers: configuration.requiresApprovers)
+        let execution = try WorkflowExecution.replay(
+            history, runID: task.runID, definition: definition, logger: logger,
+            requiresApprovers: configuration.requiresApprovers)
         execution.taskVersion = task.taskVersion
         return execution
     }
 
-    private func keep(_ execution: WorkflowExecution, version: Int) {
+    func keep(_ execution: WorkflowExecution, version: Int) {
         execution.taskVersion = version
         if !execution.isFinished { cache.checkIn(execution) }
     }
 
     /// Leases newly scheduled activities to this worker, as far as it has free slots and knows them.
-    private func leaseEagerActivities(_ events: [(kind: HistoryEvent.Kind, timestamp: Date)], runID: String, workflowID: String,
-                                      now: Date) -> ([Int: ActivityLease], [ActivityTask]) {
+    func leaseEagerActivities(
+        _ events: [(kind: HistoryEvent.Kind, timestamp: Date)], runID: String, workflowID: String,
+        now: Date
+    ) -> ([Int: ActivityLease], [ActivityTask]) {
         guard configuration.eagerActivities, !draining.load(ordering: .relaxed) else { return ([:], []) }
         var leases: [Int: ActivityLease] = [:]
         var tasks: [ActivityTask] = []
         for (kind, timestamp) in events {
             // An activity on the run's queue is on a queue this worker serves: it claimed or started the run.
             guard case .activityScheduled(let seq, let name, let input, let key, let options) = kind,
-                  options.taskQueue.map(configuration.taskQueues.contains) ?? true, registry.activity(named: name) != nil,
-                  activitySlots.acquire(upTo: 1) == 1 else { continue }
+                options.taskQueue.map(configuration.taskQueues.contains) ?? true, registry.activity(named: name) != nil,
+                activitySlots.acquire(upTo: 1) == 1
+            else { continue }
             let lease = ActivityLease(
                 owner: configuration.identity, token: Int64.random(in: 1...Int64.max),
                 expiresAt: now.addingTimeInterval((options.attemptLease ?? configuration.defaultActivityLease).seconds))
             leases[seq] = lease
-            tasks.append(ActivityTask(runID: runID, workflowID: workflowID, seq: seq, activityName: name, input: input,
-                                      idempotencyKey: key, options: options, attempt: 1, scheduledAt: timestamp,
-                                      leaseToken: lease.token, heartbeatDetails: nil))
+            tasks.append(
+                ActivityTask(
+                    runID: runID, workflowID: workflowID, seq: seq, activityName: name, input: input,
+                    idempotencyKey: key, options: options, attempt: 1, scheduledAt: timestamp,
+                    leaseToken: lease.token, heartbeatDetails: nil))
         }
         return (leases, tasks)
-    }
-
-    // MARK: - Activities
-
-    /// Leases due activity attempts, as far as this worker has free slots (each returned task holds one).
-    package func claimActivityTasks() async throws -> [ActivityTask] {
-        let granted = activitySlots.acquire(upTo: activitySlots.available)
-        guard granted > 0 else { return [] }
-        do {
-            let tasks = try await store.claimActivityTasks(
-                owner: configuration.identity, limit: granted, defaultLease: configuration.defaultActivityLease, now: clock.now(),
-                taskQueues: configuration.taskQueues)
-            activitySlots.release(granted - tasks.count)
-            return tasks
-        } catch {
-            activitySlots.release(granted)
-            throw error
-        }
-    }
-
-    /// Runs an activity attempt and its follow-ups (the activities its run schedules next on the fast path).
-    package func runActivityChain(_ first: ActivityTask) async {
-        var next = await runActivity(first)
-        while next.count == 1 {
-            next = await runActivity(next[0])
-        }
-        await runConcurrently(next)
-    }
-
-    /// Runs the chains of activities scheduled together (by `async let`, a task group or
-    /// `parallel`) at the same time; each already holds its activity slot, so the slots bound them.
-    package func runConcurrently(_ activities: [ActivityTask]) async {
-        if activities.count <= 1 {
-            if let only = activities.first { await runActivityChain(only) }
-            return
-        }
-        await withDiscardingTaskGroup { group in
-            for task in activities {
-                group.addTask { await self.runActivityChain(task) }
-            }
-        }
-    }
-
-    /// Runs one attempt and records its outcome; releases the attempt's slot.
-    /// - Returns: activities the run scheduled next, leased to this worker.
-    func runActivity(_ task: ActivityTask) async -> [ActivityTask] {
-        defer { activitySlots.release() }
-        let outcome = await attempt(task)
-        let now = clock.now()
-        let report = ActivityReport(runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, attempt: task.attempt,
-                                    outcome: outcome, now: now)
-        do {
-            if report.event != nil, let execution = cache.checkOut(task.runID) {
-                return try await continueRun(execution, after: report, workflowID: task.workflowID)
-            }
-            if try await !store.reportActivity(report) {
-                logger.info("activity outcome dropped: its lease was lost",
-                            metadata: ["workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)"])
-            }
-        } catch {
-            logger.warning("activity outcome not recorded; it will be retried when its lease expires",
-                           metadata: ["workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)", "error": "\(error)"])
-        }
-        return []
-    }
-
-    /// The fast path: applies a final activity outcome to the cached execution and commits both at once.
-    private func continueRun(_ execution: WorkflowExecution, after report: ActivityReport, workflowID: String) async throws -> [ActivityTask] {
-        execution.apply(report.event!, at: report.now)
-        if execution.taskFailure != nil {
-            // Let a regular workflow task hit the failure and block the run.
-            execution.evict()
-            _ = try await store.reportActivity(report)
-            return []
-        }
-        let events = execution.takeNewEvents()
-        let (leases, eager) = leaseEagerActivities(events, runID: report.runID, workflowID: workflowID, now: report.now)
-        let continuation = WorkflowTaskCompletion(
-            runID: report.runID, workflowID: workflowID, leaseToken: nil, expectedTaskVersion: execution.taskVersion,
-            consumedInboxThrough: nil, events: events, eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals,
-            now: report.now)
-        let result: FastPathResult
-        do {
-            result = try await store.reportActivityAndContinue(report, continuation: continuation)
-        } catch {
-            execution.evict()
-            activitySlots.release(eager.count)
-            throw error
-        }
-        if case .continued(let version) = result {
-            keep(execution, version: version)
-            return eager
-        }
-        execution.evict()
-        activitySlots.release(eager.count)
-        return []
-    }
-
-    /// Runs the activity's code once, within its timeouts and while it holds its lease
-    /// (``ActivityAttemptSupervisor``), and decides what comes next.
-    private func attempt(_ task: ActivityTask) async -> ActivityReport.Outcome {
-        let policy = task.options.retryPolicy
-        let failure: ErrorInfo
-        if let maximum = policy.maximumAttempts, task.attempt > maximum {
-            // The last allowed attempt was lost with its worker.
-            return .failed(ErrorInfo(type: "ActivityTimeout", message: "attempt \(task.attempt - 1) was lost (its worker stopped or timed out)",
-                                     nonRetryable: true, retryState: .maximumAttemptsReached))
-        }
-        if let definition = registry.activity(named: task.activityName) {
-            let store = self.store
-            let clock = self.clock
-            let leaseLength = task.options.heartbeatTimeout.map { $0.clampedToLongestAccepted + ActivityOptions.leaseGrace }
-                ?? task.options.attemptLease ?? configuration.defaultActivityLease
-            let context = ActivityContext(task: task, clock: clock, logger: logger,
-                                          isWorkerShuttingDown: { [weak self] in self?.isDraining ?? true }) { details in
-                try await store.heartbeat(runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, details: details,
-                                          leaseUntil: clock.now().addingTimeInterval(leaseLength.seconds))
-            }
-            do {
-                let supervisor = ActivityAttemptSupervisor(clock: clock, shutdownGrace: shutdownGrace,
-                                                           gracePeriod: configuration.shutdownGrace)
-                let output = try await supervisor.run(context, options: task.options) {
-                    try await definition.run(context, task.input)
-                }
-                return .completed(output)
-            } catch let error as WorkerShutdownError {
-                logger.info("activity attempt given back: the worker is shutting down", metadata: [
-                    "workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)", "attempt": "\(task.attempt)",
-                ])
-                return .released(ErrorInfo(type: "WorkerShutdown", message: error.description))
-            } catch {
-                failure = ErrorInfo(error)
-            }
-        } else {
-            failure = ErrorInfo(type: "UnknownActivity", message: "activity '\(task.activityName)' is not registered on worker \(configuration.identity)")
-        }
-        logger.info("activity attempt failed", metadata: [
-            "workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)", "attempt": "\(task.attempt)", "error": "\(failure)",
-        ])
-        guard policy.allowsRetry(after: task.attempt, failure: failure) else {
-            var final = failure
-            final.retryState = policy.isNonRetryable(failure) ? .nonRetryableFailure : .maximumAttemptsReached
-            return .failed(final)
-        }
-        let retryAt = clock.now().addingTimeInterval(policy.delay(afterAttempt: task.attempt).seconds)
-        if let limit = task.options.scheduleToCloseTimeout, retryAt > task.scheduledAt.addingTimeInterval(limit.seconds) {
-            return .failed(ErrorInfo(type: "ActivityTimeout", message: "schedule-to-close timeout of \(limit) passed",
-                                     nonRetryable: true, cause: failure, retryState: .timeout))
-        }
-        return .retry(failure, at: retryAt)
     }
 
     // MARK: - Timers

@@ -33,7 +33,8 @@ struct CompensationStack {
 extension WorkflowExecution {
     /// Registers an activity that undoes a step (see ``WorkflowContext/addCompensation(_:_:options:)``).
     func addCompensation(activity: String, input: Payload, options: ActivityOptions) throws {
-        try compensations.register(activity: activity, input: input, options: options, keyPrefix: "\(info.workflowID)/\(info.runID)")
+        try compensations.register(
+            activity: activity, input: input, options: options, keyPrefix: "\(info.workflowID)/\(info.runID)")
     }
 
     /// Runs the registered compensations, newest first, shielded from cancellation. A compensation
@@ -43,8 +44,9 @@ extension WorkflowExecution {
             try await recordCompensationStarted(cause: cause)
             while let compensation = compensations.pending.last {
                 do {
-                    _ = try await executeActivity(name: compensation.activity, input: compensation.input,
-                                                  options: compensation.options, shielded: true)
+                    _ = try await executeActivity(
+                        name: compensation.activity, input: compensation.input,
+                        options: compensation.options, shielded: true)
                     compensations.removeNewest()
                 } catch let failure as ActivityFailure {
                     try await recordCompensationFailed(activity: compensation.activity, failure: failure.cause)

@@ -55,14 +55,17 @@ final class WorkflowExecution: @unchecked Sendable {
     // MARK: - Engine side
 
     /// Starts the run's code and replays `history` (which begins with `workflowStarted`) against it.
-    static func replay(_ history: [HistoryEvent], runID: String, definition: WorkflowDefinition,
-                       logger: Logger = Logger(label: "keel.workflow"), requiresApprovers: Bool = false) throws -> WorkflowExecution {
+    static func replay(
+        _ history: [HistoryEvent], runID: String, definition: WorkflowDefinition,
+        logger: Logger = Logger(label: "keel.workflow"), requiresApprovers: Bool = false
+    ) throws -> WorkflowExecution {
         let machine = try ReplayStateMachine(history: history, runID: runID)
         guard case .workflowStarted(let type, let workflowID, let input) = history[0].kind else {
             preconditionFailure("the state machine checked that history begins with workflowStarted")
         }
         let execution = WorkflowExecution(
-            info: WorkflowInfo(workflowID: workflowID, runID: runID, workflowType: type, startedAt: history[0].timestamp),
+            info: WorkflowInfo(
+                workflowID: workflowID, runID: runID, workflowType: type, startedAt: history[0].timestamp),
             machine: machine, logger: logger, requiresApprovers: requiresApprovers)
         execution.logger = Logger(label: logger.label) { [unowned execution] _ in
             var handler = ReplaySuppressingLogHandler(base: logger.handler) { execution.isReplaying }
@@ -171,7 +174,8 @@ final class WorkflowExecution: @unchecked Sendable {
         case .success(let payload): return .workflowCompleted(result: payload)
         case .failure(let error):
             if compensated { return .workflowCompensated(cause: ErrorInfo(error)) }
-            if let cancelRequest = machine.cancelRequest, error is WorkflowCancelledError || error is CancellationError {
+            if let cancelRequest = machine.cancelRequest, error is WorkflowCancelledError || error is CancellationError
+            {
                 return .workflowCancelled(reason: cancelRequest.reason)
             }
             return .workflowFailed(failure: ErrorInfo(error))
@@ -210,15 +214,18 @@ final class WorkflowExecution: @unchecked Sendable {
         throw WorkflowEvictedError()
     }
 
-    func executeActivity(name: String, input: Payload, options: ActivityOptions, shielded: Bool = false) async throws -> Payload {
+    func executeActivity(name: String, input: Payload, options: ActivityOptions, shielded: Bool = false) async throws
+        -> Payload
+    {
         if shielded {
             if evicted { throw WorkflowEvictedError() }
         } else {
             try checkCanProceed()
         }
         try options.validate()
-        let step = machine.scheduleActivity(name: name, input: input, options: options,
-                                            defaultKey: { [info] in "\(info.workflowID)/\(info.runID)/\($0)" }, shielded: shielded)
+        let step = machine.scheduleActivity(
+            name: name, input: input, options: options,
+            defaultKey: { [info] in "\(info.workflowID)/\(info.runID)/\($0)" }, shielded: shielded)
         switch try await perform(step) {
         case .activityCompleted(let result): return result
         case .activityFailed(let failure): throw failure
@@ -228,7 +235,9 @@ final class WorkflowExecution: @unchecked Sendable {
 
     func sleep(seconds: Double) async throws {
         try checkCanProceed()
-        guard !seconds.isNaN else { throw InvalidValueError(name: "sleep", value: "NaN", requirement: "a point in time") }
+        guard !seconds.isNaN else {
+            throw InvalidValueError(name: "sleep", value: "NaN", requirement: "a point in time")
+        }
         guard seconds > 0 else { return }
         _ = try Duration.checked(seconds: seconds, "sleep duration")
         _ = try await perform(machine.startTimer(seconds: seconds))
@@ -237,7 +246,10 @@ final class WorkflowExecution: @unchecked Sendable {
     func waitForSignal(named name: String, timeout: Duration?) async throws -> Payload? {
         try checkCanProceed()
         if let timeout { _ = try timeout.checked("signal wait timeout") }
-        guard case .signal(let payload) = try await perform(machine.waitForSignal(named: name, timeoutSeconds: timeout?.seconds)) else {
+        guard
+            case .signal(let payload) = try await perform(
+                machine.waitForSignal(named: name, timeoutSeconds: timeout?.seconds))
+        else {
             preconditionFailure("a signal wait woken by something else")
         }
         return payload
@@ -258,19 +270,23 @@ final class WorkflowExecution: @unchecked Sendable {
     // MARK: Approvals
 
     /// Records an approval request; its decision is awaited with ``decision(ofApprovalAt:)``.
-    func startApproval(name: String, summary: String, payload: Payload, approvers: [String], timeout: Duration) async throws
-        -> (seq: Int, request: ApprovalRequest) {
+    func startApproval(name: String, summary: String, payload: Payload, approvers: [String], timeout: Duration)
+        async throws
+        -> (seq: Int, request: ApprovalRequest)
+    {
         try checkCanProceed()
         _ = try timeout.checked("approval '\(name)' timeout", allowsZero: false)
         // A worker policy, not the code's: a request already recorded by another worker is kept.
         if requiresApprovers, approvers.isEmpty, !machine.nextOperationIsRecorded {
-            try await failTask("approval '\(name)' names no approvers, and this worker requires them (--require-approvers): "
-                + "anyone could decide it")
+            try await failTask(
+                "approval '\(name)' names no approvers, and this worker requires them (--require-approvers): "
+                    + "anyone could decide it")
         }
         let deadline = machine.currentTime.addingTimeInterval(timeout.seconds)
         let requested = machine.requestApproval { [info] seq in
-            ApprovalRequest(id: ApprovalRequest.id(runID: info.runID, seq: seq), name: name, summary: summary,
-                            payload: payload, approvers: approvers, deadline: deadline)
+            ApprovalRequest(
+                id: ApprovalRequest.id(runID: info.runID, seq: seq), name: name, summary: summary,
+                payload: payload, approvers: approvers, deadline: deadline)
         }
         switch requested {
         case .success(let requested): return requested

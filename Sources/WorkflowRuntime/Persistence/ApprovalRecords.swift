@@ -24,9 +24,12 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
 
     public var id: String { request.id }
 
-    public init(request: ApprovalRequest, workflowID: String, runID: String, seq: Int, workflowType: String, requestedAt: Date,
-                status: ApprovalStatus, decision: ApprovalDecision?, closedAt: Date?) {
-        self.request = request; self.workflowID = workflowID; self.runID = runID; self.seq = seq; self.workflowType = workflowType
+    public init(
+        request: ApprovalRequest, workflowID: String, runID: String, seq: Int, workflowType: String, requestedAt: Date,
+        status: ApprovalStatus, decision: ApprovalDecision?, closedAt: Date?
+    ) {
+        self.request = request; self.workflowID = workflowID; self.runID = runID; self.seq = seq;
+        self.workflowType = workflowType
         self.requestedAt = requestedAt; self.status = status; self.decision = decision; self.closedAt = closedAt
     }
 
@@ -42,7 +45,8 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
     /// The audit entry of `attempt` on this request: its acceptance, or its refusal for `refusal`.
     package func auditEntry(for attempt: ApprovalDecisionRequest, refusal: String?) -> ApprovalAuditEntry {
         ApprovalAuditEntry(
-            approvalID: id, runID: runID, at: attempt.now, action: refusal != nil ? .refused : attempt.approve ? .approved : .rejected,
+            approvalID: id, runID: runID, at: attempt.now,
+            action: refusal != nil ? .refused : attempt.approve ? .approved : .rejected,
             actor: attempt.decidedBy, role: attempt.role, origin: attempt.origin, note: attempt.note, detail: refusal,
             payloadHash: refusal != nil ? attempt.payloadHashPrefix : request.payloadHash)
     }
@@ -68,7 +72,8 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
             return "approval \(id) is stale: its deadline \(request.deadline.formatted(.iso8601)) has passed"
         }
         if let prefix = attempt.payloadHashPrefix, !request.payloadHash.hasPrefix(prefix.lowercased()) {
-            return "approval \(id) is for the payload with SHA-256 \(request.payloadHash.prefix(16))…, not \(prefix): "
+            let shown = request.payloadHash.prefix(16)
+            return "approval \(id) is for the payload with SHA-256 \(shown)…, not \(prefix): "
                 + "review the current payload (`worker approvals`) before deciding"
         }
         if !request.allows(decider: attempt.decidedBy, role: attempt.role) {
@@ -79,7 +84,8 @@ public struct ApprovalRecord: Sendable, Hashable, Codable {
     }
 }
 
-/// A person's decision on an approval request, as submitted (see ``WorkflowClient/approve(_:by:role:note:payloadHashPrefix:origin:)``).
+/// A person's decision on an approval request, as submitted (see
+/// ``WorkflowClient/approve(_:by:role:note:payloadHashPrefix:origin:)``).
 public struct ApprovalDecisionRequest: Sendable {
     public var approvalID: String
     public var approve: Bool
@@ -93,14 +99,18 @@ public struct ApprovalDecisionRequest: Sendable {
     public var origin: String
     public var now: Date
 
-    public init(approvalID: String, approve: Bool, decidedBy: String, role: String? = nil, note: String? = nil,
-                payloadHashPrefix: String? = nil, origin: String, now: Date) {
-        self.approvalID = approvalID; self.approve = approve; self.decidedBy = decidedBy; self.role = role; self.note = note
+    public init(
+        approvalID: String, approve: Bool, decidedBy: String, role: String? = nil, note: String? = nil,
+        payloadHashPrefix: String? = nil, origin: String, now: Date
+    ) {
+        self.approvalID = approvalID; self.approve = approve; self.decidedBy = decidedBy; self.role = role;
+        self.note = note
         self.payloadHashPrefix = payloadHashPrefix; self.origin = origin; self.now = now
     }
 
     package var decision: ApprovalDecision {
-        ApprovalDecision(outcome: approve ? .approved : .rejected, decidedBy: decidedBy, role: role, note: note, decidedAt: now)
+        ApprovalDecision(
+            outcome: approve ? .approved : .rejected, decidedBy: decidedBy, role: role, note: note, decidedAt: now)
     }
 }
 
@@ -124,9 +134,12 @@ public struct ApprovalAuditEntry: Sendable, Hashable, Codable {
     /// The payload hash the entry concerns (the one a refused decider named, if any).
     public var payloadHash: String?
 
-    public init(approvalID: String, runID: String, at: Date, action: Action, actor: String? = nil, role: String? = nil,
-                origin: String? = nil, note: String? = nil, detail: String? = nil, payloadHash: String? = nil) {
-        self.approvalID = approvalID; self.runID = runID; self.at = at; self.action = action; self.actor = actor; self.role = role
+    public init(
+        approvalID: String, runID: String, at: Date, action: Action, actor: String? = nil, role: String? = nil,
+        origin: String? = nil, note: String? = nil, detail: String? = nil, payloadHash: String? = nil
+    ) {
+        self.approvalID = approvalID; self.runID = runID; self.at = at; self.action = action; self.actor = actor;
+        self.role = role
         self.origin = origin; self.note = note; self.detail = detail; self.payloadHash = payloadHash
     }
 }

@@ -34,7 +34,10 @@ package struct CommitPlan {
         for (kind, timestamp) in events {
             switch kind {
             case .activityScheduled(let seq, let name, let input, let key, let options):
-                activities.append(NewActivity(seq: seq, name: name, input: input, idempotencyKey: key, options: options, scheduledAt: timestamp))
+                activities.append(
+                    NewActivity(
+                        seq: seq, name: name, input: input, idempotencyKey: key, options: options,
+                        scheduledAt: timestamp))
             case .timerStarted(let seq, let fireAt): timers.append((seq, fireAt))
             case .timerCancelled(let seq): cancelledTimers.append(seq)
             case .approvalRequested(let seq, let request): approvals.append((seq, request, timestamp))
@@ -67,7 +70,8 @@ package struct PreparedCompletion: Sendable {
         self.completion = completion
         plan = CommitPlan(events: completion.events, hasPendingApprovals: completion.hasPendingApprovals)
         bodies = try completion.events.map { try EventCodec.encode($0.kind) }
-        encodedOptions = try Dictionary(uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(options: $0.options)) })
+        encodedOptions = try Dictionary(
+            uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(options: $0.options)) })
         closingFailure = try plan.closing?.failure.map { try EventCodec.encode(attribute: $0) }
     }
 }

@@ -9,14 +9,17 @@ package struct RunFence {
     /// Whether anything waits in the run's inbox.
     package var hasInbox: Bool
 
-    package init(status: RunStatus, taskVersion: Int, historyLength: Int, leaseToken: Int64?, leaseExpiresAt: Double?,
-                 hasInbox: Bool) {
+    package init(
+        status: RunStatus, taskVersion: Int, historyLength: Int, leaseToken: Int64?, leaseExpiresAt: Double?,
+        hasInbox: Bool
+    ) {
         self.status = status; self.taskVersion = taskVersion; self.historyLength = historyLength
         self.leaseToken = leaseToken; self.leaseExpiresAt = leaseExpiresAt; self.hasInbox = hasInbox
     }
 
     /// The state of a run just inserted by its start.
-    package static let started = RunFence(status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false)
+    package static let started = RunFence(
+        status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false)
 
     /// A leased workflow task may commit while the run is open, unchanged since the claim, and still its lease.
     package func admits(_ completion: WorkflowTaskCompletion) -> Bool {

@@ -14,7 +14,8 @@ public enum RunStatus: String, Sendable, Codable, CaseIterable {
 
     /// The open statuses as an SQL list, `('running', 'blocked', 'compensationFailed')`: the one
     /// place the stores' SQL takes them from (the migrations' partial unique index spells the same).
-    package static let openSQLList = "(" + allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+    package static let openSQLList =
+        "(" + allCases.filter(\.isOpen).map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
 }
 
 /// A run as stored.
@@ -33,12 +34,15 @@ public struct WorkflowRun: Sendable, Hashable, Codable {
     public var closedAt: Date?
     public var historyLength: Int
 
-    public init(workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
-                result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
-                createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int) {
+    public init(
+        workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
+        result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
+        createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int
+    ) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.status = status
         self.input = input; self.result = result; self.failure = failure; self.statusReason = statusReason
-        self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt; self.historyLength = historyLength
+        self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt;
+        self.historyLength = historyLength
     }
 }
 
@@ -56,7 +60,10 @@ public struct RunQuery: Sendable {
     /// Return runs created before this one (the last run of the previous page).
     public var after: (createdAt: Date, runID: String)?
 
-    public init(status: RunStatus? = nil, workflowType: String? = nil, limit: Int = 100, after: (createdAt: Date, runID: String)? = nil) {
+    public init(
+        status: RunStatus? = nil, workflowType: String? = nil, limit: Int = 100,
+        after: (createdAt: Date, runID: String)? = nil
+    ) {
         self.status = status; self.workflowType = workflowType; self.limit = limit; self.after = after
     }
 }
@@ -73,8 +80,10 @@ public struct PendingWork: Sendable, Codable {
         public var leaseOwner: String?
         public var lastError: String?
 
-        package init(seq: Int, activityName: String, taskQueue: String, attempt: Int, nextAttemptAt: Date,
-                     leaseOwner: String?, lastError: String?) {
+        package init(
+            seq: Int, activityName: String, taskQueue: String, attempt: Int, nextAttemptAt: Date,
+            leaseOwner: String?, lastError: String?
+        ) {
             self.seq = seq; self.activityName = activityName; self.taskQueue = taskQueue; self.attempt = attempt
             self.nextAttemptAt = nextAttemptAt; self.leaseOwner = leaseOwner; self.lastError = lastError
         }

@@ -67,8 +67,10 @@ package protocol WorkflowStore: Sendable {
 
     /// Leases up to `limit` runs on `taskQueues` that need a workflow task. Each task carries the
     /// run's inbox, and its full history unless `cachedTaskVersion(runID)` equals the run's task version.
-    func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
-                            cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask]
+    func claimWorkflowTasks(
+        owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
+        cachedTaskVersion: @escaping @Sendable (String) -> Int?
+    ) async throws -> [WorkflowTask]
     /// Commits a workflow task (see ``WorkflowTaskCompletion``).
     func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult
     /// Parks the run as blocked (a non-determinism or a bug in its code); it keeps its inbox.
@@ -79,13 +81,15 @@ package protocol WorkflowStore: Sendable {
     // MARK: Activity tasks
 
     /// Leases up to `limit` due activity attempts on `taskQueues`.
-    func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date, taskQueues: [String]) async throws -> [ActivityTask]
+    func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date, taskQueues: [String])
+        async throws -> [ActivityTask]
     /// Records an attempt's outcome. - Returns: `false` if the lease was no longer held (nothing written).
     func reportActivity(_ report: ActivityReport) async throws -> Bool
     /// Records an activity's final outcome and the workflow task that continues the run, in one
     /// transaction, when the run is in step with `continuation.expectedTaskVersion`, its lease is
     /// free and its inbox empty; otherwise records only the outcome (into the inbox).
-    func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws -> FastPathResult
+    func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws
+        -> FastPathResult
     /// Extends an attempt's lease and stores progress. - Returns: `false` if the attempt should stop.
     func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool
 
@@ -109,9 +113,12 @@ package struct StartWorkflowRequest: Sendable {
     /// expected task version is 0 and it holds no lease.
     package var firstTask: WorkflowTaskCompletion?
 
-    package init(workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
-                taskQueue: String = TaskQueue.default, firstTask: WorkflowTaskCompletion? = nil) {
-        self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input; self.now = now
+    package init(
+        workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
+        taskQueue: String = TaskQueue.default, firstTask: WorkflowTaskCompletion? = nil
+    ) {
+        self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input;
+        self.now = now
         self.taskQueue = taskQueue; self.firstTask = firstTask
     }
 }
@@ -135,8 +142,10 @@ package struct SignalRequest: Sendable {
     package var requestID: String?
     package var now: Date
 
-    package init(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil, now: Date) {
-        self.workflowID = workflowID; self.name = name; self.payload = payload; self.requestID = requestID; self.now = now
+    package init(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil, now: Date)
+    {
+        self.workflowID = workflowID; self.name = name; self.payload = payload; self.requestID = requestID;
+        self.now = now
     }
 
     /// What a request id binds to: the SHA-256 of the signal's name and payload. A retry carries
@@ -151,8 +160,12 @@ package struct SignalRequest: Sendable {
 
     /// The error for a request id that already carried a different signal.
     package func reusedRequestIDError(_ requestID: String) -> KeelError {
-        KeelError(.requestIDReused, "request id '\(requestID)' was already used for a different signal to workflow "
-            + "'\(workflowID)' (another name or payload): a retry must resend the same signal; a new signal needs a new request id")
+        KeelError(
+            .requestIDReused,
+            "request id '\(requestID)' was already used for a different signal to workflow "
+                + "'\(workflowID)' (another name or payload): a retry must resend the same signal; a new signal "
+                    + "needs a new request id"
+        )
     }
 }
 
@@ -181,8 +194,10 @@ package struct WorkflowTask: Sendable {
     /// than one means earlier claimers lost their lease (crashed, hung, killed). Reset by a commit.
     package var claims: Int
 
-    package init(runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
-                history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1) {
+    package init(
+        runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
+        history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1
+    ) {
         self.runID = runID; self.workflowID = workflowID; self.workflowType = workflowType; self.leaseToken = leaseToken
         self.taskVersion = taskVersion; self.history = history; self.inbox = inbox; self.claims = claims
     }
@@ -204,7 +219,8 @@ package struct ActivityLease: Sendable, Hashable {
 package struct WorkflowTaskCompletion: Sendable {
     package var runID: String
     package var workflowID: String
-    /// The claimed lease; `nil` for the sticky fast path (``WorkflowStore/reportActivityAndContinue(_:continuation:)``).
+    /// The claimed lease; `nil` for the sticky fast path
+    /// (``WorkflowStore/reportActivityAndContinue(_:continuation:)``).
     package var leaseToken: Int64?
     package var expectedTaskVersion: Int
     /// Inbox entries up to this id were applied and move into history (as the first matching `events`).
@@ -217,10 +233,14 @@ package struct WorkflowTaskCompletion: Sendable {
     package var hasPendingApprovals: Bool
     package var now: Date
 
-    package init(runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
-                events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease], hasPendingApprovals: Bool = false,
-                now: Date) {
-        self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken; self.expectedTaskVersion = expectedTaskVersion
+    package init(
+        runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
+        events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease],
+        hasPendingApprovals: Bool = false,
+        now: Date
+    ) {
+        self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken;
+        self.expectedTaskVersion = expectedTaskVersion
         self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases
         self.hasPendingApprovals = hasPendingApprovals; self.now = now
     }
@@ -254,10 +274,14 @@ package struct ActivityTask: Sendable {
     package var leaseToken: Int64
     package var heartbeatDetails: Payload?
 
-    package init(runID: String, workflowID: String, seq: Int, activityName: String, input: Payload, idempotencyKey: String,
-                options: ActivityOptions, attempt: Int, scheduledAt: Date, leaseToken: Int64, heartbeatDetails: Payload?) {
-        self.runID = runID; self.workflowID = workflowID; self.seq = seq; self.activityName = activityName; self.input = input
-        self.idempotencyKey = idempotencyKey; self.options = options; self.attempt = attempt; self.scheduledAt = scheduledAt
+    package init(
+        runID: String, workflowID: String, seq: Int, activityName: String, input: Payload, idempotencyKey: String,
+        options: ActivityOptions, attempt: Int, scheduledAt: Date, leaseToken: Int64, heartbeatDetails: Payload?
+    ) {
+        self.runID = runID; self.workflowID = workflowID; self.seq = seq; self.activityName = activityName;
+        self.input = input
+        self.idempotencyKey = idempotencyKey; self.options = options; self.attempt = attempt;
+        self.scheduledAt = scheduledAt
         self.leaseToken = leaseToken; self.heartbeatDetails = heartbeatDetails
     }
 }
@@ -282,16 +306,23 @@ package struct ActivityReport: Sendable {
     package var now: Date
 
     package init(runID: String, seq: Int, leaseToken: Int64, attempt: Int, outcome: Outcome, now: Date) {
-        self.runID = runID; self.seq = seq; self.leaseToken = leaseToken; self.attempt = attempt; self.outcome = outcome; self.now = now
+        self.runID = runID; self.seq = seq; self.leaseToken = leaseToken; self.attempt = attempt;
+        self.outcome = outcome; self.now = now
     }
 
     /// The final failure of an attempt whose stored row cannot be decoded (corrupted, or written
     /// by another version): the run's code gets an ``ActivityFailure`` naming why, instead of
     /// one bad row stopping every claim.
-    package static func undecodableRow(runID: String, seq: Int, leaseToken: Int64, attempt: Int, error: Error, now: Date) -> ActivityReport {
-        ActivityReport(runID: runID, seq: seq, leaseToken: leaseToken, attempt: attempt, outcome: .failed(ErrorInfo(
-            type: "UndecodableActivityRow", message: "the stored options of activity #\(seq) cannot be decoded: \(error)",
-            nonRetryable: true)), now: now)
+    package static func undecodableRow(
+        runID: String, seq: Int, leaseToken: Int64, attempt: Int, error: Error, now: Date
+    ) -> ActivityReport {
+        ActivityReport(
+            runID: runID, seq: seq, leaseToken: leaseToken, attempt: attempt,
+            outcome: .failed(
+                ErrorInfo(
+                    type: "UndecodableActivityRow",
+                    message: "the stored options of activity #\(seq) cannot be decoded: \(error)",
+                    nonRetryable: true)), now: now)
     }
 
     /// The inbox/history event a final outcome becomes (`nil` for a retry).
@@ -312,14 +343,20 @@ package func undecodableHistoryReason(runID: String, error: Error) -> String {
 
 extension WorkflowStore {
     /// Leases workflow tasks of the default queue.
-    package func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date,
-                                   cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
-        try await claimWorkflowTasks(owner: owner, limit: limit, lease: lease, now: now, taskQueues: [TaskQueue.default],
-                                     cachedTaskVersion: cachedTaskVersion)
+    package func claimWorkflowTasks(
+        owner: String, limit: Int, lease: Duration, now: Date,
+        cachedTaskVersion: @escaping @Sendable (String) -> Int?
+    ) async throws -> [WorkflowTask] {
+        try await claimWorkflowTasks(
+            owner: owner, limit: limit, lease: lease, now: now, taskQueues: [TaskQueue.default],
+            cachedTaskVersion: cachedTaskVersion)
     }
 
     /// Leases activity attempts of the default queue.
-    package func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws -> [ActivityTask] {
-        try await claimActivityTasks(owner: owner, limit: limit, defaultLease: defaultLease, now: now, taskQueues: [TaskQueue.default])
+    package func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date) async throws
+        -> [ActivityTask]
+    {
+        try await claimActivityTasks(
+            owner: owner, limit: limit, defaultLease: defaultLease, now: now, taskQueues: [TaskQueue.default])
     }
 }

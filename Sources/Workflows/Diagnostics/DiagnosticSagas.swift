@@ -18,7 +18,8 @@ public struct DiagnosticApproval: Workflow {
         public var approvers: [String]?
 
         public init(summary: String, payload: JSONValue, deadlineSeconds: Double, approvers: [String]? = nil) {
-            self.summary = summary; self.payload = payload; self.deadlineSeconds = deadlineSeconds; self.approvers = approvers
+            self.summary = summary; self.payload = payload; self.deadlineSeconds = deadlineSeconds;
+            self.approvers = approvers
         }
     }
 
@@ -28,14 +29,16 @@ public struct DiagnosticApproval: Workflow {
         let deadline = try Duration.checked(seconds: input.deadlineSeconds, "deadlineSeconds", allowsZero: false)
         let effectKey = "\(context.info.workflowID)/\(context.info.runID)/effect"
         try context.addCompensation(UndoDiagnosticEffect.self, .init(effectKey: effectKey, step: 1))
-        _ = try await context.execute(RecordDiagnosticEffect.self, .init(step: 1), options: ActivityOptions(idempotencyKey: effectKey))
+        _ = try await context.execute(
+            RecordDiagnosticEffect.self, .init(step: 1), options: ActivityOptions(idempotencyKey: effectKey))
         let decision = try await context.requestApproval(
             "diagnostics-approval", summary: input.summary, payload: input.payload, approvers: input.approvers ?? [],
             timeout: deadline)
         guard decision.isApproved else {
             let by = decision.decidedBy.map { " by \($0)" } ?? ""
-            throw ApplicationError("approval \(decision.outcome.rawValue)\(by)" + (decision.note.map { ": \($0)" } ?? ""),
-                                   type: decision.outcome == .expired ? "ApprovalExpired" : "ApprovalRejected", nonRetryable: true)
+            throw ApplicationError(
+                "approval \(decision.outcome.rawValue)\(by)" + (decision.note.map { ": \($0)" } ?? ""),
+                type: decision.outcome == .expired ? "ApprovalExpired" : "ApprovalRejected", nonRetryable: true)
         }
         return decision
     }
@@ -56,9 +59,12 @@ public struct DiagnosticSaga: Workflow {
         public var attemptTimeoutSeconds: Double?
         public var succeed: Bool?
 
-        public init(steps: Int, stepDelayMilliseconds: Int? = nil, undoDelayMilliseconds: Int? = nil,
-                    attemptTimeoutSeconds: Double? = nil, succeed: Bool? = nil) {
-            self.steps = steps; self.stepDelayMilliseconds = stepDelayMilliseconds; self.undoDelayMilliseconds = undoDelayMilliseconds
+        public init(
+            steps: Int, stepDelayMilliseconds: Int? = nil, undoDelayMilliseconds: Int? = nil,
+            attemptTimeoutSeconds: Double? = nil, succeed: Bool? = nil
+        ) {
+            self.steps = steps; self.stepDelayMilliseconds = stepDelayMilliseconds;
+            self.undoDelayMilliseconds = undoDelayMilliseconds
             self.attemptTimeoutSeconds = attemptTimeoutSeconds; self.succeed = succeed
         }
     }
@@ -70,7 +76,8 @@ public struct DiagnosticSaga: Workflow {
         try DiagnosticInput.checkDelay(input.stepDelayMilliseconds, "stepDelayMilliseconds")
         try DiagnosticInput.checkDelay(input.undoDelayMilliseconds, "undoDelayMilliseconds")
         let retry = RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5))
-        let timeout = try Duration.checked(seconds: input.attemptTimeoutSeconds ?? 30, "attemptTimeoutSeconds", allowsZero: false)
+        let timeout = try Duration.checked(
+            seconds: input.attemptTimeoutSeconds ?? 30, "attemptTimeoutSeconds", allowsZero: false)
         for index in 0..<input.steps {
             let step = index + 1
             let key = "\(context.info.workflowID)/\(context.info.runID)/step-\(step)"
@@ -78,11 +85,14 @@ public struct DiagnosticSaga: Workflow {
                 RecordDiagnosticEffect.self, .init(step: step, delayMilliseconds: input.stepDelayMilliseconds),
                 options: ActivityOptions(retryPolicy: retry, startToCloseTimeout: timeout, idempotencyKey: key))
             try context.addCompensation(
-                UndoDiagnosticEffect.self, .init(effectKey: key, step: step, delayMilliseconds: input.undoDelayMilliseconds),
+                UndoDiagnosticEffect.self,
+                .init(effectKey: key, step: step, delayMilliseconds: input.undoDelayMilliseconds),
                 options: ActivityOptions(retryPolicy: retry, startToCloseTimeout: timeout))
         }
         guard input.succeed == true else {
-            throw ApplicationError("diagnostics.saga fails on purpose after \(input.steps) steps", type: "DiagnosticFailure", nonRetryable: true)
+            throw ApplicationError(
+                "diagnostics.saga fails on purpose after \(input.steps) steps", type: "DiagnosticFailure",
+                nonRetryable: true)
         }
         return input.steps
     }

@@ -17,7 +17,9 @@ public struct DiagnosticSequence: Workflow {
         /// Run the steps at once (`context.parallel`) instead of one after the other.
         public var parallel: Bool?
 
-        public init(steps: Int, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil, parallel: Bool? = nil) {
+        public init(
+            steps: Int, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil, parallel: Bool? = nil
+        ) {
             self.steps = steps
             self.stepDelayMilliseconds = stepDelayMilliseconds
             self.stepTimeoutSeconds = stepTimeoutSeconds
@@ -43,10 +45,13 @@ public struct DiagnosticSequence: Workflow {
         try DiagnosticInput.checkDelay(input.stepDelayMilliseconds, "stepDelayMilliseconds")
         let options = ActivityOptions(
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5)),
-            startToCloseTimeout: try .checked(seconds: input.stepTimeoutSeconds ?? 30, "stepTimeoutSeconds", allowsZero: false))
+            startToCloseTimeout: try .checked(
+                seconds: input.stepTimeoutSeconds ?? 30, "stepTimeoutSeconds", allowsZero: false))
         let delay = input.stepDelayMilliseconds
         let step: @Sendable (Int) async throws -> Int = { number in
-            try await context.execute(RecordDiagnosticEffect.self, .init(step: number, delayMilliseconds: delay), options: options).attempts
+            try await context.execute(
+                RecordDiagnosticEffect.self, .init(step: number, delayMilliseconds: delay), options: options
+            ).attempts
         }
         let numbers = (0..<input.steps).map { $0 + 1 }
         if input.parallel == true {
@@ -127,7 +132,8 @@ enum DiagnosticInput {
     static func checkDelay(_ milliseconds: Int?, _ name: String) throws {
         guard let milliseconds else { return }
         guard (0...maximumDelayMilliseconds).contains(milliseconds) else {
-            throw InvalidValueError(name: name, value: "\(milliseconds)", requirement: "from 0 to \(maximumDelayMilliseconds) milliseconds")
+            throw InvalidValueError(
+                name: name, value: "\(milliseconds)", requirement: "from 0 to \(maximumDelayMilliseconds) milliseconds")
         }
     }
 }

@@ -18,7 +18,9 @@ struct Workloads {
         try await withThrowingTaskGroup(of: WorkflowHandle.self) { group in
             for index in 0..<n {
                 if index >= Self.startConcurrency, let handle = try await group.next() { handles.append(handle) }
-                group.addTask { try await client.start(DiagnosticThreeSteps.self, id: "\(prefix)-w1-\(index)", input: "hello") }
+                group.addTask {
+                    try await client.start(DiagnosticThreeSteps.self, id: "\(prefix)-w1-\(index)", input: "hello")
+                }
             }
             for try await handle in group { handles.append(handle) }
         }
@@ -28,8 +30,10 @@ struct Workloads {
             guard result == "hello" else { throw BenchmarkError("W1 run \(handle.workflowID) returned \(result)") }
         }
         let wall = (ContinuousClock.now - begin).seconds
-        return ["wall_s": wall, "start_s": startSeconds, "starts_per_s": Double(n) / startSeconds,
-                "wf_per_s": Double(n) / wall, "act_per_s": Double(3 * n) / wall].mapValues { ($0 * 1000).rounded() / 1000 }
+        return [
+            "wall_s": wall, "start_s": startSeconds, "starts_per_s": Double(n) / startSeconds,
+            "wf_per_s": Double(n) / wall, "act_per_s": Double(3 * n) / wall,
+        ].mapValues { ($0 * 1000).rounded() / 1000 }
     }
 
     /// W2: `ThreeSteps` started and awaited one at a time; 5 warm-up runs are not counted.
@@ -59,12 +63,16 @@ struct Workloads {
             try await client.signal(workflowID: handle.workflowID, name: "go", value: JSONValue.number(Double(index)))
             let result = try await client.result(of: handle, as: DiagnosticWaitSignal.self)
             samples.append((ContinuousClock.now - begin).seconds * 1000)
-            guard result == .number(Double(index)) else { throw BenchmarkError("W3 run \(handle.workflowID) returned \(result)") }
+            guard result == .number(Double(index)) else {
+                throw BenchmarkError("W3 run \(handle.workflowID) returned \(result)")
+            }
         }
         return LatencySummary.metrics(samples)
     }
 
-    private func forEach<T: Sendable>(_ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async throws -> Void) async throws {
+    private func forEach<T: Sendable>(
+        _ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async throws -> Void
+    ) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, item) in items.enumerated() {
                 if index >= concurrency { try await group.next() }

@@ -8,7 +8,10 @@ import WorkflowRuntime
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run a benchmark workload (W1 throughput, W2 latency, W3 signal latency) with an in-process worker and print one JSON line in the peers' record format.")
+        abstract:
+            "Run a benchmark workload (W1 throughput, W2 latency, W3 signal latency) with an in-process worker "
+                + "and print one JSON line in the peers' record format."
+    )
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
         case W1, W2, W3
@@ -20,7 +23,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Workflows (default: 1000 for W1, 100 for W2 and W3).")
     var n: Int?
 
-    @Option(help: "Database URL (default: a new SQLite file in a temporary directory; every run starts on an empty store).")
+    @Option(
+        help: "Database URL (default: a new SQLite file in a temporary directory; every run starts on an empty store).")
     var database: String?
 
     @Option(help: "Append the record to this file too (the peers' results.jsonl).")
@@ -29,10 +33,12 @@ struct BenchCommand: AsyncParsableCommand {
     func run() async throws {
         let count = n ?? (workload == .W1 ? 1000 : 100)
         guard count > 0 else { throw ValidationError("--n must be positive") }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keel-bench-\(UInt32.random(in: 0...UInt32.max))")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "keel-bench-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let location = try StoreLocation(url: database ?? "sqlite:\(directory.appendingPathComponent("bench.sqlite").path)")
+        let location = try StoreLocation(
+            url: database ?? "sqlite:\(directory.appendingPathComponent("bench.sqlite").path)")
 
         var logger = Logger(label: "keel.bench")
         logger.logLevel = .warning
@@ -41,8 +47,10 @@ struct BenchCommand: AsyncParsableCommand {
             let setupStart = ContinuousClock.now
             try await store.migrate()
             let registry = try WorkerRegistry.make(for: WorkflowDatabase(store: store))
-            let worker = Worker(store: store, registry: registry,
-                                configuration: WorkerConfiguration(activityTaskSlots: 1000, pollInterval: .milliseconds(100)), logger: logger)
+            let worker = Worker(
+                store: store, registry: registry,
+                configuration: WorkerConfiguration(activityTaskSlots: 1000, pollInterval: .milliseconds(100)),
+                logger: logger)
             var client = WorkflowClient(store: store, registry: registry)
             client.pollInterval = .seconds(1)
             client.localWorker = worker
@@ -63,15 +71,19 @@ struct BenchCommand: AsyncParsableCommand {
             metrics["setup_s"] = (setupSeconds * 1000).rounded() / 1000
             return metrics
         }
-        let backend = switch location {
-        case .sqlite: "sqlite-file"
-        case .postgres: "postgres"
-        }
-        let line = try BenchmarkRecord(backend: backend, workload: workload.rawValue, n: count, metrics: metrics).jsonLine()
+        let backend =
+            switch location {
+            case .sqlite: "sqlite-file"
+            case .postgres: "postgres"
+            }
+        let line = try BenchmarkRecord(backend: backend, workload: workload.rawValue, n: count, metrics: metrics)
+            .jsonLine()
         print(line)
         if let results {
             let url = URL(fileURLWithPath: results)
-            if !FileManager.default.fileExists(atPath: results) { _ = FileManager.default.createFile(atPath: results, contents: nil) }
+            if !FileManager.default.fileExists(atPath: results) {
+                _ = FileManager.default.createFile(atPath: results, contents: nil)
+            }
             let handle = try FileHandle(forWritingTo: url)
             handle.seekToEndOfFile()
             handle.write(Data((line + "\n").utf8))

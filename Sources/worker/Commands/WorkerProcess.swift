@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A `worker run` child process, for the demo's simulated crash.
@@ -10,9 +10,13 @@ final class WorkerProcess {
     /// Starts `worker run` against `databaseURL` with short leases, logging to `logPath`.
     init(databaseURL: String, logPath: String, leaseSeconds: Double) throws {
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["run", "--database", databaseURL, "--poll-interval-ms", "50",
-                             "--workflow-task-timeout", "\(leaseSeconds)", "--activity-timeout", "\(leaseSeconds)"]
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        process.arguments = [
+            "run", "--database", databaseURL, "--poll-interval-ms", "50",
+            "--workflow-task-timeout", "\(leaseSeconds)", "--activity-timeout", "\(leaseSeconds)",
+        ]
+        if !FileManager.default.fileExists(atPath: logPath) {
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
         process.standardOutput = log

@@ -96,7 +96,8 @@ package struct ReplayStateMachine {
         for event in history where event.kind.isCommand {
             switch event.kind {
             case .timerCancelled(let seq): recordedTimerCancellations.insert(seq)
-            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated: recordedClosing = event.kind
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated:
+                recordedClosing = event.kind
             default: if let seq = event.kind.seq { recordedCommands[seq] = event.kind }
             }
         }
@@ -161,8 +162,8 @@ package struct ReplayStateMachine {
             cancelRequest = CancelRequest(reason: reason)
             return cancelWaits(reason: reason)
         case .workflowStarted, .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded, .approvalRequested,
-             .compensationStarted, .compensationFailed, .workflowCompleted, .workflowFailed, .workflowCancelled,
-             .workflowTerminated, .workflowCompensated:
+            .compensationStarted, .compensationFailed, .workflowCompleted, .workflowFailed, .workflowCancelled,
+            .workflowTerminated, .workflowCompensated:
             return []  // commands and closings: the code's own, or the end of the run
         }
     }
@@ -182,7 +183,9 @@ package struct ReplayStateMachine {
         for (_, waiters) in signalWaiters.sorted(by: { $0.key < $1.key }) {
             wakes += waiters.map { Wake(wait: $0.wait, value: .cancelled(reason: reason)) }
         }
-        wakes += approvalWaits.sorted(by: { $0.key < $1.key }).map { Wake(wait: $0.value, value: .cancelled(reason: reason)) }
+        wakes += approvalWaits.sorted(by: { $0.key < $1.key }).map {
+            Wake(wait: $0.value, value: .cancelled(reason: reason))
+        }
         timerWaits.removeAll()
         signalWaiters.removeAll()
         approvalWaits.removeAll()
@@ -194,11 +197,14 @@ package struct ReplayStateMachine {
     /// Whether history already holds the command of the next operation.
     package var nextOperationIsRecorded: Bool { recordedCommands[nextSeq] != nil }
 
-    package mutating func scheduleActivity(name: String, input: Payload, options: ActivityOptions, defaultKey: (Int) -> String,
-                                   shielded: Bool) -> Step {
+    package mutating func scheduleActivity(
+        name: String, input: Payload, options: ActivityOptions, defaultKey: (Int) -> String,
+        shielded: Bool
+    ) -> Step {
         let seq = takeSeq()
-        let command = HistoryEvent.Kind.activityScheduled(seq: seq, activity: name, input: input,
-                                                         idempotencyKey: options.idempotencyKey ?? defaultKey(seq), options: options)
+        let command = HistoryEvent.Kind.activityScheduled(
+            seq: seq, activity: name, input: input,
+            idempotencyKey: options.idempotencyKey ?? defaultKey(seq), options: options)
         if let mismatch = issue(command) { return .nonDeterministic(message: mismatch.message) }
         switch earlyActivityResults.removeValue(forKey: seq) {
         case .activityCompleted(_, let result, _)?: return .ready(.activityCompleted(result))
@@ -299,8 +305,9 @@ package struct ReplayStateMachine {
     /// non-determinism. - Returns: its message, or `nil` when the code issued every one.
     package func unreplayedCommand() -> String? {
         if let missing = recordedCommands.min(by: { $0.key < $1.key })?.value {
-            return nondeterminism(code: "no operation #\(missing.seq ?? 0) (the code never issued it)",
-                                  recorded: missing.operationDescription)
+            return nondeterminism(
+                code: "no operation #\(missing.seq ?? 0) (the code never issued it)",
+                recorded: missing.operationDescription)
         }
         if let seq = recordedTimerCancellations.min() {
             return nondeterminism(code: "no timer cancellation #\(seq)", recorded: "#\(seq) timer cancellation")
@@ -313,7 +320,8 @@ package struct ReplayStateMachine {
     package func closingMismatch(_ closing: HistoryEvent.Kind?) -> String? {
         guard let recordedClosing else { return nil }
         guard let closing else {
-            return nondeterminism(code: "no completion (the code is still waiting)", recorded: recordedClosing.operationDescription)
+            return nondeterminism(
+                code: "no completion (the code is still waiting)", recorded: recordedClosing.operationDescription)
         }
         guard closing.isSameOperation(as: recordedClosing) else {
             return nondeterminism(code: closing.operationDescription, recorded: recordedClosing.operationDescription)
@@ -350,8 +358,10 @@ package struct ReplayStateMachine {
     private mutating func issue(_ command: HistoryEvent.Kind) -> NonDeterminism? {
         if let seq = command.seq, let recorded = recordedCommands.removeValue(forKey: seq) {
             guard recorded.isSameOperation(as: command) else {
-                return NonDeterminism(message: nondeterminism(code: command.operationDescription,
-                                                              recorded: recorded.operationDescription))
+                return NonDeterminism(
+                    message: nondeterminism(
+                        code: command.operationDescription,
+                        recorded: recorded.operationDescription))
             }
             return nil
         }
@@ -366,6 +376,7 @@ package struct ReplayStateMachine {
     }
 
     private func nondeterminism(code: String, recorded: String) -> String {
-        "non-deterministic workflow '\(workflowType)' (id \(workflowID)): the code issued \(code) where the history has \(recorded)"
+        "non-deterministic workflow '\(workflowType)' (id \(workflowID)): the code issued \(code) where the "
+            + "history has \(recorded)"
     }
 }

@@ -19,7 +19,8 @@ package protocol SQLDriver: Sendable {
         _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
     ) async throws -> any Sendable
     /// Runs `body` on a connection, outside any write transaction.
-    func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws -> any Sendable
+    func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws
+        -> any Sendable
 
     /// Applies the backend's pending migrations; concurrent callers apply each once.
     func migrate() async throws -> [String]
@@ -36,7 +37,8 @@ extension SQLDriver {
     }
 
     /// ``runRead(_:)`` with the body's result type.
-    package func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    package func read<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) async throws -> T) async throws -> T
+    {
         try await runRead { connection in try await body(connection) } as! T  // the value `body` returned
     }
 }
@@ -90,8 +92,9 @@ package struct SQLDialect: Sendable {
     package var countingChanges: String
 
     package static let sqlite = SQLDialect(lockRows: "", skipLocked: "", true: "1", false: "0", countingChanges: "")
-    package static let postgres = SQLDialect(lockRows: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED",
-                                             true: "TRUE", false: "FALSE", countingChanges: " RETURNING 1")
+    package static let postgres = SQLDialect(
+        lockRows: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED",
+        true: "TRUE", false: "FALSE", countingChanges: " RETURNING 1")
 
     /// `?, ?, ...`: `count` placeholders (at least one, so `IN (...)` stays valid SQL).
     package static func placeholders(_ count: Int) -> String {
@@ -167,7 +170,9 @@ extension String: SQLColumnDecodable {
 
 extension Int: SQLColumnDecodable {
     package init(sqlValue: SQLValue) throws {
-        guard case .int(let value) = sqlValue, let int = Int(exactly: value) else { throw sqlValue.mismatch("an integer") }
+        guard case .int(let value) = sqlValue, let int = Int(exactly: value) else {
+            throw sqlValue.mismatch("an integer")
+        }
         self = int
     }
 }

@@ -3,13 +3,17 @@ import Foundation
 // Activity attempts: claims under a lease, outcomes, heartbeats, and the fast path that commits an
 // outcome together with the workflow task it lets run.
 extension SQLWorkflowStore {
-    package func claimActivityTasks(owner: String, limit: Int, defaultLease: Duration, now: Date,
-                                    taskQueues: [String]) async throws -> [ActivityTask] {
+    package func claimActivityTasks(
+        owner: String, limit: Int, defaultLease: Duration, now: Date,
+        taskQueues: [String]
+    ) async throws -> [ActivityTask] {
         let token = Int64.random(in: 1...Int64.max)
-        let binds: [SQLValue] = [.text(owner), .int(token), now.sqlValue, .double(defaultLease.seconds), now.sqlValue]
+        let binds: [SQLValue] =
+            [.text(owner), .int(token), now.sqlValue, .double(defaultLease.seconds), now.sqlValue]
             + taskQueues.map(SQLValue.text) + [.int(Int64(limit))]
         return try await driver.write { [self] connection, notifications in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE activity_tasks SET lease_owner = ?, lease_token = ?, attempt = attempt + 1,
                     visible_at = ? + COALESCE(start_to_close, ?)
                 WHERE id IN (SELECT id FROM activity_tasks
@@ -26,17 +30,21 @@ extension SQLWorkflowStore {
                     options = try EventCodec.decode(attribute: ActivityOptions.self, from: try row.get(6))
                 } catch {
                     // One undecodable row must not stop every claim: its attempt fails for good, naming why.
-                    let report = ActivityReport.undecodableRow(runID: runID, seq: seq, leaseToken: token, attempt: attempt,
-                                                               error: error, now: now)
-                    _ = try await recordActivityOutcome(connection, report, body: try EventCodec.encode(report.event!),
-                                                        notifications: &notifications)
+                    let report = ActivityReport.undecodableRow(
+                        runID: runID, seq: seq, leaseToken: token, attempt: attempt,
+                        error: error, now: now)
+                    _ = try await recordActivityOutcome(
+                        connection, report, body: try EventCodec.encode(report.event!),
+                        notifications: &notifications)
                     continue
                 }
-                tasks.append(ActivityTask(
-                    runID: runID, workflowID: try row.get(1), seq: seq, activityName: try row.get(3),
-                    input: Payload(data: try row.get(4)), idempotencyKey: try row.get(5), options: options, attempt: attempt,
-                    scheduledAt: try row.get(8), leaseToken: token,
-                    heartbeatDetails: try row.get(9, as: Data?.self).map(Payload.init(data:))))
+                tasks.append(
+                    ActivityTask(
+                        runID: runID, workflowID: try row.get(1), seq: seq, activityName: try row.get(3),
+                        input: Payload(data: try row.get(4)), idempotencyKey: try row.get(5), options: options,
+                        attempt: attempt,
+                        scheduledAt: try row.get(8), leaseToken: token,
+                        heartbeatDetails: try row.get(9, as: Data?.self).map(Payload.init(data:))))
             }
             return tasks
         }
@@ -49,24 +57,32 @@ extension SQLWorkflowStore {
         }
     }
 
-    package func reportActivityAndContinue(_ report: ActivityReport,
-                                           continuation: WorkflowTaskCompletion) async throws -> FastPathResult {
+    package func reportActivityAndContinue(
+        _ report: ActivityReport,
+        continuation: WorkflowTaskCompletion
+    ) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
         return try await driver.write { [self] connection, notifications in
             guard let run = try await lockRun(connection, runID: report.runID),
-                  run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970) else {
-                let recorded = try await recordActivityOutcome(connection, report, body: body, notifications: &notifications)
+                run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970)
+            else {
+                let recorded = try await recordActivityOutcome(
+                    connection, report, body: body, notifications: &notifications)
                 return recorded ? .outcomeOnly : .stale
             }
             guard try await takeLeasedActivity(connection, report) else { return .stale }
-            return .continued(taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
+            return .continued(
+                taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
         }
     }
 
-    package func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool {
+    package func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws
+        -> Bool
+    {
         try await driver.write { connection, _ in
-            try await connection.changes("""
+            try await connection.changes(
+                """
                 UPDATE activity_tasks SET visible_at = ?, heartbeat_details = COALESCE(?, heartbeat_details)
                 WHERE run_id = ? AND seq = ? AND lease_token = ?\(self.dialect.countingChanges)
                 """, leaseUntil, details?.data, runID, seq, leaseToken) > 0
@@ -75,25 +91,30 @@ extension SQLWorkflowStore {
 
     /// Deletes the attempt's row if its lease is still held. - Returns: whether it was.
     func takeLeasedActivity(_ connection: any SQLConnection, _ report: ActivityReport) async throws -> Bool {
-        try await connection.changes("""
+        try await connection.changes(
+            """
             DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
             """, report.runID, report.seq, report.leaseToken) > 0
     }
 
     /// Records an attempt's outcome under its lease: a retry or a release makes the attempt due
     /// again, a final outcome goes to the run's inbox. - Returns: `false` if the lease was no longer held.
-    func recordActivityOutcome(_ connection: any SQLConnection, _ report: ActivityReport, body: Data?,
-                               notifications: inout StoreNotifications) async throws -> Bool {
+    func recordActivityOutcome(
+        _ connection: any SQLConnection, _ report: ActivityReport, body: Data?,
+        notifications: inout StoreNotifications
+    ) async throws -> Bool {
         switch report.outcome {
         case .retry(let failure, let retryAt):
-            let updated = try await connection.changes("""
+            let updated = try await connection.changes(
+                """
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, last_error = ?
                 WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
                 """, retryAt, failure.description, report.runID, report.seq, report.leaseToken)
             guard updated > 0 else { return false }
             notifications.topics.insert(.activityTasks)
         case .released(let reason):
-            let updated = try await connection.changes("""
+            let updated = try await connection.changes(
+                """
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, attempt = attempt - 1,
                     last_error = ?
                 WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
@@ -101,9 +122,12 @@ extension SQLWorkflowStore {
             guard updated > 0 else { return false }
             notifications.topics.insert(.activityTasks)
         case .completed, .failed:
-            guard try await takeLeasedActivity(connection, report), let event = report.event, let body else { return false }
-            try await addToInbox(connection, runID: report.runID, kind: event, body: body, now: report.now,
-                                 notifications: &notifications)
+            guard try await takeLeasedActivity(connection, report), let event = report.event, let body else {
+                return false
+            }
+            try await addToInbox(
+                connection, runID: report.runID, kind: event, body: body, now: report.now,
+                notifications: &notifications)
         }
         return true
     }

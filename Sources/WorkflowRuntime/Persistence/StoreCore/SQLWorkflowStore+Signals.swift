@@ -3,25 +3,30 @@ import Foundation
 // Signals, cancellation requests and the run inbox they wait in until the run's next workflow task.
 extension SQLWorkflowStore {
     package func signal(_ request: SignalRequest) async throws -> SignalOutcome {
-        let kind = HistoryEvent.Kind.signalReceived(name: request.name, payload: request.payload, requestID: request.requestID)
+        let kind = HistoryEvent.Kind.signalReceived(
+            name: request.name, payload: request.payload, requestID: request.requestID)
         let body = try EventCodec.encode(kind)
         let fingerprint = request.fingerprint
         return try await driver.write { [self] connection, notifications in
-            let runID = try await lockOpenRun(connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
+            let runID = try await lockOpenRun(
+                connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
             if let requestID = request.requestID {
-                let inserted = try await connection.changes("""
+                let inserted = try await connection.changes(
+                    """
                     INSERT INTO signal_requests (run_id, request_id, received_at, fingerprint) VALUES (?, ?, ?, ?)
                     ON CONFLICT DO NOTHING\(dialect.countingChanges)
                     """, runID, requestID, request.now, fingerprint)
                 if inserted == 0 {
-                    let earlier = try await connection.row("""
+                    let earlier = try await connection.row(
+                        """
                         SELECT fingerprint FROM signal_requests WHERE run_id = ? AND request_id = ?
                         """, runID, requestID)?.get(0, as: String?.self)
                     if let earlier, earlier != fingerprint { throw request.reusedRequestIDError(requestID) }
                     return .duplicate(runID: runID)
                 }
             }
-            try await addToInbox(connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
+            try await addToInbox(
+                connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
             return .delivered(runID: runID)
         }
     }
@@ -31,22 +36,28 @@ extension SQLWorkflowStore {
         let body = try EventCodec.encode(kind)
         return try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "cancel")
-            try await addToInbox(connection, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
+            try await addToInbox(
+                connection, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
             return runID
         }
     }
 
     /// Marks the open run as needing a task (locking it) and queues the event; a closed run takes nothing.
-    func addToInbox(_ connection: any SQLConnection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
-                    notifications: inout StoreNotifications) async throws {
-        let updated = try await connection.changes("""
-            UPDATE workflow_runs SET task_ready_at = CASE WHEN needs_task = \(dialect.true) THEN task_ready_at ELSE ? END,
+    func addToInbox(
+        _ connection: any SQLConnection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
+        notifications: inout StoreNotifications
+    ) async throws {
+        let updated = try await connection.changes(
+            """
+            UPDATE workflow_runs
+            SET task_ready_at = CASE WHEN needs_task = \(dialect.true) THEN task_ready_at ELSE ? END,
                 needs_task = \(dialect.true), updated_at = ?
             WHERE run_id = ? AND status IN \(RunStatus.openSQLList)\(dialect.countingChanges)
             """, now, now, runID)
         guard updated > 0 else { return }
-        try await connection.execute("INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
-                                   runID, kind.name, now, body)
+        try await connection.execute(
+            "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
+            runID, kind.name, now, body)
         notifications.topics.insert(.workflowTasks)
     }
 

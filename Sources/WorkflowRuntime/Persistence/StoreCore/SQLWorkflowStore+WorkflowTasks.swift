@@ -5,14 +5,18 @@ extension SQLWorkflowStore {
     /// Rows of one multi-row `INSERT`, well below either backend's limit on bound values.
     private static var insertBatch: Int { 200 }
 
-    package func claimWorkflowTasks(owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
-                                    cachedTaskVersion: @escaping @Sendable (String) -> Int?) async throws -> [WorkflowTask] {
+    package func claimWorkflowTasks(
+        owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
+        cachedTaskVersion: @escaping @Sendable (String) -> Int?
+    ) async throws -> [WorkflowTask] {
         let token = Int64.random(in: 1...Int64.max)
         let expiry = now.addingTimeInterval(lease.seconds)
-        let binds: [SQLValue] = [.text(owner), .int(token), expiry.sqlValue, expiry.sqlValue, now.sqlValue]
+        let binds: [SQLValue] =
+            [.text(owner), .int(token), expiry.sqlValue, expiry.sqlValue, now.sqlValue]
             + taskQueues.map(SQLValue.text) + [.int(Int64(limit))]
         return try await driver.write { [self] connection, _ in
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE workflow_runs SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, task_ready_at = ?,
                     task_claims = task_claims + 1
                 WHERE run_id IN (SELECT run_id FROM workflow_runs
@@ -26,14 +30,19 @@ extension SQLWorkflowStore {
                 let runID: String = try row.get(0)
                 let version: Int = try row.get(3)
                 do {
-                    let history = cachedTaskVersion(runID) == version ? nil : try await history(connection, runID: runID)
-                    tasks.append(WorkflowTask(runID: runID, workflowID: try row.get(1), workflowType: try row.get(2),
-                                              leaseToken: token, taskVersion: version, history: history,
-                                              inbox: try await inbox(connection, runID: runID), claims: try row.get(4)))
-                } catch let error as KeelError where error.code == .storage {  // decoding's; database errors end the claim
+                    let history =
+                        cachedTaskVersion(runID) == version ? nil : try await history(connection, runID: runID)
+                    tasks.append(
+                        WorkflowTask(
+                            runID: runID, workflowID: try row.get(1), workflowType: try row.get(2),
+                            leaseToken: token, taskVersion: version, history: history,
+                            inbox: try await inbox(connection, runID: runID), claims: try row.get(4)))
+                } catch let error as KeelError where error.code == .storage {
+                    // (Decoding's errors: database errors end the claim.)
                     // One undecodable row must not stop every claim: park its run, go on with the others.
-                    try await park(connection, runID: runID, leaseToken: nil,
-                                   reason: undecodableHistoryReason(runID: runID, error: error), now: now)
+                    try await park(
+                        connection, runID: runID, leaseToken: nil,
+                        reason: undecodableHistoryReason(runID: runID, error: error), now: now)
                 }
             }
             return tasks
@@ -44,27 +53,34 @@ extension SQLWorkflowStore {
         let prepared = try PreparedCompletion(completion)
         return try await driver.write { [self] connection, notifications in
             guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
-                return .rejected(reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
+                return .rejected(
+                    reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
             if prepared.plan.closing != nil, run.hasInbox,
-               try await hasInbox(connection, runID: completion.runID, after: completion.consumedInboxThrough) {
+                try await hasInbox(connection, runID: completion.runID, after: completion.consumedInboxThrough)
+            {
                 // Refuse to close the run over an event it has not seen; release the lease so it runs again.
-                try await connection.execute("""
-                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
+                try await connection.execute(
+                    """
+                    UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                        task_claims = 0,
                         task_ready_at = ?
                     WHERE run_id = ?
                     """, completion.now, completion.runID)
                 notifications.topics.insert(.workflowTasks)
                 return .rejected(reason: "an event arrived while the task was closing the run")
             }
-            return .committed(taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
+            return .committed(
+                taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
         }
     }
 
     /// Appends the task's events and writes the rows they imply (``CommitPlan``); the caller has
     /// checked the fence. - Returns: the new task version.
-    func commit(_ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
-                notifications: inout StoreNotifications) async throws -> Int {
+    func commit(
+        _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
+        notifications: inout StoreNotifications
+    ) async throws -> Int {
         let completion = prepared.completion
         let runID = completion.runID
         try await appendEvents(connection, prepared, after: run.historyLength)
@@ -74,34 +90,43 @@ extension SQLWorkflowStore {
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
         if let closing = prepared.plan.closing {
-            try await connection.execute("""
-                UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?, updated_at = ?,
+            try await connection.execute(
+                """
+                UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?,
+                    updated_at = ?,
                     history_length = ?, task_version = ?, needs_task = \(dialect.false), task_ready_at = NULL,
                     lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
                 WHERE run_id = ?
-                """, closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason, completion.now,
+                """, closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason,
+                completion.now,
                 completion.now, historyLength, newVersion, runID)
-            try await deletePendingWork(connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
-                                        now: completion.now)
+            try await deletePendingWork(
+                connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
+                now: completion.now)
             notifications.closedRuns.append(runID)
             return newVersion
         }
         for activity in prepared.plan.activities {
             let lease = completion.eagerLeases[activity.seq]
             // The column start_to_close holds the attempt lease (ActivityOptions.attemptLease).
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options,
-                                            start_to_close, attempt, scheduled_at, visible_at, lease_owner, lease_token, task_queue)
+                                            start_to_close, attempt, scheduled_at, visible_at, lease_owner,
+                                                lease_token, task_queue)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                         COALESCE(CAST(? AS TEXT), (SELECT task_queue FROM workflow_runs WHERE run_id = ?)))
-                """, runID, activity.seq, completion.workflowID, activity.name, activity.input.data, activity.idempotencyKey,
-                prepared.encodedOptions[activity.seq] ?? Data(), activity.options.attemptLease?.seconds, lease == nil ? 0 : 1,
+                """, runID, activity.seq, completion.workflowID, activity.name, activity.input.data,
+                activity.idempotencyKey,
+                prepared.encodedOptions[activity.seq] ?? Data(), activity.options.attemptLease?.seconds,
+                lease == nil ? 0 : 1,
                 activity.scheduledAt, lease?.expiresAt ?? completion.now, lease?.owner, lease?.token,
                 activity.options.taskQueue, runID)
             if lease == nil { notifications.topics.insert(.activityTasks) }
         }
         for timer in prepared.plan.timers {
-            try await connection.execute("INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt)
+            try await connection.execute(
+                "INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt)
             notifications.topics.insert(.timers)
         }
         for seq in prepared.plan.cancelledTimers {
@@ -111,18 +136,25 @@ extension SQLWorkflowStore {
             try await insertApprovals(connection, prepared.plan, runID: runID)
             notifications.topics.insert(.timers)
         }
-        if prepared.plan.withdrawsApprovals { try await withdrawApprovals(connection, runID: runID, now: completion.now) }
+        if prepared.plan.withdrawsApprovals {
+            try await withdrawApprovals(connection, runID: runID, now: completion.now)
+        }
         var pending = false
-        if run.hasInbox { pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough) }
-        try await connection.execute("""
-            UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?, task_ready_at = ?,
+        if run.hasInbox {
+            pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
+        }
+        try await connection.execute(
+            """
+            UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
+                task_ready_at = ?,
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
             WHERE run_id = ?
             """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, runID)
         if let reason = prepared.plan.compensationFailure {
             // Its own statement: setting the indexed status column on every commit costs index writes.
-            try await connection.execute("UPDATE workflow_runs SET status = 'compensationFailed', status_reason = ? WHERE run_id = ?",
-                                       reason, runID)
+            try await connection.execute(
+                "UPDATE workflow_runs SET status = 'compensationFailed', status_reason = ? WHERE run_id = ?",
+                reason, runID)
         }
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
@@ -130,7 +162,9 @@ extension SQLWorkflowStore {
 
     /// Appends the task's events to the run's history, numbered after `historyLength`, in
     /// multi-row inserts (one round trip for a task's events on PostgreSQL).
-    private func appendEvents(_ connection: any SQLConnection, _ prepared: PreparedCompletion, after historyLength: Int) async throws {
+    private func appendEvents(_ connection: any SQLConnection, _ prepared: PreparedCompletion, after historyLength: Int)
+        async throws
+    {
         let events = prepared.completion.events
         var start = 0
         while start < events.count {
@@ -138,11 +172,15 @@ extension SQLWorkflowStore {
             var binds: [SQLValue] = []
             binds.reserveCapacity((end - start) * 5)
             for index in start..<end {
-                binds += [.text(prepared.completion.runID), .int(Int64(historyLength + index + 1)), .text(events[index].kind.name),
-                          events[index].timestamp.sqlValue, .blob(prepared.bodies[index])]
+                binds += [
+                    .text(prepared.completion.runID), .int(Int64(historyLength + index + 1)),
+                    .text(events[index].kind.name),
+                    events[index].timestamp.sqlValue, .blob(prepared.bodies[index]),
+                ]
             }
             let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: end - start).joined(separator: ", ")
-            try await connection.execute("INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds)
+            try await connection.execute(
+                "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds)
             start = end
         }
     }

@@ -36,29 +36,38 @@ package final class SQLWorkflowStore: WorkflowStore {
     // MARK: - Runs
 
     package func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
-        let body = try EventCodec.encode(.workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID,
-                                                          input: request.input))
+        let body = try EventCodec.encode(
+            .workflowStarted(
+                workflowType: request.workflowType, workflowID: request.workflowID,
+                input: request.input))
         let firstTask = try request.firstTask.map(PreparedCompletion.init)
         return try await driver.write { [self] connection, notifications in
             let needsTask = firstTask == nil
             // The partial unique index on open runs' workflow ids makes a concurrent start a no-op.
-            let inserted = try await connection.changes("""
+            let inserted = try await connection.changes(
+                """
                 INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
                                            history_length, needs_task, task_ready_at, task_queue)
                 VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?)
                 ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
-                """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now, request.now,
+                """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
+                request.now,
                 needsTask, needsTask ? request.now : nil, request.taskQueue)
             guard inserted > 0 else {
-                guard let existing = try await connection.row("""
-                    SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)
-                    """, request.workflowID) else {
+                guard
+                    let existing = try await connection.row(
+                        """
+                        SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)
+                        """, request.workflowID)
+                else {
                     throw KeelError(.storage, "workflow '\(request.workflowID)' changed during its start; retry")
                 }
                 return StartWorkflowResult(runID: try existing.get(0), created: false)
             }
-            try await connection.execute("""
-                INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)
+            try await connection.execute(
+                """
+                INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1,
+                    'workflowStarted', ?, ?)
                 """, request.runID, request.now, body)
             if let firstTask {
                 _ = try await commit(connection, firstTask, run: .started, notifications: &notifications)
@@ -73,14 +82,17 @@ package final class SQLWorkflowStore: WorkflowStore {
         let body = try EventCodec.encode(.workflowTerminated(reason: reason))
         return try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "terminate")
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
                 SELECT run_id, history_length + 1, 'workflowTerminated', ?, ? FROM workflow_runs WHERE run_id = ?
                 """, now, body, runID)
-            try await connection.execute("""
+            try await connection.execute(
+                """
                 UPDATE workflow_runs SET status = 'terminated', status_reason = ?, closed_at = ?, updated_at = ?,
                     history_length = history_length + 1, task_version = task_version + 1, needs_task = \(dialect.false),
-                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
+                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                        task_claims = 0
                 WHERE run_id = ?
                 """, reason, now, now, runID)
             try await deletePendingWork(connection, runID: runID, withdrawingApprovals: true, now: now)
@@ -97,8 +109,11 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     /// Blocks a running run, with the reason; only the holder of `leaseToken` may (`nil`: the
     /// caller has just claimed it in this transaction).
-    func park(_ connection: any SQLConnection, runID: String, leaseToken: Int64?, reason: String, now: Date) async throws {
-        try await connection.execute("""
+    func park(_ connection: any SQLConnection, runID: String, leaseToken: Int64?, reason: String, now: Date)
+        async throws
+    {
+        try await connection.execute(
+            """
             UPDATE workflow_runs SET status = 'blocked', status_reason = ?, updated_at = ?,
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
             WHERE run_id = ? AND status = 'running' AND (CAST(? AS BIGINT) IS NULL OR lease_token = ?)
@@ -107,8 +122,10 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     package func unblockRuns(now: Date) async throws -> Int {
         try await driver.write { [self] connection, notifications in
-            let unblocked = try await connection.changes("""
-                UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = \(dialect.true), task_ready_at = ?,
+            let unblocked = try await connection.changes(
+                """
+                UPDATE workflow_runs SET status = 'running', status_reason = NULL, needs_task = \(dialect.true),
+                    task_ready_at = ?,
                     task_version = task_version + 1, task_claims = 0
                 WHERE status = 'blocked'\(dialect.countingChanges)
                 """, now)
@@ -120,21 +137,25 @@ package final class SQLWorkflowStore: WorkflowStore {
     // MARK: - Queries
 
     private static var runColumns: String {
-        "run_id, workflow_id, workflow_type, status, input, result, failure, status_reason, created_at, updated_at, closed_at, history_length"
+        "run_id, workflow_id, workflow_type, status, input, result, failure, status_reason, created_at, "
+            + "updated_at, closed_at, history_length"
     }
 
     package func findRun(workflowID: String) async throws -> WorkflowRun? {
         try await driver.read { connection in
-            try await connection.row("""
+            try await connection.row(
+                """
                 SELECT \(Self.runColumns) FROM workflow_runs WHERE workflow_id = ?
                 ORDER BY status IN \(RunStatus.openSQLList) DESC, created_at DESC, run_id DESC LIMIT 1
-                """, workflowID).map(Self.run(from:))
+                """, workflowID
+            ).map(Self.run(from:))
         }
     }
 
     package func run(runID: String) async throws -> WorkflowRun? {
         try await driver.read { connection in
-            try await connection.row("SELECT \(Self.runColumns) FROM workflow_runs WHERE run_id = ?", runID).map(Self.run(from:))
+            try await connection.row("SELECT \(Self.runColumns) FROM workflow_runs WHERE run_id = ?", runID).map(
+                Self.run(from:))
         }
     }
 
@@ -155,7 +176,8 @@ package final class SQLWorkflowStore: WorkflowStore {
         }
         binds.append(.int(Int64(query.limit)))
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT \(Self.runColumns) FROM workflow_runs \(whereClause) ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        let sql =
+            "SELECT \(Self.runColumns) FROM workflow_runs \(whereClause) ORDER BY created_at DESC, run_id DESC LIMIT ?"
         let finalBinds = binds
         return try await driver.read { connection in
             try await connection.query(sql, finalBinds).map(Self.run(from:))
@@ -168,16 +190,21 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     package func pendingWork(runID: String) async throws -> PendingWork {
         try await driver.read { [self] connection in
-            let activities = try await connection.query("""
+            let activities = try await connection.query(
+                """
                 SELECT seq, activity_name, task_queue, attempt, visible_at, lease_owner, last_error FROM activity_tasks
                 WHERE run_id = ? ORDER BY seq
-                """, runID).map { row in
-                PendingWork.Activity(seq: try row.get(0), activityName: try row.get(1), taskQueue: try row.get(2),
-                                     attempt: try row.get(3), nextAttemptAt: try row.get(4), leaseOwner: try row.get(5),
-                                     lastError: try row.get(6))
+                """, runID
+            ).map { row in
+                PendingWork.Activity(
+                    seq: try row.get(0), activityName: try row.get(1), taskQueue: try row.get(2),
+                    attempt: try row.get(3), nextAttemptAt: try row.get(4), leaseOwner: try row.get(5),
+                    lastError: try row.get(6))
             }
-            let timers = try await connection.query("SELECT seq, fire_at FROM timers WHERE run_id = ? ORDER BY fire_at", runID)
-                .map { PendingWork.Timer(seq: try $0.get(0), fireAt: try $0.get(1)) }
+            let timers = try await connection.query(
+                "SELECT seq, fire_at FROM timers WHERE run_id = ? ORDER BY fire_at", runID
+            )
+            .map { PendingWork.Timer(seq: try $0.get(0), fireAt: try $0.get(1)) }
             let inbox = try await inbox(connection, runID: runID).map {
                 PendingWork.Inbox(kind: $0.kind.name, detail: EventCodec.summary(of: $0.kind), receivedAt: $0.timestamp)
             }
@@ -189,35 +216,47 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     /// Locks the run's row (PostgreSQL) and reads what fencing needs.
     func lockRun(_ connection: any SQLConnection, runID: String) async throws -> RunFence? {
-        try await connection.row("""
+        try await connection.row(
+            """
             SELECT status, task_version, history_length, lease_token, lease_expires_at,
                    EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
             FROM workflow_runs WHERE run_id = ?\(dialect.lockRows)
-            """, runID).map { row in
-            RunFence(status: RunStatus(rawValue: try row.get(0)) ?? .running, taskVersion: try row.get(1),
-                     historyLength: try row.get(2), leaseToken: try row.get(3), leaseExpiresAt: try row.get(4),
-                     hasInbox: try row.get(5))
+            """, runID
+        ).map { row in
+            RunFence(
+                status: RunStatus(rawValue: try row.get(0)) ?? .running, taskVersion: try row.get(1),
+                historyLength: try row.get(2), leaseToken: try row.get(3), leaseExpiresAt: try row.get(4),
+                hasInbox: try row.get(5))
         }
     }
 
     /// Locks the open run of `workflowID` (PostgreSQL). - Throws: `.workflowClosed` or `.workflowNotFound`.
     func lockOpenRun(_ connection: any SQLConnection, workflowID: String, action: String) async throws -> String {
-        if let row = try await connection.row("""
-            SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)\(dialect.lockRows)
-            """, workflowID) {
+        if let row = try await connection.row(
+            """
+            SELECT run_id FROM workflow_runs WHERE workflow_id = ?
+                AND status IN \(RunStatus.openSQLList)\(dialect.lockRows)
+            """, workflowID)
+        {
             return try row.get(0)
         }
-        if let row = try await connection.row("""
+        if let row = try await connection.row(
+            """
             SELECT status FROM workflow_runs WHERE workflow_id = ? ORDER BY created_at DESC LIMIT 1
-            """, workflowID) {
-            throw KeelError(.workflowClosed, "cannot \(action): workflow '\(workflowID)' is closed (\(try row.get(0, as: String.self)))")
+            """, workflowID)
+        {
+            throw KeelError(
+                .workflowClosed,
+                "cannot \(action): workflow '\(workflowID)' is closed (\(try row.get(0, as: String.self)))")
         }
         throw KeelError(.workflowNotFound, "cannot \(action): no workflow with id '\(workflowID)'")
     }
 
     func history(_ connection: any SQLConnection, runID: String) async throws -> [HistoryEvent] {
-        try await connection.query("SELECT event_id, timestamp, body FROM history_events WHERE run_id = ? ORDER BY event_id", runID)
-            .map { HistoryEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
+        try await connection.query(
+            "SELECT event_id, timestamp, body FROM history_events WHERE run_id = ? ORDER BY event_id", runID
+        )
+        .map { HistoryEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
     }
 
     /// Drops what a closing run was waiting on, withdrawing its pending approvals if asked.
@@ -226,13 +265,17 @@ package final class SQLWorkflowStore: WorkflowStore {
     /// activity outcome or a timer being recorded, which waits for the run's row) are skipped
     /// rather than waited for — waiting would deadlock; that transaction deletes its row itself
     /// and finds the run closed.
-    func deletePendingWork(_ connection: any SQLConnection, runID: String, withdrawingApprovals: Bool, now: Date) async throws {
+    func deletePendingWork(_ connection: any SQLConnection, runID: String, withdrawingApprovals: Bool, now: Date)
+        async throws
+    {
         if withdrawingApprovals { try await withdrawApprovals(connection, runID: runID, now: now) }
-        try await connection.execute("""
+        try await connection.execute(
+            """
             DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))
             """, runID)
-        try await connection.execute("DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))",
-                                   runID)
+        try await connection.execute(
+            "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))",
+            runID)
         try await connection.execute("DELETE FROM run_inbox WHERE run_id = ?", runID)
     }
 
@@ -242,7 +285,8 @@ package final class SQLWorkflowStore: WorkflowStore {
             status: RunStatus(rawValue: try row.get(3)) ?? .running, input: Payload(data: try row.get(4)),
             result: try row.get(5, as: Data?.self).map(Payload.init(data:)),
             failure: try row.get(6, as: Data?.self).map { try EventCodec.decode(attribute: ErrorInfo.self, from: $0) },
-            statusReason: try row.get(7), createdAt: try row.get(8), updatedAt: try row.get(9), closedAt: try row.get(10),
+            statusReason: try row.get(7), createdAt: try row.get(8), updatedAt: try row.get(9),
+            closedAt: try row.get(10),
             historyLength: try row.get(11))
     }
 }
