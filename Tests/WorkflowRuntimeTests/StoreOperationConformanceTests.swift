@@ -160,6 +160,32 @@ struct StoreOperationConformanceTests {
         }
     }
 
+    @Test("a claimer whose lease expired and who reports back is refused, and its claim stops counting as a lost one",
+          arguments: StoreBackend.allCases)
+    func slowClaimerDoesNotCountAsLost(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            _ = try await store.startWorkflow(startRequest("slow"))
+            let claim = { (owner: String, time: Date) in
+                try #require(try await store.claimWorkflowTasks(owner: owner, limit: 1, lease: .seconds(1), now: time,
+                                                                cachedTaskVersion: { _ in nil }).first)
+            }
+            let slow = try await claim("slow", t0)
+            #expect(slow.claims == 1)
+            let second = try await claim("second", t0.addingTimeInterval(2))
+            #expect(second.claims == 2, "the expired lease was taken over")
+            let late = WorkflowTaskCompletion(runID: slow.runID, workflowID: "slow", leaseToken: slow.leaseToken,
+                                              expectedTaskVersion: slow.taskVersion, consumedInboxThrough: nil,
+                                              events: [(step(1), t0)], eagerLeases: [:], now: t0.addingTimeInterval(3))
+            guard case .rejected = try await store.completeWorkflowTask(late) else {
+                Issue.record("a commit under a lost lease must be refused")
+                return
+            }
+            #expect(try await store.history(runID: slow.runID).count == 1, "nothing of the late commit was written")
+            let third = try await claim("third", t0.addingTimeInterval(5))
+            #expect(third.claims == 2, "the slow claimer reported back: only the second claim is unaccounted for")
+        }
+    }
+
     @Test("two claimers at once get disjoint workflow tasks and disjoint activity attempts, together all of them",
           arguments: StoreBackend.allCases)
     func concurrentClaimersAreDisjoint(backend: StoreBackend) async throws {

@@ -25,11 +25,11 @@ func reportingErrors(_ body: () async throws -> Void) async throws {
 
 func exitCode(for code: KeelError.Code) -> Int32 {
     switch code {
-    case .unknownWorkflowType, .unknownActivityType, .malformedInput, .payloadEncoding, .payloadDecoding,
+    case .unknownWorkflowType, .malformedInput, .payloadEncoding, .payloadDecoding,
         .invalidArgument, .invalidDatabaseURL, .requestIDReused:
         2
     case .workflowNotFound, .approvalNotFound: 3
-    case .workflowClosed, .workflowAlreadyExists, .invalidState: 4
+    case .workflowClosed, .invalidState: 4
     case .databaseUnreachable, .storage: 5
     case .nonDeterminism: 6
     case .timeout: 1

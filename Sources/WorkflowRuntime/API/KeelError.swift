@@ -8,13 +8,11 @@ public struct KeelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong, as a stable code.
     public enum Code: String, Sendable, Codable {
         case unknownWorkflowType
-        case unknownActivityType
         case malformedInput
         case payloadEncoding
         case payloadDecoding
         case workflowNotFound
         case workflowClosed
-        case workflowAlreadyExists
         /// The run is not in the state the operation needs (e.g. a compensation retry of a run whose compensation did
         /// not fail).
         case invalidState

@@ -22,7 +22,8 @@ public struct WorkerConfiguration: Sendable {
     /// Claims in a row of one workflow task that did not finish (each claimer crashed, hung or was
     /// killed before committing) after which the run is blocked with the reason instead of being
     /// processed again: a run whose code or input crashes the process takes down a few workers,
-    /// not every worker on every restart. Blocked runs are retried when a worker starts.
+    /// not every worker on every restart. Blocked runs are retried when a worker starts. A claimer
+    /// that reports back after its lease expired (a slow worker, not a lost one) does not count.
     public var workflowTaskClaimLimit: Int
     /// How long a stopping worker lets its running activity attempts finish. They see
     /// ``ActivityContext/isWorkerShuttingDown`` at once; when the grace period ends, those still

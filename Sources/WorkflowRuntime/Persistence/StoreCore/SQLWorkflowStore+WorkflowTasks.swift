@@ -53,6 +53,13 @@ extension SQLWorkflowStore {
         let prepared = try PreparedCompletion(completion)
         return try await driver.write { [self] connection, notifications in
             guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
+                // The holder of an older lease reported back: it was slow, not lost, so its claim
+                // does not count toward the limit on claims that never finish (a crash loop).
+                if completion.leaseToken != nil {
+                    try await connection.execute(
+                        "UPDATE workflow_runs SET task_claims = task_claims - 1 WHERE run_id = ? AND task_claims > 1",
+                        completion.runID)
+                }
                 return .rejected(
                     reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
