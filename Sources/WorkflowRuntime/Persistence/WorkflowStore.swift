@@ -1,8 +1,8 @@
 import Foundation
 import Crypto
 
-/// The one storage seam of the engine. Every backend (SQLite, PostgreSQL) implements it with the
-/// same semantics, checked by one conformance suite.
+/// The one storage seam of the engine, implemented once by ``SQLWorkflowStore`` over a
+/// per-backend ``SQLDriver`` (SQLite, PostgreSQL); one conformance suite checks it on both.
 ///
 /// Model: a run has an append-only history, written only by the workflow task that produced or
 /// observed the events. Things that happen to a run while no task runs (activity outcomes, timer

@@ -10,9 +10,9 @@ import Foundation
 /// other and concurrent operations cannot deadlock; claims skip rows others hold. On SQLite the
 /// write transaction itself excludes every other writer.
 ///
-/// Not generic over its driver: generic code that other modules instantiate runs unspecialized,
-/// looking up type metadata at run time on every statement, which cost SQLite a third of its
-/// throughput. The driver is an existential; backends add accessors in extensions.
+/// Not generic over its driver: generic code instantiated from another module runs
+/// unspecialized, looking up type metadata at run time on every statement. The driver is an
+/// existential, the core compiled once in this module; backends add accessors in extensions.
 package final class SQLWorkflowStore: WorkflowStore {
     package let driver: any SQLDriver
     let dialect: SQLDialect
