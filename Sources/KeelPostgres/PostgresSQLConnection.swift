@@ -38,18 +38,20 @@ package struct PostgresSQLConnection: SQLConnection {
 
     /// `sql` with its `?` placeholders numbered (the core's statements hold no `?` in literals).
     static func numberingPlaceholders(_ sql: String) -> String {
-        var numbered = ""
+        // Over UTF-8 bytes, not Characters: this runs for every statement.
+        var numbered: [UInt8] = []
         numbered.reserveCapacity(sql.utf8.count + 16)
         var next = 1
-        for character in sql {
-            if character == "?" {
-                numbered += "$\(next)"
+        for byte in sql.utf8 {
+            if byte == UInt8(ascii: "?") {
+                numbered.append(UInt8(ascii: "$"))
+                numbered.append(contentsOf: String(next).utf8)
                 next += 1
             } else {
-                numbered.append(character)
+                numbered.append(byte)
             }
         }
-        return numbered
+        return String(decoding: numbered, as: UTF8.self)
     }
 
     /// A result cell as a value, by its column type.

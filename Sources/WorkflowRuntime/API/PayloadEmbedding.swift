@@ -31,16 +31,25 @@ package final class PayloadEmbedding: Sendable {
 
     /// `json` with each placeholder string replaced by its payload's JSON.
     package func embed(into json: String) -> String {
-        var text = json
-        for (index, payload) in payloads.withLock({ $0 }).enumerated().reversed() {
-            text = text.replacingOccurrences(
-                of: "\"\(Self.placeholder(nonce: nonce, index: index))\"", with: Self.json(of: payload))
+        let payloads = payloads.withLock { $0 }
+        // One pass: each placeholder is `"<prefix><index>@"`; the text between them is kept as is.
+        let prefix = "\"" + Self.placeholder(nonce: nonce, index: nil)
+        var parts = json.components(separatedBy: prefix)
+        for index in parts.indices.dropFirst() {
+            let part = parts[index]
+            guard let end = part.range(of: "@\""), let number = Int(part[..<end.lowerBound]),
+                  payloads.indices.contains(number) else {
+                parts[index] = prefix + part
+                continue
+            }
+            parts[index] = Self.json(of: payloads[number]) + part[end.upperBound...]
         }
-        return text
+        return parts.joined()
     }
 
-    private static func placeholder(nonce: UInt64, index: Int) -> String {
-        "@keel-payload-\(String(nonce, radix: 16))-\(index)@"
+    /// `@keel-payload-<nonce>-<index>@`; without an index, the part before it.
+    private static func placeholder(nonce: UInt64, index: Int?) -> String {
+        "@keel-payload-\(String(nonce, radix: 16))-" + (index.map { "\($0)@" } ?? "")
     }
 
     /// The payload's text if it is JSON (within the nesting limit), else its bytes in base64.
