@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "KeelCLI", targets: ["KeelCLI"]),
         .library(name: "Workflows", targets: ["Workflows"]),
         .library(name: "Activities", targets: ["Activities"]),
+        .library(name: "KeelProcess", targets: ["KeelProcess"]),
         .executable(name: "worker", targets: ["worker"]),
     ],
     dependencies: [
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .target(
@@ -59,6 +61,7 @@ let package = Package(
             ]
         ),
         .target(name: "Workflows", dependencies: ["WorkflowRuntime", "Activities"]),
+        .target(name: "KeelProcess", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
         .target(
             name: "KeelCLI",
             dependencies: [
@@ -72,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "worker",
             dependencies: [
-                "KeelCLI", "Workflows", "Activities", "WorkflowRuntime", "KeelSQLite", "KeelPostgres",
+                "KeelCLI", "Workflows", "Activities", "WorkflowRuntime", "KeelSQLite", "KeelPostgres", "KeelProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,7 +103,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "WorkflowRuntime", "KeelSQLite", "KeelPostgres", "KeelCLI", "Workflows", "Activities", "worker",
-                "KeelTestSupport",
+                "KeelTestSupport", "KeelProcess",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

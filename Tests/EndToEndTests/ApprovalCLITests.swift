@@ -137,7 +137,7 @@ struct ApprovalCLITests {
         let db = try await backend.databaseURL(in: scratch)
         let migrated = try await WorkerBinary.run(["migrate"], database: db)
         #expect(migrated.status == 0, "migrate: \(migrated.stderr)")
-        let daemon = try Daemon(database: db, logPath: scratch.logPath)
+        let daemon = try await Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
 
         try await StoreLocation(url: db).withStore { store in

@@ -11,7 +11,7 @@ struct CLITests {
         defer { scratch.remove() }
         let db = scratch.databaseURL
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
-        let daemon = try Daemon(database: db, logPath: scratch.logPath)
+        let daemon = try await Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
 
         // Concurrent CLI processes: starts and listings while the daemon works.

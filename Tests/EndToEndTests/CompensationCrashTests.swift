@@ -71,10 +71,10 @@ struct CompensationCrashTests {
 
         try await StoreLocation(url: db).withStore { store in
             let client = WorkflowClient(store: store)
-            func daemon(_ number: Int) throws -> Daemon {
-                try Daemon(database: db, logPath: scratch.logPath, extraArguments: ["--identity", "crash-worker-\(number)"])
+            func daemon(_ number: Int) async throws -> Daemon {
+                try await Daemon(database: db, logPath: scratch.logPath, extraArguments: ["--identity", "crash-worker-\(number)"])
             }
-            var worker = try daemon(1)
+            var worker = try await daemon(1)
             try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
             var handles: [WorkflowHandle] = []
             for index in 0..<Self.runs {
@@ -86,8 +86,8 @@ struct CompensationCrashTests {
                 let compensating = try await Self.waitForCompensationInFlight(handles, owner: "crash-worker-\(restart)", store: store,
                                                                              scratch: scratch)
                 kills.append((Date(), compensating))
-                worker.kill()
-                worker = try daemon(restart + 1)
+                await worker.kill()
+                worker = try await daemon(restart + 1)
                 try await Daemon.waitForStart(logPath: scratch.logPath, count: restart + 1)
             }
 

@@ -17,10 +17,10 @@ struct CrashRecoveryTests {
         let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let client = WorkflowClient(store: store)
 
-        func startDaemon(_ number: Int) throws -> Daemon {
-            try Daemon(database: scratch.databaseURL, logPath: scratch.logPath, extraArguments: ["--identity", "crash-\(number)"])
+        func startDaemon(_ number: Int) async throws -> Daemon {
+            try await Daemon(database: scratch.databaseURL, logPath: scratch.logPath, extraArguments: ["--identity", "crash-\(number)"])
         }
-        var daemon = try startDaemon(1)
+        var daemon = try await startDaemon(1)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         let runs = 30
         let steps = 6
@@ -40,8 +40,8 @@ struct CrashRecoveryTests {
                                       arguments: ["crash-\(restart)"])
                 } == true ? true : nil
             }
-            daemon.kill()
-            daemon = try startDaemon(restart + 1)
+            await daemon.kill()
+            daemon = try await startDaemon(restart + 1)
             try await Daemon.waitForStart(logPath: scratch.logPath, count: restart + 1)
         }
         for handle in handles {
@@ -76,7 +76,7 @@ struct CrashRecoveryTests {
         #expect(try await WorkerBinary.run(["migrate"], database: scratch.databaseURL).status == 0)
         let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let client = WorkflowClient(store: store)
-        let daemon = try Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
+        let daemon = try await Daemon(database: scratch.databaseURL, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         let handle = try await client.start(DiagnosticSequence.self, id: "drain",
                                             input: .init(steps: 3, stepDelayMilliseconds: 1500, stepTimeoutSeconds: 10))

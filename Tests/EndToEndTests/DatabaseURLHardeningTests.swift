@@ -97,7 +97,7 @@ struct DatabaseURLHardeningTests {
                 return output
             }
             #expect(try await run(["migrate"]).stdout.contains("applied"))
-            let daemon = try Daemon(database: url, logPath: scratch.logPath, extraArguments: ["--log-level", "trace"])
+            let daemon = try await Daemon(database: url, logPath: scratch.logPath, extraArguments: ["--log-level", "trace"])
             try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
             #expect(try await run(["start", "diagnostics.sequence", "--id", "s", "--input", "{\"steps\":2}", "--wait", "--timeout", "30", "--json"]).status == 0)
             #expect(try await run(["start", "diagnostics.wait-signal", "--id", "w", "--json"]).status == 0)

@@ -31,7 +31,7 @@ struct HostileInputTests {
         defer { scratch.remove() }
         let db = scratch.databaseURL
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
-        let daemon = try Daemon(database: db, logPath: scratch.logPath)
+        let daemon = try await Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
 
         var cases: [(id: String, field: String, value: String, arguments: [String])] = []
@@ -216,7 +216,7 @@ struct HostileInputTests {
         let samePayloadOtherName = try await WorkerBinary.run(["signal", "r", "go", "--request-id", "A"], database: db)
         #expect(samePayloadOtherName.status == 2, "\(samePayloadOtherName.stderr)")
 
-        let daemon = try Daemon(database: db, logPath: scratch.logPath)
+        let daemon = try await Daemon(database: db, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         #expect(try await WorkerBinary.run(["signal", "r", "go", "--payload", "{\"p\":3}", "--request-id", "B"], database: db).status == 0)
         let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
@@ -237,7 +237,7 @@ struct HostileInputTests {
         defer { scratch.remove() }
         let db = scratch.databaseURL
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
-        let daemon = try Daemon(database: db, logPath: scratch.logPath, extraArguments: ["--require-approvers"])
+        let daemon = try await Daemon(database: db, logPath: scratch.logPath, extraArguments: ["--require-approvers"])
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         let open = #"{"summary":"anyone","payload":{},"deadlineSeconds":3600}"#
         let named = #"{"summary":"named","payload":{},"deadlineSeconds":3600,"approvers":["ada"]}"#

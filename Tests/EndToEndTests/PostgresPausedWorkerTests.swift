@@ -7,46 +7,6 @@ import PostgresNIO
 import Testing
 import WorkflowRuntime
 import Workflows
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A `worker run` child process that the test can pause (SIGSTOP) and resume (SIGCONT).
-private final class PausableWorker {
-    private let process = Process()
-
-    init(database: String, logPath: String, leaseSeconds: Int) throws {
-        process.executableURL = WorkerBinary.url
-        process.arguments = ["run", "--database", database, "--poll-interval-ms", "50",
-                             "--workflow-task-timeout", "\(leaseSeconds)", "--activity-timeout", "\(leaseSeconds)"]
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-    }
-
-    func pause() { _ = Glibc.kill(process.processIdentifier, SIGSTOP) }
-    func resume() { _ = Glibc.kill(process.processIdentifier, SIGCONT) }
-
-    /// SIGTERM, then waits up to `timeout` for the drain. - Returns: the exit status.
-    func stop(within timeout: Duration) async throws -> Int32 {
-        process.terminate()
-        let end = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < end else {
-                _ = Glibc.kill(process.processIdentifier, SIGKILL)
-                throw DaemonError(description: "the worker did not exit within \(timeout) of SIGTERM")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) }
-    }
-}
 
 @Suite("PostgreSQL: a paused worker does not block the others", .serialized)
 struct PostgresPausedWorkerTests {
@@ -65,8 +25,10 @@ struct PostgresPausedWorkerTests {
             let migrated = try await WorkerBinary.run(["migrate"], database: url)
             try #require(migrated.status == 0, "migrate: \(migrated.stderr)")
             let logs = (0..<2).map { scratch.directory.appendingPathComponent("worker-\($0).log").path }
-            let first = try PausableWorker(database: url, logPath: logs[0], leaseSeconds: Self.lease)
-            let second = try PausableWorker(database: url, logPath: logs[1], leaseSeconds: Self.lease)
+            let first = try await Daemon(
+                database: url, logPath: logs[0], workflowTaskTimeout: Self.lease, activityTimeout: Self.lease)
+            let second = try await Daemon(
+                database: url, logPath: logs[1], workflowTaskTimeout: Self.lease, activityTimeout: Self.lease)
             for log in logs { try await Daemon.waitForStart(logPath: log, count: 1) }
 
             try await StoreLocation(url: url).withStore { store in

@@ -22,7 +22,8 @@ struct PostgresRestartTests {
             let migrated = try await WorkerBinary.run(["migrate"], database: server.url)
             try #require(migrated.status == 0, "migrate: \(migrated.stderr)")
             let logs = (0..<2).map { scratch.directory.appendingPathComponent("worker-\($0).log").path }
-            let workers = try logs.map { try Daemon(database: server.url, logPath: $0) }
+            var workers: [Daemon] = []
+            for log in logs { workers.append(try await Daemon(database: server.url, logPath: log)) }
             for log in logs { try await Daemon.waitForStart(logPath: log, count: 1) }
 
             try await StoreLocation(url: server.url).withStore { store in

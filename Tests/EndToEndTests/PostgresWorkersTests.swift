@@ -67,7 +67,8 @@ struct PostgresWorkersTests {
         defer { scratch.remove() }
         #expect(try await WorkerBinary.run(["migrate"], database: url).status == 0)
         let logs = (0..<3).map { scratch.directory.appendingPathComponent("worker-\($0).log").path }
-        var workers = try logs.map { try Daemon(database: url, logPath: $0) }
+        var workers: [Daemon] = []
+        for log in logs { workers.append(try await Daemon(database: url, logPath: log)) }
         for log in logs { try await Daemon.waitForStart(logPath: log, count: 1) }
 
         try await StoreLocation(url: url).withStore { store in
@@ -80,8 +81,8 @@ struct PostgresWorkersTests {
             }
             for restart in 1...2 {
                 try await Task.sleep(for: .milliseconds(700))
-                workers[0].kill()
-                workers[0] = try Daemon(database: url, logPath: logs[0])
+                await workers[0].kill()
+                workers[0] = try await Daemon(database: url, logPath: logs[0])
                 try await Daemon.waitForStart(logPath: logs[0], count: restart + 1)
             }
             let runs = try await waitForAll(handles, client: client, deadline: .seconds(150))
@@ -102,7 +103,7 @@ struct PostgresWorkersTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         #expect(try await WorkerBinary.run(["migrate"], database: url).status == 0)
-        let worker = try Daemon(database: url, logPath: scratch.logPath)
+        let worker = try await Daemon(database: url, logPath: scratch.logPath)
         try await Daemon.waitForStart(logPath: scratch.logPath, count: 1)
         let started = try await WorkerBinary.run(["start", "diagnostics.sequence", "--id", "pg-seq", "--input", "{\"steps\":2}", "--wait", "--timeout", "20"],
                                            database: url)

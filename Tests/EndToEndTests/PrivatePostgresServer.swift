@@ -1,4 +1,5 @@
 import Foundation
+import KeelProcess
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -98,33 +99,17 @@ enum PostgresDevScript {
     ///   fails or takes longer than `timeout` (it is then killed).
     static func run(_ command: String, port: Int, directory: String, timeout: Duration = .seconds(60)) async throws -> String {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("keel-postgres-dev-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: output) }
-        let log = try FileHandle(forWritingTo: output)
-        defer { try? log.close() }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [path, command]
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["KEEL_PG_PORT": "\(port)", "KEEL_PG_DIR": directory]) { $1 }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        // Polls rather than `waitUntilExit()`, which cannot give up (and spins at full CPU when
-        // called on another thread than `run()` was).
-        let end = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < end else {
-                _ = kill(process.processIdentifier, SIGKILL)
-                throw PostgresScriptError(description: "postgres-dev.sh \(command) took longer than \(timeout)\(details(output, directory))")
-            }
-            try await Task.sleep(for: .milliseconds(20))
+        let script = try await ChildProcess.start(
+            "/bin/bash", arguments: [path, command],
+            environment: ["KEEL_PG_PORT": "\(port)", "KEEL_PG_DIR": directory], logPath: output.path)
+        guard let status = try await script.waitForExit(within: timeout) else {
+            await script.kill()
+            throw PostgresScriptError(description: "postgres-dev.sh \(command) took longer than \(timeout)\(details(output, directory))")
         }
         let printed = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard process.terminationStatus == 0 else {
-            throw PostgresScriptError(description: "postgres-dev.sh \(command) failed (status \(process.terminationStatus))\(details(output, directory))")
+        guard status == 0 else {
+            throw PostgresScriptError(description: "postgres-dev.sh \(command) failed (status \(status))\(details(output, directory))")
         }
         return printed.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KeelProcess
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,66 +22,38 @@ enum WorkerBinary {
         try await run(arguments + ["--database", database], standardInput: standardInput)
     }
 
-    /// Runs a CLI command to completion. The blocking wait runs on a thread of its own, so CLI
-    /// commands of tests running in parallel never hold the test process's few concurrency threads.
+    /// Runs a CLI command to completion.
     /// - Parameters:
     ///   - environment: when given, the child's `KEEL_` variables are exactly these (others are inherited).
     ///   - standardInput: written to the child's standard input, which is then closed.
     ///   - executable: the binary to run; default: the one built next to this test bundle.
     static func run(_ arguments: [String], environment: [String: String]? = nil, in directory: URL? = nil,
                     standardInput: Data? = nil, executable: URL = url) async throws -> Output {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                continuation.resume(with: Result {
-                    try runBlocking(arguments, environment: environment, in: directory, standardInput: standardInput,
-                                    executable: executable)
-                })
-            }.start()
-        }
-    }
-
-    private static func runBlocking(_ arguments: [String], environment: [String: String]?, in directory: URL?,
-                                    standardInput: Data?, executable: URL) throws -> Output {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        var changes: [String: String?] = [:]
         if let environment {
-            process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("KEEL_") }.merging(environment) { $1 }
+            for name in ProcessInfo.processInfo.environment.keys where name.hasPrefix("KEEL_") { changes[name] = .none }
+            for (name, value) in environment { changes[name] = value }
         }
-        if let directory { process.currentDirectoryURL = directory }
-        let input = Pipe()
-        let out = Pipe()
-        let err = Pipe()
-        if standardInput != nil { process.standardInput = input }
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        if let standardInput {
-            input.fileHandleForWriting.write(standardInput)
-            try input.fileHandleForWriting.close()
-        }
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        let output = try await ChildProcess.run(
+            executable.path, arguments: arguments, environment: changes, workingDirectory: directory?.path,
+            standardInput: standardInput)
+        return Output(status: output.status, stdout: output.standardOutput, stderr: output.standardError)
     }
 }
 
-/// A `worker run` daemon child process.
-final class Daemon {
-    private let process = Process()
+/// A `worker run` daemon child process, logging to a file.
+struct Daemon {
+    private let child: ChildProcess
 
-    init(database: String, logPath: String, extraArguments: [String] = []) throws {
-        process.executableURL = WorkerBinary.url
-        process.arguments = ["run", "--database", database, "--poll-interval-ms", "50",
-                             "--workflow-task-timeout", "2", "--activity-timeout", "1"] + extraArguments
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+    /// Starts `worker run` with short leases and a 50 ms poll, appending its output to `logPath`.
+    init(database: String, logPath: String, workflowTaskTimeout: Int = 2, activityTimeout: Int = 1,
+         extraArguments: [String] = []) async throws {
+        child = try await ChildProcess.start(
+            WorkerBinary.url.path,
+            arguments: ["run", "--database", database, "--poll-interval-ms", "50",
+                        "--workflow-task-timeout", "\(workflowTaskTimeout)",
+                        "--activity-timeout", "\(activityTimeout)"] + extraArguments,
+            logPath: logPath)
     }
 
     /// Waits until the log shows `count` worker start-ups (signal handlers are installed by then).
@@ -94,10 +67,15 @@ final class Daemon {
     }
 
     /// SIGKILL, and waits the moment it takes the process to go.
-    func kill() {
-        _ = Glibc.kill(process.processIdentifier, SIGKILL)
-        while process.isRunning { usleep(1_000) }
+    func kill() async {
+        await child.kill()
     }
+
+    /// SIGSTOP: the process stops where it is, holding its connections and leases.
+    func pause() { child.send(SIGSTOP) }
+
+    /// SIGCONT after ``pause()``.
+    func resume() { child.send(SIGCONT) }
 
     /// SIGTERM and wait for the drain (at most a minute). - Returns: the exit status.
     func terminate() async throws -> Int32 {
@@ -106,24 +84,9 @@ final class Daemon {
 
     /// SIGTERM, then waits up to `timeout` for the worker to drain and exit.
     /// - Returns: the exit status.
-    /// - Throws: ``DaemonError`` if it did not exit in time (it is then killed).
+    /// - Throws: ``ChildProcessError/didNotExit(_:within:)`` if it did not exit in time (it is then killed).
     func stop(within timeout: Duration) async throws -> Int32 {
-        process.terminate()
-        // Polls rather than `waitUntilExit()`, which cannot give up (and spins at full CPU when
-        // called on another thread than the one that started the process).
-        let end = ContinuousClock.now + timeout
-        while process.isRunning {
-            guard ContinuousClock.now < end else {
-                kill()
-                throw DaemonError(description: "the worker did not exit within \(timeout) of SIGTERM")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning { kill() }
+        try await child.stop(within: timeout)
     }
 }
 

@@ -10,7 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract:
             "Run a benchmark workload (W1 throughput, W2 latency, W3 signal latency) with an in-process worker "
-                + "and print one JSON line in the peers' record format."
+            + "and print one JSON line in the peers' record format."
     )
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {

@@ -12,8 +12,8 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract:
             "Run diagnostics.sequence in a worker process, SIGKILL the worker mid-run, restart it, and show the "
-                + "run finish with every effect recorded once; then approve one diagnostics.approval run and "
-                    + "reject another, which compensates."
+            + "run finish with every effect recorded once; then approve one diagnostics.approval run and "
+            + "reject another, which compensates."
     )
 
     @Option(help: "Database URL (default: a new SQLite file in a temporary directory).")
@@ -37,7 +37,7 @@ struct DemoCommand: AsyncParsableCommand {
             store: store, registry: try WorkerRegistry.make(for: WorkflowDatabase(store: store)))
         print("Keel demo — database \(url)\n            worker log \(logPath)\n")
 
-        var worker = try WorkerProcess(databaseURL: url, logPath: logPath, leaseSeconds: lease)
+        var worker = try await WorkerProcess(databaseURL: url, logPath: logPath, leaseSeconds: lease)
         print("1. started `worker run` (pid \(worker.pid))")
         let workflowID = "demo-\(UInt16.random(in: 1000...9999))"
         let started = Date()
@@ -51,13 +51,13 @@ struct DemoCommand: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(20))
         }
         try await Task.sleep(for: .milliseconds(150))  // land inside the next step
-        worker.kill()
+        await worker.kill()
         print(
             "3. step \(crashAfter) of \(steps) done — killed the worker with SIGKILL in the middle of step "
                 + "\(crashAfter + 1)"
         )
 
-        worker = try WorkerProcess(databaseURL: url, logPath: logPath, leaseSeconds: lease)
+        worker = try await WorkerProcess(databaseURL: url, logPath: logPath, leaseSeconds: lease)
         print(
             "4. restarted `worker run` (pid \(worker.pid)); it takes over the lost step when its \(Int(lease)) "
                 + "s lease expires"
@@ -66,10 +66,10 @@ struct DemoCommand: AsyncParsableCommand {
         print(
             "5. '\(workflowID)' \(run.status.rawValue) after "
                 + "\(String(format: "%.1f", Date().timeIntervalSince(started))) s: "
-                    + "\(run.result?.description ?? run.failure?.description ?? "")"
+                + "\(run.result?.description ?? run.failure?.description ?? "")"
         )
         let approvalsOK = try await demonstrateApprovals(client: client, store: store, path: path)
-        let status = worker.stop()
+        let status = try await worker.stop()
         print("9. stopped the worker with SIGTERM (exit status \(status))\n")
 
         let history = try await store.history(runID: handle.runID)
@@ -84,7 +84,7 @@ struct DemoCommand: AsyncParsableCommand {
                 db,
                 sql:
                     "SELECT idempotency_key, step, attempts FROM diagnostic_effects WHERE workflow_id = ? ORDER "
-                        + "BY step",
+                    + "BY step",
                 arguments: [workflowID]
             ).map { ($0["idempotency_key"] as String, $0["step"] as Int, $0["attempts"] as Int) }
         }
@@ -131,7 +131,7 @@ struct DemoCommand: AsyncParsableCommand {
             print(
                 "   pending \(approval.id) of \(approval.workflowID): \"\(approval.request.summary)\" approvers "
                     + "\(approval.request.approvers.joined(separator: ",")) sha256 "
-                        + "\(approval.request.payloadHash.prefix(12))…"
+                    + "\(approval.request.payloadHash.prefix(12))…"
             )
         }
         do {
