@@ -7,10 +7,12 @@ import WorkflowRuntime
 /// no workflow code: only the machine.
 struct ReplayCase: Decodable, CustomTestStringConvertible {
     struct Action: Decodable {
-        /// `activity`, `sleep`, `signal`, `decision`, `compensationRetry` (operations of the code) or
-        /// `event` (something that happened to the run).
+        /// `activity`, `sleep`, `signal`, `decision`, `compensationRetry`, `signalExternal`,
+        /// `cancelExternal` (operations of the code) or `event` (something that happened to the run).
         var `do`: String
         var name: String?
+        /// The workflow id a `signalExternal` or `cancelExternal` goes to.
+        var target: String?
         var input: Payload?
         var shielded: Bool?
         var seconds: Double?
@@ -82,6 +84,15 @@ struct ReplayStateMachineTests {
         case "signal": return machine.waitForSignal(named: try #require(action.name), timeoutSeconds: action.timeout)
         case "decision": return machine.awaitDecision(ofApprovalAt: try #require(action.seq))
         case "compensationRetry": return machine.awaitCompensationRetry()
+        case "signalExternal":
+            let target = try #require(action.target)
+            let name = try #require(action.name)
+            return machine.sendExternalRequest {
+                .externalSignalRequested(seq: $0, workflowID: target, signal: name, payload: action.input ?? .emptyObject)
+            }
+        case "cancelExternal":
+            let target = try #require(action.target)
+            return machine.sendExternalRequest { .externalCancelRequested(seq: $0, workflowID: target, reason: action.name) }
         default: throw CaseError(message: "unknown action '\(action.do)'")
         }
     }
@@ -109,6 +120,8 @@ struct ReplayStateMachineTests {
         case .timerFired: "timerFired"
         case .signal(let payload): "signal \(payload.map(\.description) ?? "nil")"
         case .approvalDecided(let decision): "approvalDecided \(decision.outcome.rawValue)" + (decision.decidedBy.map { " by \($0)" } ?? "")
+        case .externalRequestDelivered(let runID): "delivered to \(runID)"
+        case .externalRequestFailed(let failure): "failed \(failure.type)"
         case .compensationRetry: "compensationRetry"
         case .cancelled(let reason): "cancelled \(reason ?? "nil")"
         }

@@ -57,6 +57,8 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
                 type: error.type, message: error.message, nonRetryable: error.nonRetryable, details: error.details)
         case let error as KeelError:
             self.init(type: "KeelError.\(error.code.rawValue)", message: error.message)
+        case let error as ExternalWorkflowError:
+            self = error.reason.failure(error.message)
         case let error as InvalidValueError:
             self.init(type: "InvalidValue", message: error.description, nonRetryable: true)
         case let error as ActivityFailure:

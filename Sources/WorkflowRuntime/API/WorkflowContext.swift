@@ -135,6 +135,39 @@ public final class WorkflowContext: @unchecked Sendable {
         try await execution.decision(ofApprovalAt: approval.seq)
     }
 
+    // MARK: Other workflows
+
+    /// Sends a signal to the open run of another workflow, once: it is delivered in the same
+    /// transaction that records this call in the run's history, so a crash or a replay never
+    /// sends it twice. The target's history shows it with request id `SENDER-RUN-ID/SEQ`.
+    /// - Returns: the id of the run that received it.
+    /// - Throws: ``ExternalWorkflowError`` when no workflow has that id, its latest run is closed,
+    ///   or it is this run's own workflow; ``WorkflowCancelledError`` when this run is cancelled.
+    @discardableResult
+    public func signalExternal<P: Encodable>(workflowID: String, signal name: String, payload: P) async throws
+        -> String
+    {
+        if workflowID.isEmpty { try await execution.failTask("signalExternal needs a workflow id") }
+        if name.isEmpty { try await execution.failTask("signalExternal needs a signal name") }
+        return try await execution.signalExternal(workflowID: workflowID, name: name, payload: try Payload.encode(payload))
+    }
+
+    /// Sends a signal with an empty payload (`{}`) to the open run of another workflow.
+    @discardableResult
+    public func signalExternal(workflowID: String, signal name: String) async throws -> String {
+        try await signalExternal(workflowID: workflowID, signal: name, payload: Empty())
+    }
+
+    /// Requests cancellation of the open run of another workflow, once (as ``signalExternal(workflowID:signal:payload:)``);
+    /// the target's code sees ``WorkflowCancelledError`` and decides how to end.
+    /// - Returns: the id of the run that received the request.
+    /// - Throws: ``ExternalWorkflowError`` as ``signalExternal(workflowID:signal:payload:)`` does.
+    @discardableResult
+    public func cancelExternal(workflowID: String, reason: String? = nil) async throws -> String {
+        if workflowID.isEmpty { try await execution.failTask("cancelExternal needs a workflow id") }
+        return try await execution.cancelExternal(workflowID: workflowID, reason: reason)
+    }
+
     // MARK: Compensation
 
     /// Registers the activity that undoes a step (saga). When the workflow's code then throws —

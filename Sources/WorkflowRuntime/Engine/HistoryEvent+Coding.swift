@@ -5,7 +5,8 @@ import Foundation
 extension HistoryEvent.Kind: Codable {
     private enum Key: String, CodingKey {
         case type, seq, workflowType, workflowID, input, activity, idempotencyKey, options, result, attempt, attempts,
-            failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy
+            failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy, signal,
+            runID
     }
 
     public init(from decoder: Decoder) throws {
@@ -48,6 +49,18 @@ extension HistoryEvent.Kind: Codable {
             self = .approvalRequested(seq: try seq(), request: try c.decode(ApprovalRequest.self, forKey: .request))
         case "approvalDecided":
             self = .approvalDecided(seq: try seq(), decision: try c.decode(ApprovalDecision.self, forKey: .decision))
+        case "externalSignalRequested":
+            self = .externalSignalRequested(
+                seq: try seq(), workflowID: try c.decode(String.self, forKey: .workflowID),
+                signal: try c.decode(String.self, forKey: .signal), payload: try c.decode(Payload.self, forKey: .payload))
+        case "externalCancelRequested":
+            self = .externalCancelRequested(
+                seq: try seq(), workflowID: try c.decode(String.self, forKey: .workflowID),
+                reason: try c.decodeIfPresent(String.self, forKey: .reason))
+        case "externalRequestDelivered":
+            self = .externalRequestDelivered(seq: try seq(), runID: try c.decode(String.self, forKey: .runID))
+        case "externalRequestFailed":
+            self = .externalRequestFailed(seq: try seq(), failure: try c.decode(ErrorInfo.self, forKey: .failure))
         case "compensationStarted":
             self = .compensationStarted(seq: try seq(), cause: try c.decode(ErrorInfo.self, forKey: .cause))
         case "compensationFailed":
@@ -100,6 +113,15 @@ extension HistoryEvent.Kind: Codable {
             try c.encodeIfPresent(reason, forKey: .reason)
         case .approvalRequested(_, let request): try c.encode(request, forKey: .request)
         case .approvalDecided(_, let decision): try c.encode(decision, forKey: .decision)
+        case .externalSignalRequested(_, let workflowID, let signal, let payload):
+            try c.encode(workflowID, forKey: .workflowID)
+            try c.encode(signal, forKey: .signal)
+            try c.encode(payload, forKey: .payload)
+        case .externalCancelRequested(_, let workflowID, let reason):
+            try c.encode(workflowID, forKey: .workflowID)
+            try c.encodeIfPresent(reason, forKey: .reason)
+        case .externalRequestDelivered(_, let runID): try c.encode(runID, forKey: .runID)
+        case .externalRequestFailed(_, let failure): try c.encode(failure, forKey: .failure)
         case .compensationStarted(_, let cause), .workflowCompensated(let cause): try c.encode(cause, forKey: .cause)
         case .compensationFailed(_, let activity, let failure):
             try c.encode(activity, forKey: .activity)

@@ -26,6 +26,12 @@ extension HistoryEvent.Kind {
         case .approvalDecided(let seq, let decision):
             "#\(seq) \(decision.outcome.rawValue)" + (decision.decidedBy.map { " by \($0)" } ?? "")
                 + (decision.role.map { " as \($0)" } ?? "") + (decision.note.map { ": \($0)" } ?? "")
+        case .externalSignalRequested(let seq, let workflowID, let signal, let payload):
+            "#\(seq) \(signal) to \(workflowID) payload=\(Payload.abbreviated(payload))"
+        case .externalCancelRequested(let seq, let workflowID, let reason):
+            "#\(seq) \(workflowID)" + (reason.map { ": \($0)" } ?? "")
+        case .externalRequestDelivered(let seq, let runID): "#\(seq) to run \(runID)"
+        case .externalRequestFailed(let seq, let failure): "#\(seq) \(failure)"
         case .compensationStarted(let seq, let cause): "#\(seq) after \(cause)"
         case .compensationFailed(let seq, let activity, let failure): "#\(seq) \(activity): \(failure)"
         case .compensationRetryRequested(let requestedBy): requestedBy.map { "by \($0)" } ?? ""

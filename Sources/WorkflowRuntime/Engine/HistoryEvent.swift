@@ -31,6 +31,15 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         case cancelRequested(reason: String?)
         case approvalRequested(seq: Int, request: ApprovalRequest)
         case approvalDecided(seq: Int, decision: ApprovalDecision)
+        /// The code sent signal `signal` to the open run of `workflowID`; it is delivered in the
+        /// transaction that records this command, so it is sent once however often the code replays.
+        case externalSignalRequested(seq: Int, workflowID: String, signal: String, payload: Payload)
+        /// The code asked for the open run of `workflowID` to be cancelled (delivered as a signal is).
+        case externalCancelRequested(seq: Int, workflowID: String, reason: String?)
+        /// The request of operation `seq` reached run `runID`.
+        case externalRequestDelivered(seq: Int, runID: String)
+        /// The request of operation `seq` found no open run to deliver to (see ``ExternalWorkflowError``).
+        case externalRequestFailed(seq: Int, failure: ErrorInfo)
         /// The code failed (or was cancelled) with compensations registered; they run now, in reverse.
         case compensationStarted(seq: Int, cause: ErrorInfo)
         /// A compensation failed for good; the run waits for an operator's retry.
@@ -59,6 +68,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .cancelRequested: "cancelRequested"
             case .approvalRequested: "approvalRequested"
             case .approvalDecided: "approvalDecided"
+            case .externalSignalRequested: "externalSignalRequested"
+            case .externalCancelRequested: "externalCancelRequested"
+            case .externalRequestDelivered: "externalRequestDelivered"
+            case .externalRequestFailed: "externalRequestFailed"
             case .compensationStarted: "compensationStarted"
             case .compensationFailed: "compensationFailed"
             case .compensationRetryRequested: "compensationRetryRequested"
@@ -76,7 +89,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .activityScheduled(let seq, _, _, _, _), .activityCompleted(let seq, _, _),
                 .activityFailed(let seq, _, _), .timerStarted(let seq, _), .timerFired(let seq),
                 .timerCancelled(let seq), .markerRecorded(let seq, _, _), .approvalRequested(let seq, _),
-                .approvalDecided(let seq, _), .compensationStarted(let seq, _), .compensationFailed(let seq, _, _):
+                .approvalDecided(let seq, _), .compensationStarted(let seq, _), .compensationFailed(let seq, _, _),
+                .externalSignalRequested(let seq, _, _, _), .externalCancelRequested(let seq, _, _),
+                .externalRequestDelivered(let seq, _), .externalRequestFailed(let seq, _):
                 seq
             case .workflowStarted, .signalReceived, .cancelRequested, .compensationRetryRequested, .workflowCompleted,
                 .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
@@ -89,11 +104,12 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         public var isCommand: Bool {
             switch self {
             case .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded, .approvalRequested,
-                .compensationStarted, .compensationFailed, .workflowCompleted, .workflowFailed, .workflowCancelled,
-                .workflowCompensated:
+                .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
+                .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated:
                 true
             case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .signalReceived, .cancelRequested,
-                .approvalDecided, .compensationRetryRequested, .workflowTerminated:
+                .approvalDecided, .externalRequestDelivered, .externalRequestFailed, .compensationRetryRequested,
+                .workflowTerminated:
                 false
             }
         }
@@ -105,8 +121,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 true
             case .workflowStarted, .activityScheduled, .activityCompleted, .activityFailed, .timerStarted, .timerFired,
                 .timerCancelled, .markerRecorded, .signalReceived, .cancelRequested, .approvalRequested,
-                .approvalDecided,
-                .compensationStarted, .compensationFailed, .compensationRetryRequested:
+                .approvalDecided, .externalSignalRequested, .externalCancelRequested, .externalRequestDelivered,
+                .externalRequestFailed, .compensationStarted, .compensationFailed, .compensationRetryRequested:
                 false
             }
         }
@@ -119,6 +135,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .timerCancelled(let seq): "#\(seq) timer cancellation"
             case .markerRecorded(let seq, let name, _): "#\(seq) marker '\(name)'"
             case .approvalRequested(let seq, let request): "#\(seq) approval request '\(request.name)'"
+            case .externalSignalRequested(let seq, let workflowID, let signal, _):
+                "#\(seq) signal '\(signal)' to workflow '\(workflowID)'"
+            case .externalCancelRequested(let seq, let workflowID, _): "#\(seq) cancellation of workflow '\(workflowID)'"
             case .compensationStarted(let seq, _): "#\(seq) start of compensation"
             case .compensationFailed(let seq, let activity, _): "#\(seq) failure of compensation '\(activity)'"
             case .workflowCompensated: "workflow compensation"
@@ -126,7 +145,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .workflowFailed: "workflow failure"
             case .workflowCancelled: "workflow cancellation"
             case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .signalReceived, .cancelRequested,
-                .approvalDecided, .compensationRetryRequested, .workflowTerminated:
+                .approvalDecided, .externalRequestDelivered, .externalRequestFailed, .compensationRetryRequested,
+                .workflowTerminated:
                 name
             }
         }
@@ -144,6 +164,11 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 a == b && nameA == nameB
             case (.approvalRequested(let a, let requestA), .approvalRequested(let b, let requestB)):
                 a == b && requestA.name == requestB.name
+            case (.externalSignalRequested(let a, let targetA, let nameA, _),
+                .externalSignalRequested(let b, let targetB, let nameB, _)):
+                a == b && targetA == targetB && nameA == nameB
+            case (.externalCancelRequested(let a, let targetA, _), .externalCancelRequested(let b, let targetB, _)):
+                a == b && targetA == targetB
             case (.compensationStarted(let a, _), .compensationStarted(let b, _)): a == b
             case (.compensationFailed(let a, let nameA, _), .compensationFailed(let b, let nameB, _)):
                 a == b && nameA == nameB

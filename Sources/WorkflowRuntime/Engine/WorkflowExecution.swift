@@ -303,6 +303,34 @@ final class WorkflowExecution: @unchecked Sendable {
         return decision
     }
 
+    // MARK: Other workflows
+
+    /// Sends signal `name` to the open run of `workflowID`. - Returns: the run it reached.
+    func signalExternal(workflowID: String, name: String, payload: Payload) async throws -> String {
+        try checkCanProceed()
+        return try await sendExternalRequest(to: workflowID) {
+            .externalSignalRequested(seq: $0, workflowID: workflowID, signal: name, payload: payload)
+        }
+    }
+
+    /// Requests cancellation of the open run of `workflowID`. - Returns: the run it reached.
+    func cancelExternal(workflowID: String, reason: String?) async throws -> String {
+        try checkCanProceed()
+        return try await sendExternalRequest(to: workflowID) {
+            .externalCancelRequested(seq: $0, workflowID: workflowID, reason: reason)
+        }
+    }
+
+    private func sendExternalRequest(to workflowID: String, _ command: (Int) -> HistoryEvent.Kind) async throws
+        -> String
+    {
+        switch try await perform(machine.sendExternalRequest(command)) {
+        case .externalRequestDelivered(let runID): return runID
+        case .externalRequestFailed(let failure): throw ExternalWorkflowError(workflowID: workflowID, failure: failure)
+        case let other: preconditionFailure("a request to another workflow woken by \(other)")
+        }
+    }
+
     // MARK: Compensation records (the runner is in WorkflowExecution+Compensation.swift)
 
     func recordCompensationStarted(cause: Error) async throws {

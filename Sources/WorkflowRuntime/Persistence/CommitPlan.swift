@@ -11,6 +11,16 @@ package struct CommitPlan {
         package var scheduledAt: Date
     }
 
+    /// A signal or cancellation the code sends to another workflow, delivered by the commit.
+    package struct ExternalRequest {
+        package var seq: Int
+        package var workflowID: String
+        /// What the target's inbox receives.
+        package var event: HistoryEvent.Kind
+        /// For messages: `signal 'NAME'` or `cancel`.
+        package var action: String
+    }
+
     package struct Closing {
         package var status: RunStatus
         package var result: Payload?
@@ -22,6 +32,7 @@ package struct CommitPlan {
     package var timers: [(seq: Int, fireAt: Date)] = []
     package var cancelledTimers: [Int] = []
     package var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
+    package var externalRequests: [ExternalRequest] = []
     package var closing: Closing?
     /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
     package var compensationFailure: String?
@@ -29,7 +40,8 @@ package struct CommitPlan {
     /// compensating): they are withdrawn.
     package var withdrawsApprovals = false
 
-    package init(events: [(kind: HistoryEvent.Kind, timestamp: Date)], hasPendingApprovals: Bool) {
+    /// - Parameter runID: the committing run's, from which external requests take their request ids.
+    package init(events: [(kind: HistoryEvent.Kind, timestamp: Date)], runID: String, hasPendingApprovals: Bool) {
         var startsCompensating = false
         for (kind, timestamp) in events {
             switch kind {
@@ -41,6 +53,16 @@ package struct CommitPlan {
             case .timerStarted(let seq, let fireAt): timers.append((seq, fireAt))
             case .timerCancelled(let seq): cancelledTimers.append(seq)
             case .approvalRequested(let seq, let request): approvals.append((seq, request, timestamp))
+            case .externalSignalRequested(let seq, let workflowID, let signal, let payload):
+                externalRequests.append(
+                    ExternalRequest(
+                        seq: seq, workflowID: workflowID,
+                        event: .signalReceived(name: signal, payload: payload, requestID: "\(runID)/\(seq)"),
+                        action: "signal '\(signal)'"))
+            case .externalCancelRequested(let seq, let workflowID, let reason):
+                externalRequests.append(
+                    ExternalRequest(
+                        seq: seq, workflowID: workflowID, event: .cancelRequested(reason: reason), action: "cancel"))
             case .compensationStarted: startsCompensating = true
             case .compensationFailed(_, let activity, let failure):
                 compensationFailure = "compensation '\(activity)' failed: \(failure) (retry with `worker retry ID`)"
@@ -50,7 +72,8 @@ package struct CommitPlan {
             case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
             case .compensationRetryRequested: compensationFailure = nil
             case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .markerRecorded, .signalReceived,
-                .cancelRequested, .approvalDecided, .workflowTerminated:
+                .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
+                .workflowTerminated:
                 break  // history only: nothing else to write
             }
         }
@@ -68,7 +91,8 @@ package struct PreparedCompletion: Sendable {
 
     package init(_ completion: WorkflowTaskCompletion) throws {
         self.completion = completion
-        plan = CommitPlan(events: completion.events, hasPendingApprovals: completion.hasPendingApprovals)
+        plan = CommitPlan(
+            events: completion.events, runID: completion.runID, hasPendingApprovals: completion.hasPendingApprovals)
         bodies = try completion.events.map { try EventCodec.encode($0.kind) }
         encodedOptions = try Dictionary(
             uniqueKeysWithValues: plan.activities.map { ($0.seq, try EventCodec.encode(options: $0.options)) })

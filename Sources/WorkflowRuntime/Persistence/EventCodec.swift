@@ -46,7 +46,8 @@ package enum EventCodec {
         case .activityFailed(let seq, let failure, _): "activity #\(seq) failed: \(failure)"
         case .timerFired(let seq): "timer #\(seq) fired"
         case .cancelRequested(let reason): "cancellation requested" + (reason.map { ": \($0)" } ?? "")
-        case .approvalDecided, .compensationRetryRequested: "\(kind.name) \(kind.detail)"
+        case .approvalDecided, .compensationRetryRequested, .externalRequestDelivered, .externalRequestFailed:
+            "\(kind.name) \(kind.detail)"
         default: kind.name
         }
     }

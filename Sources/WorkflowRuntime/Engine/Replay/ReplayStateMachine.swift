@@ -23,6 +23,10 @@ package struct ReplayStateMachine {
         /// A signal's payload, or `nil` when the wait's timeout fired first.
         case signal(Payload?)
         case approvalDecided(ApprovalDecision)
+        /// A signal or cancellation sent to another workflow reached its run.
+        case externalRequestDelivered(runID: String)
+        /// A signal or cancellation sent to another workflow found no open run.
+        case externalRequestFailed(ErrorInfo)
         case compensationRetry
         /// The run's cancellation was requested: the operation throws.
         case cancelled(reason: String?)
@@ -60,12 +64,14 @@ package struct ReplayStateMachine {
     private var timerWaits: [Int: TimerWait] = [:]
     private var signalWaiters: [String: Deque<(wait: WaitID, timerSeq: Int?)>] = [:]
     private var approvalWaits: [Int: WaitID] = [:]
+    private var externalRequestWaits: [Int: WaitID] = [:]
     private var compensationRetryWait: WaitID?
 
     // Events that arrived before the code asked for them.
     private var earlyActivityResults: [Int: HistoryEvent.Kind] = [:]
     private var signalBuffers: [String: Deque<Payload>] = [:]
     private var earlyApprovalDecisions: [Int: ApprovalDecision] = [:]
+    private var earlyExternalOutcomes: [Int: WakeValue] = [:]
     private var unclaimedCompensationRetries = 0
 
     /// Set once the run's cancellation was requested (later requests change nothing).
@@ -150,6 +156,10 @@ package struct ReplayStateMachine {
                 return []
             }
             return [Wake(wait: wait, value: .approvalDecided(decision))]
+        case .externalRequestDelivered(let seq, let runID):
+            return wakeExternalRequest(seq, with: .externalRequestDelivered(runID: runID))
+        case .externalRequestFailed(let seq, let failure):
+            return wakeExternalRequest(seq, with: .externalRequestFailed(failure))
         case .compensationRetryRequested:
             guard let wait = compensationRetryWait else {
                 unclaimedCompensationRetries += 1
@@ -162,10 +172,18 @@ package struct ReplayStateMachine {
             cancelRequest = CancelRequest(reason: reason)
             return cancelWaits(reason: reason)
         case .workflowStarted, .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded, .approvalRequested,
-            .compensationStarted, .compensationFailed, .workflowCompleted, .workflowFailed, .workflowCancelled,
-            .workflowTerminated, .workflowCompensated:
+            .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
+            .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
             return []  // commands and closings: the code's own, or the end of the run
         }
+    }
+
+    private mutating func wakeExternalRequest(_ seq: Int, with value: WakeValue) -> [Wake] {
+        guard let wait = externalRequestWaits.removeValue(forKey: seq) else {
+            earlyExternalOutcomes[seq] = value
+            return []
+        }
+        return [Wake(wait: wait, value: value)]
     }
 
     /// Wakes every wait a cancellation ends — all but shielded activities (compensations) — in a
@@ -183,12 +201,13 @@ package struct ReplayStateMachine {
         for (_, waiters) in signalWaiters.sorted(by: { $0.key < $1.key }) {
             wakes += waiters.map { Wake(wait: $0.wait, value: .cancelled(reason: reason)) }
         }
-        wakes += approvalWaits.sorted(by: { $0.key < $1.key }).map {
-            Wake(wait: $0.value, value: .cancelled(reason: reason))
+        for waits in [approvalWaits, externalRequestWaits] {
+            wakes += waits.sorted(by: { $0.key < $1.key }).map { Wake(wait: $0.value, value: .cancelled(reason: reason)) }
         }
         timerWaits.removeAll()
         signalWaiters.removeAll()
         approvalWaits.removeAll()
+        externalRequestWaits.removeAll()
         return wakes
     }
 
@@ -275,6 +294,17 @@ package struct ReplayStateMachine {
         if let decision = earlyApprovalDecisions.removeValue(forKey: seq) { return .ready(.approvalDecided(decision)) }
         let wait = takeWaitID()
         approvalWaits[seq] = wait
+        return .wait(wait)
+    }
+
+    /// Records a signal or cancellation for another workflow, built for its sequence number, and
+    /// waits for the outcome of its delivery.
+    package mutating func sendExternalRequest(_ makeCommand: (Int) -> HistoryEvent.Kind) -> Step {
+        let seq = takeSeq()
+        if let mismatch = issue(makeCommand(seq)) { return .nonDeterministic(message: mismatch.message) }
+        if let outcome = earlyExternalOutcomes.removeValue(forKey: seq) { return .ready(outcome) }
+        let wait = takeWaitID()
+        externalRequestWaits[seq] = wait
         return .wait(wait)
     }
 

@@ -52,6 +52,7 @@ extension SQLWorkflowStore {
     package func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
         return try await driver.write { [self] connection, notifications in
+            try await lockForExternalRequests(connection, prepared.plan, runID: completion.runID)
             guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
                 // The holder of an older lease reported back: it was slow, not lost, so its claim
                 // does not count toward the limit on claims that never finish (a crash loop).
@@ -96,6 +97,9 @@ extension SQLWorkflowStore {
         }
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
+        let queuedOutcomes = try await deliverExternalRequests(
+            connection, prepared.plan, sender: (runID, completion.workflowID), queuesOutcomes: prepared.plan.closing == nil,
+            now: completion.now, notifications: &notifications)
         if let closing = prepared.plan.closing {
             try await connection.execute(
                 """
@@ -146,8 +150,8 @@ extension SQLWorkflowStore {
         if prepared.plan.withdrawsApprovals {
             try await withdrawApprovals(connection, runID: runID, now: completion.now)
         }
-        var pending = false
-        if run.hasInbox {
+        var pending = queuedOutcomes
+        if !pending, run.hasInbox {
             pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
         }
         try await connection.execute(

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import WorkflowRuntime
+import WorkflowTesting
+
+/// Signals `item` to `target` once per item, an hour of workflow time apart; returns each
+/// outcome: the run reached, or the reason and message of an ``ExternalWorkflowError``.
+struct ExternalSignaller: Workflow {
+    static let name = "test.external-signaller"
+
+    struct Input: Codable, Sendable {
+        var target: String
+        var items: [String]
+    }
+
+    func run(context: WorkflowContext, input: Input) async throws -> [String] {
+        var outcomes: [String] = []
+        for (index, item) in input.items.enumerated() {
+            if index > 0 { try await context.sleep(for: .seconds(3600)) }
+            do {
+                outcomes.append(try await context.signalExternal(workflowID: input.target, signal: "item", payload: item))
+            } catch let error as ExternalWorkflowError {
+                outcomes.append("\(error.reason.rawValue): \(error.message)")
+            }
+        }
+        return outcomes
+    }
+}
+
+/// Cancels `input` and returns the run it reached; an ``ExternalWorkflowError`` fails the run.
+struct ExternalCanceller: Workflow {
+    static let name = "test.external-canceller"
+
+    func run(context: WorkflowContext, input: String) async throws -> String {
+        try await context.cancelExternal(workflowID: input, reason: "superseded by the canceller")
+    }
+}
+
+@Suite("Signals and cancellation from workflow code to another workflow")
+struct ExternalRequestTests {
+    static func registry() -> WorkflowRegistry {
+        var registry = testRegistry()
+        registry.register(ExternalSignaller.self)
+        registry.register(ExternalCanceller.self)
+        return registry
+    }
+
+    @Test("each signal reaches the target once, with the sender's request id, though the sender replays from history between them",
+          arguments: StoreBackend.allCases)
+    func signalsDeliveredOnce(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let target = try await env.client.start(Collector.self, id: "target", input: 2)
+            let sender = try await env.client.start(
+                ExternalSignaller.self, id: "sender", input: .init(target: "target", items: ["a", "b"]))
+            try await env.runUntilIdle()
+            // A restart: the sender's code replays its first signal from history, and must not send it again.
+            env.evictCachedRuns()
+            try await env.advance(by: .seconds(3600))
+
+            #expect(try await env.result(of: target, as: Collector.self) == ["a", "b"])
+            #expect(try await env.result(of: sender, as: ExternalSignaller.self) == [target.runID, target.runID])
+            let received = try await env.client.describe(workflowID: "target", includeHistory: true).history ?? []
+            let signals = received.compactMap { event -> String? in
+                guard case .signalReceived(let name, let payload, let requestID) = event.kind else { return nil }
+                return "\(name) \(payload) \(requestID ?? "-")"
+            }
+            #expect(signals == ["item \"a\" \(sender.runID)/1", "item \"b\" \(sender.runID)/3"])
+            let sent = try await env.client.describe(workflowID: "sender", includeHistory: true).history ?? []
+            #expect(sent.filter { $0.kind.name == "externalSignalRequested" }.count == 2)
+            #expect(sent.filter { $0.kind == .externalRequestDelivered(seq: 1, runID: target.runID) }.count == 1)
+            #expect(sent.filter { $0.kind == .externalRequestDelivered(seq: 3, runID: target.runID) }.count == 1)
+        }
+    }
+
+    @Test("an unknown, a closed and the sender's own workflow fail clearly; nothing is delivered",
+          arguments: StoreBackend.allCases)
+    func undeliverable(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let closed = try await env.client.start(Collector.self, id: "closed", input: 0)
+            _ = try await env.waitForClose(runID: closed.runID)
+            var outcomes: [[String]] = []
+            for target in ["nobody", "closed", "self"] {
+                let sender = try await env.client.start(
+                    ExternalSignaller.self, id: target == "self" ? "self" : "to-\(target)",
+                    input: .init(target: target, items: ["x"]))
+                outcomes.append(try await env.result(of: sender, as: ExternalSignaller.self))
+            }
+            #expect(outcomes == [
+                ["notFound: cannot signal 'item': no workflow with id 'nobody'"],
+                ["closed: cannot signal 'item': workflow 'closed' is closed (completed)"],
+                ["ownWorkflow: cannot signal 'item': workflow 'self' is the sender's own (throw, or return, instead)"],
+            ])
+            #expect(try await env.client.describe(workflowID: "closed", includeHistory: true).history?
+                .contains { $0.kind.name == "signalReceived" } == false)
+
+            // Uncaught, the error fails the sender with its reason as the failure's type.
+            let canceller = try await env.client.start(ExternalCanceller.self, id: "canceller", input: "nobody")
+            let run = try await env.waitForClose(runID: canceller.runID)
+            #expect(run.status == .failed)
+            #expect(run.failure?.type == "ExternalWorkflow.notFound")
+            #expect(run.failure?.nonRetryable == true)
+        }
+    }
+
+    @Test("cancelExternal: the target's code sees the cancellation with the sender's reason", arguments: StoreBackend.allCases)
+    func cancellation(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let target = try await env.client.start(CleanupOnCancel.self, id: "target", input: Empty())
+            try await env.runUntilIdle()
+            let canceller = try await env.client.start(ExternalCanceller.self, id: "canceller", input: "target")
+            #expect(try await env.result(of: canceller, as: ExternalCanceller.self) == target.runID)
+            #expect(try await env.result(of: target, as: CleanupOnCancel.self) == "cleaned up after: superseded by the canceller")
+        }
+    }
+}
