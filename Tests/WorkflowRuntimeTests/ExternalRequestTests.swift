@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import WorkflowRuntime
 import WorkflowTesting
+import Logging
 
 /// Signals `item` to `target` once per item, an hour of workflow time apart; returns each
 /// outcome: the run reached, or the reason and message of an ``ExternalWorkflowError``.
@@ -110,6 +111,67 @@ struct ExternalRequestTests {
             let canceller = try await env.client.start(ExternalCanceller.self, id: "canceller", input: "target")
             #expect(try await env.result(of: canceller, as: ExternalCanceller.self) == target.runID)
             #expect(try await env.result(of: target, as: CleanupOnCancel.self) == "cleaned up after: superseded by the canceller")
+        }
+    }
+}
+
+/// Signals `ping` to its partner and waits for the partner's, `rounds` times: two of them signal
+/// each other in the same instant, so their commits lock each other's runs at once.
+struct PingPong: Workflow {
+    static let name = "test.ping-pong"
+
+    struct Input: Codable, Sendable {
+        var partner: String
+        var rounds: Int
+    }
+
+    func run(context: WorkflowContext, input: Input) async throws -> [Int] {
+        // The test signals `go` once both sides exist.
+        _ = try await context.waitForSignal("go", as: Empty.self)
+        var received: [Int] = []
+        for round in 0..<input.rounds {
+            try await context.signalExternal(workflowID: input.partner, signal: "ping", payload: round)
+            received.append(try await context.waitForSignal("ping", as: Int.self))
+        }
+        return received
+    }
+}
+
+@Suite("Workflows that signal each other at once, on workers running in parallel")
+struct ExternalRequestConcurrencyTests {
+    @Test("pairs of runs signalling each other every round: every signal arrives once, in order, and no commit deadlocks",
+          .timeLimit(.minutes(2)), arguments: StoreBackend.allCases)
+    func pingPong(backend: StoreBackend) async throws {
+        var registry = WorkflowRegistry()
+        registry.register(PingPong.self)
+        let pairs = 10
+        let rounds = 5
+        try await backend.withStore { store in
+            // A deadlock between two commits would show as a failed commit (PostgreSQL aborts one).
+            let warnings = LogCapture()
+            var logger = warnings.logger
+            logger.logLevel = .warning
+            let workers = (0..<2).map { index in
+                Worker(store: store, registry: registry,
+                       configuration: WorkerConfiguration(identity: "ping-\(index)", pollInterval: .milliseconds(20)), logger: logger)
+            }
+            let client = WorkflowClient(store: store, registry: registry)
+            try await workers[0].withRunning {
+                try await workers[1].withRunning {
+                    var handles: [WorkflowHandle] = []
+                    for pair in 0..<pairs {
+                        handles.append(try await client.start(PingPong.self, id: "ping-\(pair)-a", input: .init(partner: "ping-\(pair)-b", rounds: rounds)))
+                        handles.append(try await client.start(PingPong.self, id: "ping-\(pair)-b", input: .init(partner: "ping-\(pair)-a", rounds: rounds)))
+                    }
+                    for handle in handles { try await client.signal(workflowID: handle.workflowID, name: "go") }
+                    for handle in handles {
+                        let run = try await client.waitForClose(runID: handle.runID, timeout: .seconds(90))
+                        #expect(run.status == .completed, "\(handle.workflowID): \(run.status) \(run.failure?.description ?? "")")
+                        #expect(try run.result?.decode(as: [Int].self) == Array(0..<rounds), "\(handle.workflowID)")
+                    }
+                    #expect(warnings.messages.isEmpty, "\(warnings.messages.prefix(3))")
+                }
+            }
         }
     }
 }
