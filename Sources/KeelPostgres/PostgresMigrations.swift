@@ -177,5 +177,14 @@ extension PostgresDriver {
                 ALTER TABLE workflow_runs ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
                 ALTER TABLE activity_tasks ADD COLUMN task_queue TEXT NOT NULL DEFAULT 'default';
                 """#),
+        SchemaMigration(
+            name: "0006_activity_cancellation",
+            sql: #"""
+                -- Keel schema, version 6 (same number and meaning as SQLite's 0006): workflow code cancelled the
+                -- task awaiting an activity. The running attempt learns it at its next heartbeat; an attempt that
+                -- is not running is cancelled by the commit that records the request.
+
+                ALTER TABLE activity_tasks ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT FALSE;
+                """#),
     ]
 }

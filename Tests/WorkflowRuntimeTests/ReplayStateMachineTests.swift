@@ -8,11 +8,16 @@ import WorkflowRuntime
 struct ReplayCase: Decodable, CustomTestStringConvertible {
     struct Action: Decodable {
         /// `activity`, `sleep`, `signal`, `decision`, `compensationRetry`, `signalExternal`,
-        /// `cancelExternal` (operations of the code) or `event` (something that happened to the run).
+        /// `cancelExternal` (operations of the code), `cancelWait` (the code cancels the task in
+        /// wait `wait`) or `event` (something that happened to the run).
         var `do`: String
         var name: String?
         /// The workflow id a `signalExternal` or `cancelExternal` goes to.
         var target: String?
+        /// For `activity`: its ``ActivityCancellationType`` (default `tryCancel`).
+        var cancellation: ActivityCancellationType?
+        /// For `cancelWait`: the wait whose task is cancelled.
+        var wait: Int?
         var input: Payload?
         var shielded: Bool?
         var seconds: Double?
@@ -54,7 +59,10 @@ struct ReplayStateMachineTests {
         var machine = try ReplayStateMachine(history: replayCase.history, runID: "run-1")
         for (index, action) in replayCase.script.enumerated() {
             let context = "step \(index + 1) (\(action.do))"
-            if action.do == "event" {
+            if action.do == "cancelWait" {
+                let wakes = machine.cancelWait(try #require(action.wait, "\(context): no wait"))
+                #expect(wakes.map(Self.describe) == action.wakes ?? [], "\(context)")
+            } else if action.do == "event" {
                 let kind = try #require(action.kind, "\(context): no kind")
                 let wakes = machine.apply(kind, at: action.at ?? Date(timeIntervalSince1970: 0), isNew: action.new ?? true)
                 #expect(wakes.map(Self.describe) == action.wakes ?? [], "\(context)")
@@ -78,7 +86,8 @@ struct ReplayStateMachineTests {
         switch action.do {
         case "activity":
             return machine.scheduleActivity(name: try #require(action.name), input: action.input ?? .emptyObject,
-                                            options: ActivityOptions(), defaultKey: { "wf-1/run-1/\($0)" },
+                                            options: ActivityOptions(cancellationType: action.cancellation ?? .tryCancel),
+                                            defaultKey: { "wf-1/run-1/\($0)" },
                                             shielded: action.shielded ?? false)
         case "sleep": return machine.startTimer(seconds: try #require(action.seconds))
         case "signal": return machine.waitForSignal(named: try #require(action.name), timeoutSeconds: action.timeout)
@@ -124,6 +133,7 @@ struct ReplayStateMachineTests {
         case .externalRequestFailed(let failure): "failed \(failure.type)"
         case .compensationRetry: "compensationRetry"
         case .cancelled(let reason): "cancelled \(reason ?? "nil")"
+        case .taskCancelled: "taskCancelled"
         }
     }
 

@@ -144,19 +144,19 @@ struct StoreOperationConformanceTests {
 
             let progress = Payload(json: "{\"page\":3}")
             #expect(try await store.heartbeat(runID: runID, seq: 1, leaseToken: first.leaseToken, details: progress,
-                                              leaseUntil: t0.addingTimeInterval(100)))
+                                              leaseUntil: t0.addingTimeInterval(100)) == .leaseHeld)
             // A heartbeat without details keeps the last ones.
             #expect(try await store.heartbeat(runID: runID, seq: 1, leaseToken: first.leaseToken, details: nil,
-                                              leaseUntil: t0.addingTimeInterval(100)))
+                                              leaseUntil: t0.addingTimeInterval(100)) == .leaseHeld)
             // Without the heartbeat the lease would have ended at 30 s.
             #expect(try await claim(t0.addingTimeInterval(50)).isEmpty)
 
             let second = try #require(try await claim(t0.addingTimeInterval(101)).first)
             #expect(second.attempt == 2 && second.idempotencyKey == "key-1" && second.heartbeatDetails == progress)
-            #expect(try await !store.heartbeat(runID: runID, seq: 1, leaseToken: first.leaseToken, details: nil,
-                                               leaseUntil: t0.addingTimeInterval(200)))
+            #expect(try await store.heartbeat(runID: runID, seq: 1, leaseToken: first.leaseToken, details: nil,
+                                              leaseUntil: t0.addingTimeInterval(200)) == .leaseLost)
             #expect(try await store.heartbeat(runID: runID, seq: 1, leaseToken: second.leaseToken, details: nil,
-                                              leaseUntil: t0.addingTimeInterval(200)))
+                                              leaseUntil: t0.addingTimeInterval(200)) == .leaseHeld)
         }
     }
 

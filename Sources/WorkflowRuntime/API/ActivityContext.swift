@@ -27,21 +27,29 @@ public final class ActivityContext: Sendable {
     public let lastHeartbeatDetails: Payload?
     private let baseLogger: Logger
     let clock: any WorkflowClock
-    private let heartbeatSink: @Sendable (Payload?) async throws -> Bool
+    private let heartbeatSink: @Sendable (Payload?) async throws -> HeartbeatResponse
     private let cancelled = Atomic<Bool>(false)
     /// Successful heartbeats so far, and when the attempt started or last heartbeated: for the
     /// heartbeat-timeout watchdog (the count tells heartbeats apart on a clock that stands still).
     private let heartbeats: Mutex<(count: Int, at: Date)>
-    /// Called once when a heartbeat finds the lease lost (the worker then cancels the attempt).
-    private let leaseLostHandler = Mutex<(@Sendable () -> Void)?>(nil)
-    private let leaseLost = Atomic<Bool>(false)
+    /// Called once when a heartbeat finds that the attempt must stop (the worker then cancels it).
+    private let stopHandler = Mutex<(@Sendable (StopRequest) -> Void)?>(nil)
+    private let stopRequest = Mutex<StopRequest?>(nil)
+
+    /// Why a heartbeat stopped the attempt.
+    enum StopRequest: Sendable {
+        /// Another worker holds the attempt, or its run closed.
+        case leaseLost
+        /// The workflow code cancelled the activity.
+        case cancellationRequested
+    }
 
     private let shuttingDown: @Sendable () -> Bool
 
     init(
         task: ActivityTask, clock: any WorkflowClock, logger: Logger,
         isWorkerShuttingDown: @escaping @Sendable () -> Bool = { false },
-        heartbeat: @escaping @Sendable (Payload?) async throws -> Bool
+        heartbeat: @escaping @Sendable (Payload?) async throws -> HeartbeatResponse
     ) {
         shuttingDown = isWorkerShuttingDown
         idempotencyKey = task.idempotencyKey
@@ -77,14 +85,16 @@ public final class ActivityContext: Sendable {
     /// A long activity can check this to save its progress (a heartbeat's details) and stop early.
     public var isWorkerShuttingDown: Bool { shuttingDown() }
 
-    /// Whether the attempt should stop: its run closed, its lease was lost, or a timeout passed
-    /// (the worker then also cancels the activity's task).
+    /// Whether the attempt should stop: its workflow cancelled it, its run closed, its lease was
+    /// lost, or a timeout passed (the worker then also cancels the activity's task).
     public var isCancelled: Bool { cancelled.load(ordering: .relaxed) || Task.isCancelled }
 
     /// Reports liveness and progress; extends the attempt's lease. An activity with a heartbeat
     /// timeout must heartbeat within it, or the attempt is cancelled and retried.
-    /// - Throws: `CancellationError` when the attempt should stop (its run closed, or another
-    ///   worker took it over after the lease expired); the worker then cancels the activity's task.
+    /// - Throws: `CancellationError` when the attempt should stop (its workflow code cancelled the
+    ///   activity, its run closed, or another worker took it over after the lease expired); the
+    ///   worker then cancels the activity's task. After a cancellation by the workflow the activity
+    ///   is not retried: its workflow sees it cancelled (``ActivityCancellationType``).
     public func heartbeat<Details: Encodable>(_ details: Details) async throws {
         try await sendHeartbeat(try Payload.encode(details))
     }
@@ -101,29 +111,38 @@ public final class ActivityContext: Sendable {
 
     private func sendHeartbeat(_ details: Payload?) async throws {
         try checkCancellation()
-        if try await !heartbeatSink(details) {
-            cancelled.store(true, ordering: .relaxed)
-            leaseLost.store(true, ordering: .relaxed)
-            takeLeaseLostHandler()?()
-            throw CancellationError()
+        let request: StopRequest
+        switch try await heartbeatSink(details) {
+        case .leaseHeld:
+            let now = clock.now()
+            heartbeats.withLock { $0 = ($0.count + 1, now) }
+            return
+        case .leaseLost: request = .leaseLost
+        case .cancellationRequested: request = .cancellationRequested
         }
-        let now = clock.now()
-        heartbeats.withLock { $0 = ($0.count + 1, now) }
+        cancelled.store(true, ordering: .relaxed)
+        let first = stopRequest.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = request
+            return true
+        }
+        if first { takeStopHandler()?(request) }
+        throw CancellationError()
     }
 
     /// Successful heartbeats so far, and when the attempt started or last heartbeated.
     var lastHeartbeat: (count: Int, at: Date) { heartbeats.withLock { $0 } }
 
-    /// Sets what to do once a heartbeat finds the lease lost.
-    func onLeaseLost(_ handler: @escaping @Sendable () -> Void) {
-        leaseLostHandler.withLock { $0 = handler }
-        // Lost before the handler was set: call it now (at most once, as the heartbeat would).
-        if leaseLost.load(ordering: .relaxed) { takeLeaseLostHandler()?() }
+    /// Sets what to do once a heartbeat finds that the attempt must stop.
+    func onStopRequest(_ handler: @escaping @Sendable (StopRequest) -> Void) {
+        stopHandler.withLock { $0 = handler }
+        // Stopped before the handler was set: call it now (at most once, as the heartbeat would).
+        if let request = stopRequest.withLock({ $0 }) { takeStopHandler()?(request) }
     }
 
-    /// The lease-lost handler, removed so it runs once.
-    private func takeLeaseLostHandler() -> (@Sendable () -> Void)? {
-        leaseLostHandler.withLock { handler in
+    /// The stop handler, removed so it runs once.
+    private func takeStopHandler() -> (@Sendable (StopRequest) -> Void)? {
+        stopHandler.withLock { handler in
             defer { handler = nil }
             return handler
         }

@@ -75,6 +75,18 @@ public struct RetryPolicy: Sendable, Hashable {
 }
 
 /// Options for one activity invocation.
+/// What cancelling the Swift task that awaits an activity does (a task-group branch cancelled by
+/// `cancelAll()`, an `async let` left unawaited), as in Temporal.
+public enum ActivityCancellationType: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Ask the activity to stop and throw `CancellationError` in the workflow at once.
+    case tryCancel
+    /// Ask the activity to stop and wait until it has: `CancellationError` once it acknowledged
+    /// (or had not started), its result or failure if it finished first.
+    case waitCancellationCompleted
+    /// Stop waiting at once and leave the activity alone: it runs on, and its outcome is ignored.
+    case abandon
+}
+
 public struct ActivityOptions: Sendable, Hashable {
     public var retryPolicy: RetryPolicy
     /// Longest time one attempt may run; also the lease a worker holds on the attempt, so a
@@ -88,6 +100,10 @@ public struct ActivityOptions: Sendable, Hashable {
     public var taskQueue: String?
     /// Replaces the derived key (`workflowID/runID/sequence`). Must be unique per side effect.
     public var idempotencyKey: String?
+    /// What cancelling the awaiting task does. A running attempt learns of a request at its next
+    /// heartbeat (``ActivityContext/heartbeat()`` throws `CancellationError`); one that never
+    /// heartbeats runs to its end.
+    public var cancellationType: ActivityCancellationType
 
     public init(
         retryPolicy: RetryPolicy = RetryPolicy(),
@@ -95,7 +111,8 @@ public struct ActivityOptions: Sendable, Hashable {
         scheduleToCloseTimeout: Duration? = nil,
         heartbeatTimeout: Duration? = nil,
         taskQueue: String? = nil,
-        idempotencyKey: String? = nil
+        idempotencyKey: String? = nil,
+        cancellationType: ActivityCancellationType = .tryCancel
     ) {
         self.retryPolicy = retryPolicy
         self.startToCloseTimeout = startToCloseTimeout
@@ -103,6 +120,7 @@ public struct ActivityOptions: Sendable, Hashable {
         self.heartbeatTimeout = heartbeatTimeout
         self.taskQueue = taskQueue
         self.idempotencyKey = idempotencyKey
+        self.cancellationType = cancellationType
     }
 
     /// How long a worker holds an attempt before another may take it over, if the options say:

@@ -3,8 +3,8 @@ import Synchronization
 
 /// Runs one activity attempt under the limits that end it early: its start-to-close timeout, its
 /// heartbeat timeout (no heartbeat for that long), the loss of its lease (a heartbeat found that
-/// another worker holds the attempt, or that its run closed), and the end of a stopping worker's
-/// grace period. Whichever comes first cancels the activity's task, and its reason becomes the
+/// another worker holds the attempt, or that its run closed), its workflow code's cancellation
+/// (found by a heartbeat), and the end of a stopping worker's grace period. Whichever comes first cancels the activity's task, and its reason becomes the
 /// attempt's error; so two attempts of one side effect do not run on in parallel once this
 /// worker knows it lost the attempt. Cancellation is cooperative: code that ignores it is waited
 /// for, and an outcome after a lost lease is refused by the store's fencing.
@@ -29,11 +29,15 @@ struct ActivityAttemptSupervisor {
             }
             if first { attempt.cancel() }
         }
-        context.onLeaseLost {
-            stop(
-                ApplicationError(
-                    "the attempt's lease was lost: another worker took the attempt over, or its run closed",
-                    type: "ActivityLeaseLost"))
+        context.onStopRequest { request in
+            switch request {
+            case .leaseLost:
+                stop(
+                    ApplicationError(
+                        "the attempt's lease was lost: another worker took the attempt over, or its run closed",
+                        type: "ActivityLeaseLost"))
+            case .cancellationRequested: stop(ActivityCancellationRequested())
+            }
         }
         let gracePeriod = self.gracePeriod
         let registration = shutdownGrace.register { stop(WorkerShutdownError(grace: gracePeriod)) }
@@ -81,4 +85,10 @@ struct ActivityAttemptSupervisor {
             }
         }
     }
+}
+
+/// Ends an attempt whose workflow code cancelled the activity: reported as
+/// ``ActivityReport/Outcome/cancelled``, never retried.
+struct ActivityCancellationRequested: Error, CustomStringConvertible {
+    var description: String { "the workflow cancelled the activity" }
 }

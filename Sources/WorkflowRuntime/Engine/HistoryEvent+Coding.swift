@@ -29,6 +29,8 @@ extension HistoryEvent.Kind: Codable {
             self = .activityCompleted(
                 seq: try seq(), result: try c.decode(Payload.self, forKey: .result),
                 attempt: try c.decode(Int.self, forKey: .attempt))
+        case "activityCancelRequested": self = .activityCancelRequested(seq: try seq())
+        case "activityCancelled": self = .activityCancelled(seq: try seq())
         case "activityFailed":
             self = .activityFailed(
                 seq: try seq(), failure: try c.decode(ErrorInfo.self, forKey: .failure),
@@ -101,7 +103,7 @@ extension HistoryEvent.Kind: Codable {
             try c.encode(failure, forKey: .failure)
             try c.encode(attempts, forKey: .attempts)
         case .timerStarted(_, let fireAt): try c.encode(fireAt, forKey: .fireAt)
-        case .timerFired, .timerCancelled: break
+        case .timerFired, .timerCancelled, .activityCancelRequested, .activityCancelled: break
         case .markerRecorded(_, let name, let value):
             try c.encode(name, forKey: .name)
             try c.encode(value, forKey: .value)
@@ -165,7 +167,8 @@ extension RetryPolicy: Codable {
 
 extension ActivityOptions: Codable {
     private enum Key: String, CodingKey {
-        case retryPolicy, startToCloseTimeout, scheduleToCloseTimeout, heartbeatTimeout, taskQueue, idempotencyKey
+        case retryPolicy, startToCloseTimeout, scheduleToCloseTimeout, heartbeatTimeout, taskQueue, idempotencyKey,
+            cancellationType
     }
 
     public init(from decoder: Decoder) throws {
@@ -179,7 +182,9 @@ extension ActivityOptions: Codable {
             scheduleToCloseTimeout: try duration(.scheduleToCloseTimeout),
             heartbeatTimeout: try duration(.heartbeatTimeout),
             taskQueue: try c.decodeIfPresent(String.self, forKey: .taskQueue),
-            idempotencyKey: try c.decodeIfPresent(String.self, forKey: .idempotencyKey))
+            idempotencyKey: try c.decodeIfPresent(String.self, forKey: .idempotencyKey),
+            cancellationType: try c.decodeIfPresent(ActivityCancellationType.self, forKey: .cancellationType)
+                ?? .tryCancel)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -190,5 +195,6 @@ extension ActivityOptions: Codable {
         try c.encodeIfPresent(heartbeatTimeout?.seconds, forKey: .heartbeatTimeout)
         try c.encodeIfPresent(taskQueue, forKey: .taskQueue)
         try c.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+        if cancellationType != .tryCancel { try c.encode(cancellationType, forKey: .cancellationType) }
     }
 }

@@ -11,7 +11,9 @@ extension HistoryEvent.Kind {
             "#\(seq) result=\(Payload.abbreviated(result)) attempt=\(attempt)"
         case .activityFailed(let seq, let failure, let attempts): "#\(seq) \(failure) attempts=\(attempts)"
         case .timerStarted(let seq, let fireAt): "#\(seq) fires at \(fireAt.formatted(.iso8601))"
-        case .timerFired(let seq), .timerCancelled(let seq): "#\(seq)"
+        case .timerFired(let seq), .timerCancelled(let seq), .activityCancelRequested(let seq),
+            .activityCancelled(let seq):
+            "#\(seq)"
         case .markerRecorded(let seq, let name, let value): "#\(seq) \(name)=\(Payload.abbreviated(value))"
         case .signalReceived(let name, let payload, let requestID):
             "\(name) payload=\(Payload.abbreviated(payload))" + (requestID.map { " request=\($0)" } ?? "")

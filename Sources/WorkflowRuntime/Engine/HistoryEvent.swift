@@ -23,6 +23,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             seq: Int, activity: String, input: Payload, idempotencyKey: String, options: ActivityOptions)
         case activityCompleted(seq: Int, result: Payload, attempt: Int)
         case activityFailed(seq: Int, failure: ErrorInfo, attempts: Int)
+        /// The code cancelled the task awaiting activity `seq` (modes `tryCancel`, `waitCancellationCompleted`).
+        case activityCancelRequested(seq: Int)
+        /// Activity `seq` stopped on the request: its attempt acknowledged it, or none was running.
+        case activityCancelled(seq: Int)
         case timerStarted(seq: Int, fireAt: Date)
         case timerFired(seq: Int)
         case timerCancelled(seq: Int)
@@ -60,6 +64,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .activityScheduled: "activityScheduled"
             case .activityCompleted: "activityCompleted"
             case .activityFailed: "activityFailed"
+            case .activityCancelRequested: "activityCancelRequested"
+            case .activityCancelled: "activityCancelled"
             case .timerStarted: "timerStarted"
             case .timerFired: "timerFired"
             case .timerCancelled: "timerCancelled"
@@ -87,7 +93,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         public var seq: Int? {
             switch self {
             case .activityScheduled(let seq, _, _, _, _), .activityCompleted(let seq, _, _),
-                .activityFailed(let seq, _, _), .timerStarted(let seq, _), .timerFired(let seq),
+                .activityFailed(let seq, _, _), .activityCancelRequested(let seq), .activityCancelled(let seq),
+                .timerStarted(let seq, _), .timerFired(let seq),
                 .timerCancelled(let seq), .markerRecorded(let seq, _, _), .approvalRequested(let seq, _),
                 .approvalDecided(let seq, _), .compensationStarted(let seq, _), .compensationFailed(let seq, _, _),
                 .externalSignalRequested(let seq, _, _, _), .externalCancelRequested(let seq, _, _),
@@ -103,13 +110,13 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// that happen to the run (completions, timer fires, signals, cancellation).
         public var isCommand: Bool {
             switch self {
-            case .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded, .approvalRequested,
-                .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
+            case .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled, .markerRecorded,
+                .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
                 .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated:
                 true
-            case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .signalReceived, .cancelRequested,
-                .approvalDecided, .externalRequestDelivered, .externalRequestFailed, .compensationRetryRequested,
-                .workflowTerminated:
+            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired, .signalReceived,
+                .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
+                .compensationRetryRequested, .workflowTerminated:
                 false
             }
         }
@@ -119,8 +126,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             switch self {
             case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
                 true
-            case .workflowStarted, .activityScheduled, .activityCompleted, .activityFailed, .timerStarted, .timerFired,
-                .timerCancelled, .markerRecorded, .signalReceived, .cancelRequested, .approvalRequested,
+            case .workflowStarted, .activityScheduled, .activityCompleted, .activityFailed, .activityCancelRequested,
+                .activityCancelled, .timerStarted, .timerFired, .timerCancelled, .markerRecorded, .signalReceived, .cancelRequested, .approvalRequested,
                 .approvalDecided, .externalSignalRequested, .externalCancelRequested, .externalRequestDelivered,
                 .externalRequestFailed, .compensationStarted, .compensationFailed, .compensationRetryRequested:
                 false
@@ -133,6 +140,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .activityScheduled(let seq, let activity, _, _, _): "#\(seq) activity '\(activity)'"
             case .timerStarted(let seq, _): "#\(seq) timer"
             case .timerCancelled(let seq): "#\(seq) timer cancellation"
+            case .activityCancelRequested(let seq): "#\(seq) activity cancellation"
             case .markerRecorded(let seq, let name, _): "#\(seq) marker '\(name)'"
             case .approvalRequested(let seq, let request): "#\(seq) approval request '\(request.name)'"
             case .externalSignalRequested(let seq, let workflowID, let signal, _):
@@ -144,8 +152,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .workflowCompleted: "workflow completion"
             case .workflowFailed: "workflow failure"
             case .workflowCancelled: "workflow cancellation"
-            case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .signalReceived, .cancelRequested,
-                .approvalDecided, .externalRequestDelivered, .externalRequestFailed, .compensationRetryRequested,
+            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired, .signalReceived,
+                .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed, .compensationRetryRequested,
                 .workflowTerminated:
                 name
             }
@@ -160,6 +168,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 a == b && nameA == nameB
             case (.timerStarted(let a, _), .timerStarted(let b, _)): a == b
             case (.timerCancelled(let a), .timerCancelled(let b)): a == b
+            case (.activityCancelRequested(let a), .activityCancelRequested(let b)): a == b
             case (.markerRecorded(let a, let nameA, _), .markerRecorded(let b, let nameB, _)):
                 a == b && nameA == nameB
             case (.approvalRequested(let a, let requestA), .approvalRequested(let b, let requestB)):

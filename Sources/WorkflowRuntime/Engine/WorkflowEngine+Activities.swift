@@ -143,6 +143,14 @@ extension WorkflowEngine {
                     try await definition.run(context, task.input)
                 }
                 return .completed(output)
+            } catch is ActivityCancellationRequested {
+                logger.info(
+                    "activity attempt stopped: its workflow cancelled it",
+                    metadata: [
+                        "workflow-id": "\(task.workflowID)", "activity": "\(task.activityName)",
+                        "attempt": "\(task.attempt)",
+                    ])
+                return .cancelled
             } catch let error as WorkerShutdownError {
                 logger.info(
                     "activity attempt given back: the worker is shutting down",

@@ -30,6 +30,8 @@ final class WorkflowExecution: @unchecked Sendable {
 
     /// The continuations of suspended operations, by the machine's wait id.
     private var waits: [ReplayStateMachine.WaitID: UnsafeContinuation<ReplayStateMachine.WakeValue, Error>] = [:]
+    /// Wakes for waits whose continuation is not stored yet (a task cancelled as it suspends).
+    private var earlyWakes: [ReplayStateMachine.WaitID: ReplayStateMachine.WakeValue] = [:]
     /// Code suspended for good after its task failed; resumed only to unwind it on eviction.
     private var stranded: [UnsafeContinuation<Void, Never>] = []
     /// The compensations the code registered (see ``WorkflowContext/addCompensation(_:_:options:)``).
@@ -155,8 +157,19 @@ final class WorkflowExecution: @unchecked Sendable {
 
     /// Resumes the woken waits in order, then runs the code until it suspends again.
     private func resume(_ wakes: [ReplayStateMachine.Wake]) {
-        for wake in wakes { waits.removeValue(forKey: wake.wait)?.resume(returning: wake.value) }
+        wake(wakes)
         executor.drain()
+    }
+
+    /// Resumes the woken waits (their code runs when the executor is next drained).
+    private func wake(_ wakes: [ReplayStateMachine.Wake]) {
+        for wake in wakes {
+            if let continuation = waits.removeValue(forKey: wake.wait) {
+                continuation.resume(returning: wake.value)
+            } else {
+                earlyWakes[wake.wait] = wake.value
+            }
+        }
     }
 
     func finish(_ outcome: Result<Payload, Error>) {
@@ -184,21 +197,47 @@ final class WorkflowExecution: @unchecked Sendable {
 
     // MARK: - Operations (called by WorkflowContext on the run's executor)
 
+    /// Operations of a cancelled Swift task (a task-group branch, an `async let` left unawaited)
+    /// throw `CancellationError` before anything is recorded; so do those of a cancelled run,
+    /// with ``WorkflowCancelledError``.
     private func checkCanProceed() throws {
         if evicted { throw WorkflowEvictedError() }
         if let cancelRequest = machine.cancelRequest { throw WorkflowCancelledError(reason: cancelRequest.reason) }
+        try Task.checkCancellation()
     }
 
     /// Completes an operation as the machine says: at once, after its wait, or never (non-determinism).
+    /// While it waits, cancelling its Swift task ends the wait as the machine says (``ReplayStateMachine/cancelWait(_:)``).
     private func perform(_ step: ReplayStateMachine.Step) async throws -> ReplayStateMachine.WakeValue {
         let value: ReplayStateMachine.WakeValue
         switch step {
         case .ready(let ready): value = ready
-        case .wait(let id): value = try await withUnsafeThrowingContinuation { waits[id] = $0 }
+        case .wait(let id):
+            // The handler runs on this run's executor: workflow code cancels its own tasks, and
+            // the engine never cancels the run's task (it evicts).
+            value = try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { continuation in
+                    if let early = earlyWakes.removeValue(forKey: id) {
+                        continuation.resume(returning: early)
+                    } else {
+                        waits[id] = continuation
+                    }
+                }
+            } onCancel: { [self] in
+                cancelWait(id)
+            }
         case .nonDeterministic(let message): try await failTask(message)
         }
-        if case .cancelled(let reason) = value { throw WorkflowCancelledError(reason: reason) }
-        return value
+        switch value {
+        case .cancelled(let reason): throw WorkflowCancelledError(reason: reason)
+        case .taskCancelled: throw CancellationError()
+        default: return value
+        }
+    }
+
+    private func cancelWait(_ id: ReplayStateMachine.WaitID) {
+        guard !evicted else { return }
+        wake(machine.cancelWait(id))
     }
 
     /// Fails the task on a non-determinism the machine found.

@@ -31,6 +31,8 @@ package struct CommitPlan {
     package var activities: [NewActivity] = []
     package var timers: [(seq: Int, fireAt: Date)] = []
     package var cancelledTimers: [Int] = []
+    /// Activities whose awaiting code was cancelled: their attempts are asked to stop.
+    package var cancelledActivities: [Int] = []
     package var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
     package var externalRequests: [ExternalRequest] = []
     package var closing: Closing?
@@ -52,6 +54,7 @@ package struct CommitPlan {
                         scheduledAt: timestamp))
             case .timerStarted(let seq, let fireAt): timers.append((seq, fireAt))
             case .timerCancelled(let seq): cancelledTimers.append(seq)
+            case .activityCancelRequested(let seq): cancelledActivities.append(seq)
             case .approvalRequested(let seq, let request): approvals.append((seq, request, timestamp))
             case .externalSignalRequested(let seq, let workflowID, let signal, let payload):
                 externalRequests.append(
@@ -71,7 +74,7 @@ package struct CommitPlan {
             case .workflowFailed(let failure): closing = Closing(status: .failed, failure: failure)
             case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
             case .compensationRetryRequested: compensationFailure = nil
-            case .workflowStarted, .activityCompleted, .activityFailed, .timerFired, .markerRecorded, .signalReceived,
+            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired, .markerRecorded, .signalReceived,
                 .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
                 .workflowTerminated:
                 break  // history only: nothing else to write

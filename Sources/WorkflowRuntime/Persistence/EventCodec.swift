@@ -45,6 +45,7 @@ package enum EventCodec {
         case .activityCompleted(let seq, _, let attempt): "activity #\(seq) completed (attempt \(attempt))"
         case .activityFailed(let seq, let failure, _): "activity #\(seq) failed: \(failure)"
         case .timerFired(let seq): "timer #\(seq) fired"
+        case .activityCancelled(let seq): "activity #\(seq) cancelled"
         case .cancelRequested(let reason): "cancellation requested" + (reason.map { ": \($0)" } ?? "")
         case .approvalDecided, .compensationRetryRequested, .externalRequestDelivered, .externalRequestFailed:
             "\(kind.name) \(kind.detail)"

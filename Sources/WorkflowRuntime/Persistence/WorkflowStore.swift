@@ -91,7 +91,8 @@ package protocol WorkflowStore: Sendable {
     func reportActivityAndContinue(_ report: ActivityReport, continuation: WorkflowTaskCompletion) async throws
         -> FastPathResult
     /// Extends an attempt's lease and stores progress. - Returns: `false` if the attempt should stop.
-    func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws -> Bool
+    func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws
+        -> HeartbeatResponse
 
     // MARK: Timers
 
@@ -296,6 +297,8 @@ package struct ActivityReport: Sendable {
         /// Given back unfinished (its worker is shutting down): visible to other workers at once,
         /// and not counted as an attempt.
         case released(ErrorInfo)
+        /// Stopped because its workflow code cancelled it (``HeartbeatResponse/cancellationRequested``).
+        case cancelled
     }
 
     package var runID: String
@@ -330,9 +333,20 @@ package struct ActivityReport: Sendable {
         switch outcome {
         case .completed(let result): .activityCompleted(seq: seq, result: result, attempt: attempt)
         case .failed(let failure): .activityFailed(seq: seq, failure: failure, attempts: attempt)
+        case .cancelled: .activityCancelled(seq: seq)
         case .retry, .released: nil
         }
     }
+}
+
+/// What a heartbeat learns about its attempt.
+package enum HeartbeatResponse: Sendable, Equatable {
+    /// The lease is extended: go on.
+    case leaseHeld
+    /// Another worker holds the attempt, or its run closed: stop; the outcome will be refused.
+    case leaseLost
+    /// The workflow code cancelled the activity: stop, and report ``ActivityReport/Outcome/cancelled``.
+    case cancellationRequested
 }
 
 /// Why a claimed run is parked as blocked instead of processed: its stored history or inbox

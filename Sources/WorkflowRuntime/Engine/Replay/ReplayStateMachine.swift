@@ -6,6 +6,9 @@ import Foundation
 /// continuation and runs no code, so it is tested with plain values (``WorkflowExecution`` is the
 /// shell that runs the code and owns the continuations).
 ///
+/// (One file of some 500 lines on purpose: the machine's state is private, so every transition —
+/// each event kind, each operation, each cancellation — is written here and nowhere else.)
+///
 /// Every operation gets the next sequence number. An operation whose command history already
 /// holds is checked against it (``HistoryEvent/Kind/isSameOperation(as:)``): a mismatch is a
 /// non-determinism. A new operation becomes a command in ``newEvents``. An event for an operation
@@ -28,8 +31,11 @@ package struct ReplayStateMachine {
         /// A signal or cancellation sent to another workflow found no open run.
         case externalRequestFailed(ErrorInfo)
         case compensationRetry
-        /// The run's cancellation was requested: the operation throws.
+        /// The run's cancellation was requested: the operation throws ``WorkflowCancelledError``.
         case cancelled(reason: String?)
+        /// The code cancelled the Swift task awaiting the operation (or the activity it awaited
+        /// stopped on that request): the operation throws `CancellationError`.
+        case taskCancelled
     }
 
     /// A suspended operation to resume, in the order returned.
@@ -55,12 +61,13 @@ package struct ReplayStateMachine {
     // What history recorded, consumed as the code issues the same operations.
     private var recordedCommands: [Int: HistoryEvent.Kind] = [:]
     private var recordedTimerCancellations: Set<Int> = []
+    private var recordedActivityCancellations: Set<Int> = []
     package private(set) var recordedClosing: HistoryEvent.Kind?
     package private(set) var nextSeq = 1
     private var nextWaitID = 0
 
     // Operations waiting for an event, by what wakes them.
-    private var activityWaits: [Int: (wait: WaitID, activity: String, shielded: Bool)] = [:]
+    private var activityWaits: [Int: ActivityWait] = [:]
     private var timerWaits: [Int: TimerWait] = [:]
     private var signalWaiters: [String: Deque<(wait: WaitID, timerSeq: Int?)>] = [:]
     private var approvalWaits: [Int: WaitID] = [:]
@@ -85,6 +92,15 @@ package struct ReplayStateMachine {
         package var reason: String?
     }
 
+    private struct ActivityWait {
+        var wait: WaitID
+        var activity: String
+        var shielded: Bool
+        var cancellation: ActivityCancellationType
+        /// Whether the code cancelled it and waits for the activity to stop (`waitCancellationCompleted`).
+        var cancelRequested = false
+    }
+
     private enum TimerWait {
         case sleep(WaitID)
         case signalTimeout(name: String, wait: WaitID)
@@ -102,6 +118,7 @@ package struct ReplayStateMachine {
         for event in history where event.kind.isCommand {
             switch event.kind {
             case .timerCancelled(let seq): recordedTimerCancellations.insert(seq)
+            case .activityCancelRequested(let seq): recordedActivityCancellations.insert(seq)
             case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated:
                 recordedClosing = event.kind
             default: if let seq = event.kind.seq { recordedCommands[seq] = event.kind }
@@ -131,6 +148,12 @@ package struct ReplayStateMachine {
             }
             let failure = ActivityFailure(activityName: wait.activity, cause: failure, attempts: attempts)
             return [Wake(wait: wait.wait, value: .activityFailed(failure))]
+        case .activityCancelled(let seq):
+            guard let wait = activityWaits.removeValue(forKey: seq) else {
+                earlyActivityResults[seq] = kind
+                return []
+            }
+            return [Wake(wait: wait.wait, value: .taskCancelled)]
         case .timerFired(let seq):
             switch timerWaits.removeValue(forKey: seq) {
             case .sleep(let wait): return [Wake(wait: wait, value: .timerFired)]
@@ -171,8 +194,8 @@ package struct ReplayStateMachine {
             guard cancelRequest == nil else { return [] }
             cancelRequest = CancelRequest(reason: reason)
             return cancelWaits(reason: reason)
-        case .workflowStarted, .activityScheduled, .timerStarted, .timerCancelled, .markerRecorded, .approvalRequested,
-            .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
+        case .workflowStarted, .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled,
+            .markerRecorded, .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
             .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
             return []  // commands and closings: the code's own, or the end of the run
         }
@@ -229,9 +252,11 @@ package struct ReplayStateMachine {
         case .activityCompleted(_, let result, _)?: return .ready(.activityCompleted(result))
         case .activityFailed(_, let failure, let attempts)?:
             return .ready(.activityFailed(ActivityFailure(activityName: name, cause: failure, attempts: attempts)))
+        case .activityCancelled?: return .ready(.taskCancelled)
         default:
             let wait = takeWaitID()
-            activityWaits[seq] = (wait, name, shielded)
+            activityWaits[seq] = ActivityWait(
+                wait: wait, activity: name, shielded: shielded, cancellation: options.cancellationType)
             return .wait(wait)
         }
     }
@@ -329,6 +354,57 @@ package struct ReplayStateMachine {
         return .wait(wait)
     }
 
+    /// The code cancelled the Swift task suspended in `wait`: the operation stops waiting (an
+    /// activity as its ``ActivityCancellationType`` says), its timer is cancelled, and — unless an
+    /// activity waits for its cancellation to complete — it is woken to throw `CancellationError`.
+    package mutating func cancelWait(_ wait: WaitID) -> [Wake] {
+        let woken = [Wake(wait: wait, value: .taskCancelled)]
+        if let (seq, activity) = activityWaits.first(where: { $0.value.wait == wait }) {
+            switch activity.cancellation {
+            case .abandon:
+                activityWaits[seq] = nil
+            case .tryCancel:
+                activityWaits[seq] = nil
+                recordActivityCancellation(seq)
+            case .waitCancellationCompleted:
+                if !activity.cancelRequested {
+                    activityWaits[seq]?.cancelRequested = true
+                    recordActivityCancellation(seq)
+                }
+                return []
+            }
+            return woken
+        }
+        for (seq, timer) in timerWaits {
+            if case .sleep(wait) = timer {
+                timerWaits[seq] = nil
+                recordTimerCancellation(seq)
+                return woken
+            }
+        }
+        for (name, waiters) in signalWaiters {
+            guard let index = waiters.firstIndex(where: { $0.wait == wait }) else { continue }
+            if let timerSeq = waiters[index].timerSeq, timerWaits.removeValue(forKey: timerSeq) != nil {
+                recordTimerCancellation(timerSeq)
+            }
+            signalWaiters[name]?.remove(at: index)
+            return woken
+        }
+        if let seq = approvalWaits.first(where: { $0.value == wait })?.key {
+            approvalWaits[seq] = nil
+            return woken
+        }
+        if let seq = externalRequestWaits.first(where: { $0.value == wait })?.key {
+            externalRequestWaits[seq] = nil
+            return woken
+        }
+        if compensationRetryWait == wait {
+            compensationRetryWait = nil
+            return woken
+        }
+        return []
+    }
+
     // MARK: - Checks and output
 
     /// After replaying the whole history: a recorded operation the code never issued is a
@@ -341,6 +417,9 @@ package struct ReplayStateMachine {
         }
         if let seq = recordedTimerCancellations.min() {
             return nondeterminism(code: "no timer cancellation #\(seq)", recorded: "#\(seq) timer cancellation")
+        }
+        if let seq = recordedActivityCancellations.min() {
+            return nondeterminism(code: "no activity cancellation #\(seq)", recorded: "#\(seq) activity cancellation")
         }
         return nil
     }
@@ -397,6 +476,12 @@ package struct ReplayStateMachine {
         }
         newEvents.append((command, currentTime))
         return nil
+    }
+
+    private mutating func recordActivityCancellation(_ seq: Int) {
+        if recordedActivityCancellations.remove(seq) == nil {
+            newEvents.append((.activityCancelRequested(seq: seq), currentTime))
+        }
     }
 
     private mutating func recordTimerCancellation(_ seq: Int) {

@@ -20,11 +20,19 @@ extension SQLWorkflowStore {
                              WHERE visible_at <= ? AND task_queue IN (\(SQLDialect.placeholders(taskQueues.count)))
                              ORDER BY visible_at LIMIT ?\(dialect.skipLocked))
                 RETURNING run_id, workflow_id, seq, activity_name, input, idempotency_key, options, attempt,
-                          scheduled_at, heartbeat_details
+                          scheduled_at, heartbeat_details, cancel_requested
                 """, binds)
             var tasks: [ActivityTask] = []
             for row in rows {
                 let (runID, seq, attempt): (String, Int, Int) = (try row.get(0), try row.get(2), try row.get(7))
+                if try row.get(10, as: Bool.self) {
+                    // Its code cancelled it while its last attempt was lost with its worker: it ends here.
+                    let report = ActivityReport(
+                        runID: runID, seq: seq, leaseToken: token, attempt: attempt, outcome: .cancelled, now: now)
+                    _ = try await recordActivityOutcome(
+                        connection, report, body: try EventCodec.encode(report.event!), notifications: &notifications)
+                    continue
+                }
                 let options: ActivityOptions
                 do {
                     options = try EventCodec.decode(attribute: ActivityOptions.self, from: try row.get(6))
@@ -78,15 +86,50 @@ extension SQLWorkflowStore {
     }
 
     package func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws
-        -> Bool
+        -> HeartbeatResponse
     {
         try await driver.write { connection, _ in
-            try await connection.changes(
+            let openRun = "EXISTS (SELECT 1 FROM workflow_runs WHERE run_id = ? AND status IN \(RunStatus.openSQLList))"
+            let row = try await connection.row(
                 """
                 UPDATE activity_tasks SET visible_at = ?, heartbeat_details = COALESCE(?, heartbeat_details)
-                WHERE run_id = ? AND seq = ? AND lease_token = ?\(self.dialect.countingChanges)
-                """, leaseUntil, details?.data, runID, seq, leaseToken) > 0
+                WHERE run_id = ? AND seq = ? AND lease_token = ? AND \(openRun)
+                RETURNING cancel_requested
+                """, leaseUntil, details?.data, runID, seq, leaseToken, runID)
+            guard let row else {
+                // A run that closed while this heartbeat held the row kept it (its close skips locked
+                // rows): the row goes now.
+                try await connection.execute(
+                    "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ? AND NOT \(openRun)",
+                    runID, seq, leaseToken, runID)
+                return .leaseLost
+            }
+            return try row.get(0, as: Bool.self) ? .cancellationRequested : .leaseHeld
         }
+    }
+
+    /// Asks activity `seq`'s attempt to stop, for a commit that records its cancellation. One not
+    /// running (waiting for its first attempt or a retry, or lost with its worker) ends at once.
+    /// - Returns: whether its end was queued in the run's inbox (the run then needs another task).
+    func requestActivityCancellation(
+        _ connection: any SQLConnection, runID: String, seq: Int, now: Date,
+        notifications: inout StoreNotifications
+    ) async throws -> Bool {
+        let idle = try await connection.changes(
+            """
+            DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND (lease_token IS NULL OR visible_at <= ?)
+            \(dialect.countingChanges)
+            """, runID, seq, now)
+        guard idle == 0 else {
+            let kind = HistoryEvent.Kind.activityCancelled(seq: seq)
+            try await addToInbox(
+                connection, runID: runID, kind: kind, body: try EventCodec.encode(kind), now: now,
+                notifications: &notifications)
+            return true
+        }
+        try await connection.execute(
+            "UPDATE activity_tasks SET cancel_requested = \(dialect.true) WHERE run_id = ? AND seq = ?", runID, seq)
+        return false
     }
 
     /// Deletes the attempt's row if its lease is still held. - Returns: whether it was.
@@ -103,6 +146,23 @@ extension SQLWorkflowStore {
         _ connection: any SQLConnection, _ report: ActivityReport, body: Data?,
         notifications: inout StoreNotifications
     ) async throws -> Bool {
+        switch report.outcome {
+        case .retry, .released:
+            // An attempt that fails or is given back after its code cancelled it is not tried again.
+            let cancelled = try await connection.changes(
+                """
+                DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?
+                    AND cancel_requested = \(dialect.true)\(dialect.countingChanges)
+                """, report.runID, report.seq, report.leaseToken)
+            if cancelled > 0 {
+                let kind = HistoryEvent.Kind.activityCancelled(seq: report.seq)
+                try await addToInbox(
+                    connection, runID: report.runID, kind: kind, body: try EventCodec.encode(kind), now: report.now,
+                    notifications: &notifications)
+                return true
+            }
+        case .completed, .failed, .cancelled: break
+        }
         switch report.outcome {
         case .retry(let failure, let retryAt):
             let updated = try await connection.changes(
@@ -121,7 +181,7 @@ extension SQLWorkflowStore {
                 """, report.now, reason.description, report.runID, report.seq, report.leaseToken)
             guard updated > 0 else { return false }
             notifications.topics.insert(.activityTasks)
-        case .completed, .failed:
+        case .completed, .failed, .cancelled:
             guard try await takeLeasedActivity(connection, report), let event = report.event, let body else {
                 return false
             }

@@ -143,6 +143,14 @@ extension SQLWorkflowStore {
         for seq in prepared.plan.cancelledTimers {
             try await connection.execute("DELETE FROM timers WHERE run_id = ? AND seq = ?", runID, seq)
         }
+        var endedActivities = false
+        for seq in prepared.plan.cancelledActivities {
+            if try await requestActivityCancellation(
+                connection, runID: runID, seq: seq, now: completion.now, notifications: &notifications)
+            {
+                endedActivities = true
+            }
+        }
         if !prepared.plan.approvals.isEmpty {
             try await insertApprovals(connection, prepared.plan, runID: runID)
             notifications.topics.insert(.timers)
@@ -150,7 +158,7 @@ extension SQLWorkflowStore {
         if prepared.plan.withdrawsApprovals {
             try await withdrawApprovals(connection, runID: runID, now: completion.now)
         }
-        var pending = queuedOutcomes
+        var pending = queuedOutcomes || endedActivities
         if !pending, run.hasInbox {
             pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
         }
