@@ -41,6 +41,9 @@ public final class ManualClock: WorkflowClock {
         for sleeper in woken { sleeper.continuation.resume() }
     }
 
+    /// The earliest deadline a sleeper waits for, if any sleeps.
+    public var nextDeadline: Date? { state.withLock { $0.sleepers.map(\.deadline).min() } }
+
     public func advance(by duration: Duration) {
         advance(to: now().addingTimeInterval(duration.seconds))
     }

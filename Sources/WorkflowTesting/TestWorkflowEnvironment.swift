@@ -1,10 +1,12 @@
 import Foundation
 import KeelSQLite
 import Logging
+import Synchronization
 import WorkflowRuntime
 
 /// Runs workflows against a real store (by default a new SQLite file) with a manual clock that skips ahead to the next
-/// timer or retry whenever every run is waiting and no activity runs — a 21-day cadence tests in
+/// timer, retry or activity deadline whenever every run is waiting and every activity attempt in
+/// flight sleeps on the clock (``ActivityContext/sleep(for:)``) — a 21-day cadence tests in
 /// milliseconds.
 ///
 /// ```swift
@@ -15,7 +17,11 @@ import WorkflowRuntime
 /// let outcome = try await env.result(of: handle, as: Cadence.self)
 /// ```
 ///
-/// Work runs one item at a time in the test's own task, so outcomes are deterministic.
+/// Workflow tasks and timers are processed one at a time in the test's own task. Activity attempts
+/// run as they do on a worker — concurrently, bounded by the activity slots, under their
+/// timeouts and heartbeats — on the same manual clock: an attempt that sleeps an hour without
+/// heartbeating meets its heartbeat timeout in skipped time, and five attempts that each sleep
+/// 300 ms take 300 ms of it together.
 public final class TestWorkflowEnvironment: Sendable {
     public let clock: ManualClock
     package let store: any WorkflowStore
@@ -28,6 +34,9 @@ public final class TestWorkflowEnvironment: Sendable {
     /// Whether ``shutdown()`` deletes ``databasePath``: only a file this environment created.
     private let ownsDatabaseFile: Bool
     private let engine: WorkflowEngine
+    /// Activity chains started by ``runUntilIdle()`` and not finished, cancelled by ``shutdown()``.
+    private let activityChains = Mutex<[Int: Task<Void, Never>]>([:])
+    private let nextChainID = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - eagerActivities: run activities on the fast path (as the daemon does), or only through the task queue.
@@ -93,24 +102,47 @@ public final class TestWorkflowEnvironment: Sendable {
 
     /// Processes everything that is due now, without moving the clock.
     /// - Returns: whether anything was done.
+    /// Activity attempts run concurrently; this returns once every attempt in flight has ended or
+    /// sleeps on the clock.
+    /// - Returns: whether anything was done.
     @discardableResult
     public func runUntilIdle() async throws -> Bool {
         var didWork = false
         while true {
+            // Taken before the claims: an attempt that reported before this sees its outcome claimed below.
+            let settled = engine.activityAttemptsInFlight <= engine.activityAttemptsSleeping
             var progressed = false
             for task in try await engine.claimWorkflowTasks(limit: 100) {
                 progressed = true
-                for activity in await engine.process(task) {
-                    await engine.runActivityChain(activity)
-                }
+                startActivities(await engine.process(task))
             }
-            for activity in try await engine.claimActivityTasks() {
+            let claimed = try await engine.claimActivityTasks()
+            if !claimed.isEmpty {
                 progressed = true
-                await engine.runActivityChain(activity)
+                startActivities(claimed)
             }
             if try await engine.fireDueTimers() > 0 { progressed = true }
-            guard progressed else { return didWork }
-            didWork = true
+            if progressed {
+                didWork = true
+                continue
+            }
+            // Nothing is due: let the attempts in flight end, or sleep on the clock.
+            if settled { return didWork }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+    }
+
+    /// Runs each activity (and the follow-ups its run schedules) in a task of its own, as a worker does.
+    private func startActivities(_ activities: [ActivityTask]) {
+        for activity in activities {
+            let id = nextChainID.add(1, ordering: .relaxed).newValue
+            // Inserted under the lock the task takes to remove itself, so it cannot end first.
+            activityChains.withLock { chains in
+                chains[id] = Task { [weak self, engine] in
+                    await engine.runActivityChain(activity)
+                    _ = self?.activityChains.withLock { $0.removeValue(forKey: id) }
+                }
+            }
         }
     }
 
@@ -145,7 +177,8 @@ public final class TestWorkflowEnvironment: Sendable {
                 throw KeelError(
                     .timeout, "workflow '\(run.workflowID)' is \(run.status.rawValue): \(run.statusReason ?? "")")
             }
-            guard let next = try await store.nextWakeUp(), next > clock.now() else {
+            let due = [try await store.nextWakeUp(), clock.nextDeadline].compactMap { $0 }.min()
+            guard let next = due, next > clock.now() else {
                 throw KeelError(
                     .timeout, "workflow '\(run.workflowID)' is waiting and nothing is scheduled (a signal?)")
             }
@@ -175,6 +208,7 @@ public final class TestWorkflowEnvironment: Sendable {
     /// Drops cached runs and deletes the database file this environment created (not a file or
     /// store it was given).
     public func shutdown() {
+        for task in activityChains.withLock({ $0.values }) { task.cancel() }
         engine.evictAll()
         guard let databasePath, ownsDatabaseFile else { return }
         for suffix in ["", "-wal", "-shm"] {

@@ -27,3 +27,73 @@ struct TestEnvironmentTests {
         #expect(!FileManager.default.fileExists(atPath: created))
     }
 }
+
+/// Sleeps `input` milliseconds on the engine's clock, heartbeating never; notes its attempt.
+struct SleepsOnClock: Activity {
+    static let name = "test.sleeps-on-clock"
+    let journal: AttemptJournal
+
+    func run(context: ActivityContext, input: Int) async throws -> Int {
+        journal.record("start \(context.attempt)")
+        if context.attempt == 1 || input < 10_000 { try await context.sleep(for: .milliseconds(input)) }
+        return context.attempt
+    }
+}
+
+/// Runs `count` ``SleepsOnClock`` activities at once; returns the workflow time they took, in
+/// milliseconds, and the attempt each finished on.
+struct SleepsInParallel: Workflow {
+    static let name = "test.sleeps-in-parallel"
+
+    struct Input: Codable, Sendable {
+        var count: Int
+        var milliseconds: Int
+        var heartbeatTimeoutSeconds: Double?
+    }
+
+    func run(context: WorkflowContext, input: Input) async throws -> [Int] {
+        let started = context.now
+        let options = ActivityOptions(
+            retryPolicy: RetryPolicy(initialInterval: .seconds(1)),
+            startToCloseTimeout: .seconds(7 * 86_400),
+            heartbeatTimeout: input.heartbeatTimeoutSeconds.map { .seconds($0) })
+        let attempts = try await context.parallel(Array(0..<input.count)) { _ in
+            try await context.execute(SleepsOnClock.self, input.milliseconds, options: options)
+        }
+        return [Int((context.now.timeIntervalSince(started) * 1000).rounded())] + attempts
+    }
+}
+
+@Suite("The test environment runs activities as a worker does, on its skipped clock")
+struct TestEnvironmentActivityTests {
+    static func registry(_ journal: AttemptJournal) -> WorkflowRegistry {
+        var registry = WorkflowRegistry()
+        registry.register(SleepsInParallel.self)
+        registry.register(SleepsOnClock(journal: journal))
+        return registry
+    }
+
+    @Test("five activities that each sleep 300 ms run at once: 300 ms of workflow time, not 1.5 s")
+    func concurrentActivities() async throws {
+        let journal = AttemptJournal()
+        let env = try await TestWorkflowEnvironment(registry: Self.registry(journal))
+        defer { env.shutdown() }
+        let handle = try await env.client.start(SleepsInParallel.self, id: "five", input: .init(count: 5, milliseconds: 300))
+        let outcome = try await env.result(of: handle, as: SleepsInParallel.self)
+        #expect(outcome == [300, 1, 1, 1, 1, 1])
+        #expect(journal.all.count == 5)
+    }
+
+    @Test("an attempt that sleeps a day without heartbeating meets its one-minute heartbeat timeout in skipped time, and is retried")
+    func heartbeatTimeoutInSkippedTime() async throws {
+        let journal = AttemptJournal()
+        let env = try await TestWorkflowEnvironment(registry: Self.registry(journal))
+        defer { env.shutdown() }
+        let handle = try await env.client.start(
+            SleepsInParallel.self, id: "stalls", input: .init(count: 1, milliseconds: 86_400_000, heartbeatTimeoutSeconds: 60))
+        let outcome = try await env.result(of: handle, as: SleepsInParallel.self)
+        // The watchdog stops attempt 1 at one minute; attempt 2 starts after the 1 s retry interval.
+        #expect(outcome == [61_000, 2])
+        #expect(journal.all == ["start 1", "start 2"])
+    }
+}

@@ -45,13 +45,17 @@ public final class ActivityContext: Sendable {
     }
 
     private let shuttingDown: @Sendable () -> Bool
+    /// Told the time the attempt sleeps until on the clock, and `nil` when it wakes.
+    private let sleepTracker: @Sendable (Date?) -> Void
 
     init(
         task: ActivityTask, clock: any WorkflowClock, logger: Logger,
         isWorkerShuttingDown: @escaping @Sendable () -> Bool = { false },
+        sleepTracker: @escaping @Sendable (Date?) -> Void = { _ in },
         heartbeat: @escaping @Sendable (Payload?) async throws -> HeartbeatResponse
     ) {
         shuttingDown = isWorkerShuttingDown
+        self.sleepTracker = sleepTracker
         idempotencyKey = task.idempotencyKey
         attempt = task.attempt
         activityName = task.activityName
@@ -102,6 +106,17 @@ public final class ActivityContext: Sendable {
     /// Reports liveness without details.
     public func heartbeat() async throws {
         try await sendHeartbeat(nil)
+    }
+
+    /// Waits on the engine's clock: real time in a worker, skipped time in the time-skipping test
+    /// environment (which moves its clock once every attempt in flight sleeps here), so polling
+    /// loops, backoffs and timeouts of an activity test in milliseconds. Prefer it to `Task.sleep`.
+    /// - Throws: `CancellationError` when the attempt is cancelled while it sleeps.
+    public func sleep(for duration: Duration) async throws {
+        let until = now.addingTimeInterval(try duration.checked("activity sleep").seconds)
+        sleepTracker(until)
+        defer { sleepTracker(nil) }
+        try await clock.sleep(until: until)
     }
 
     /// Throws `CancellationError` if the attempt should stop.

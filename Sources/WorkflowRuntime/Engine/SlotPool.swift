@@ -10,16 +10,21 @@ final class SlotPool: Sendable {
 
     private let state: Mutex<State>
     private let onSlotFreedForWaiter: @Sendable () -> Void
+    let capacity: Int
 
     /// - Parameter onSlotFreedForWaiter: called when a slot frees after a request found none
     ///   free, so the loop that asked can claim work again at once (and only then: a release in
     ///   the ordinary course wakes no one).
     init(capacity: Int, onSlotFreedForWaiter: @escaping @Sendable () -> Void = {}) {
+        self.capacity = capacity
         state = Mutex(State(free: capacity))
         self.onSlotFreedForWaiter = onSlotFreedForWaiter
     }
 
     var available: Int { state.withLock { $0.free } }
+
+    /// Slots taken.
+    var inUse: Int { capacity - available }
 
     /// Whether every slot is taken; if so, the next release calls `onSlotFreedForWaiter`.
     func isExhaustedNotifyingOnRelease() -> Bool {

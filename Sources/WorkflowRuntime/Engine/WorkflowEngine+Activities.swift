@@ -129,7 +129,10 @@ extension WorkflowEngine {
                 ?? task.options.attemptLease ?? configuration.defaultActivityLease
             let context = ActivityContext(
                 task: task, clock: clock, logger: logger,
-                isWorkerShuttingDown: { [weak self] in self?.isDraining ?? true }
+                isWorkerShuttingDown: { [weak self] in self?.isDraining ?? true },
+                sleepTracker: { [weak self, key = nextAttemptKey.add(1, ordering: .relaxed).newValue] until in
+                    _ = self?.sleepingActivities.withLock { $0[key] = until }
+                }
             ) { details in
                 try await store.heartbeat(
                     runID: task.runID, seq: task.seq, leaseToken: task.leaseToken, details: details,

@@ -20,6 +20,20 @@ package final class WorkflowEngine: Sendable {
     private let draining = Atomic<Bool>(false)
     /// Ends when a stopping worker's grace period has passed (``endShutdownGrace()``).
     let shutdownGrace = ShutdownGrace()
+    /// Attempts inside ``ActivityContext/sleep(for:)``, by a key of the attempt, with the time they sleep until.
+    let sleepingActivities = Mutex<[Int: Date]>([:])
+    let nextAttemptKey = Atomic<Int>(0)
+
+    /// Activity attempts claimed or leased and not yet reported (each holds an activity slot).
+    package var activityAttemptsInFlight: Int { activitySlots.inUse }
+
+    /// Attempts waiting in ``ActivityContext/sleep(for:)`` on the engine's clock for a time still
+    /// ahead: when every attempt in flight is, only the clock can move them (the test environment
+    /// then skips time). One whose time has come counts as running, even before its task resumes.
+    package var activityAttemptsSleeping: Int {
+        let now = clock.now()
+        return sleepingActivities.withLock { $0.values.count { $0 > now } }
+    }
 
     package init(
         store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock,

@@ -6,7 +6,8 @@ package struct RunFence {
     package var historyLength: Int
     package var leaseToken: Int64?
     package var leaseExpiresAt: Double?
-    /// Whether anything waits in the run's inbox.
+    /// Whether anything may wait in the run's inbox (it needs a task, or its inbox is not empty);
+    /// `false` is certain, `true` is checked again where it matters.
     package var hasInbox: Bool
 
     package init(

@@ -215,11 +215,18 @@ package final class SQLWorkflowStore: WorkflowStore {
     // MARK: - Statements shared by the operations
 
     /// Locks the run's row (PostgreSQL) and reads what fencing needs.
+    ///
+    /// Whether the inbox may hold events comes from the locked row's `needs_task` too: on
+    /// PostgreSQL, a lock that waited for a transaction adding to the inbox returns the row as that
+    /// transaction left it (`needs_task` set), while the statement's `EXISTS` still sees the inbox
+    /// as it was before — a fence that trusted it alone could close a run over an unseen signal, or
+    /// leave an outcome in the inbox with no task to take it.
     func lockRun(_ connection: any SQLConnection, runID: String) async throws -> RunFence? {
         try await connection.row(
             """
             SELECT status, task_version, history_length, lease_token, lease_expires_at,
-                   EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
+                   needs_task = \(dialect.true)
+                       OR EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
             FROM workflow_runs WHERE run_id = ?\(dialect.lockRows)
             """, runID
         ).map { row in
