@@ -36,6 +36,8 @@ public final class TestWorkflowEnvironment: Sendable {
     private let engine: WorkflowEngine
     /// Activity chains started by ``runUntilIdle()`` and not finished, cancelled by ``shutdown()``.
     private let activityChains = Mutex<[Int: Task<Void, Never>]>([:])
+    /// Set by ``stopWorker(grace:)``: no more work is taken.
+    private let workerStopped = Atomic<Bool>(false)
     private let nextChainID = Atomic<Int>(0)
 
     /// - Parameters:
@@ -108,7 +110,7 @@ public final class TestWorkflowEnvironment: Sendable {
     @discardableResult
     public func runUntilIdle() async throws -> Bool {
         var didWork = false
-        while true {
+        while !workerStopped.load(ordering: .relaxed) {
             // Taken before the claims: an attempt that reported before this sees its outcome claimed below.
             let settled = engine.activityAttemptsInFlight <= engine.activityAttemptsSleeping
             var progressed = false
@@ -130,6 +132,28 @@ public final class TestWorkflowEnvironment: Sendable {
             if settled { return didWork }
             try await Task.sleep(for: .milliseconds(1))
         }
+        return didWork
+    }
+
+    /// Stops the environment's worker as SIGTERM stops `worker run`: it takes no more work; its
+    /// activity attempts see ``ActivityContext/isWorkerShuttingDown`` and may finish within
+    /// `grace` of workflow time (skipped while they all sleep on the clock); those still running
+    /// then are cancelled and given back at once, uncounted, for another worker. To play that
+    /// worker, open an environment on the same database (``databasePath``) starting at this
+    /// clock's time.
+    public func stopWorker(grace: Duration) async throws {
+        workerStopped.store(true, ordering: .relaxed)
+        engine.beginDraining()
+        let graceEnds = clock.now().addingTimeInterval(grace.seconds)
+        while engine.activityAttemptsInFlight > 0, clock.now() < graceEnds {
+            if engine.activityAttemptsInFlight <= engine.activityAttemptsSleeping {
+                clock.advance(to: min(clock.nextDeadline ?? graceEnds, graceEnds))
+            } else {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        engine.endShutdownGrace()
+        while engine.activityAttemptsInFlight > 0 { try await Task.sleep(for: .milliseconds(1)) }
     }
 
     /// Runs each activity (and the follow-ups its run schedules) in a task of its own, as a worker does.

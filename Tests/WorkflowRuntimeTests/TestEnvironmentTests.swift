@@ -97,3 +97,64 @@ struct TestEnvironmentActivityTests {
         #expect(journal.all == ["start 1", "start 2"])
     }
 }
+
+/// Works in one-minute naps on the clock until cancelled, noting when its worker starts shutting
+/// down; once an attempt was stopped that way, the next finishes at once.
+struct NapsUntilStopped: Activity {
+    static let name = "test.naps-until-stopped"
+    let journal: AttemptJournal
+
+    func run(context: ActivityContext, input: String) async throws -> String {
+        journal.record("start \(context.attempt) \(context.idempotencyKey)")
+        if journal.all.contains("cancelled") { return "finished after a takeover" }
+        var noticed = false
+        do {
+            while true {
+                if context.isWorkerShuttingDown, !noticed {
+                    noticed = true
+                    journal.record("noticed shutdown")
+                }
+                try await context.sleep(for: .seconds(60))
+            }
+        } catch {
+            journal.record("cancelled")
+            throw error
+        }
+    }
+}
+
+struct RunsNaps: Workflow {
+    static let name = "test.runs-naps"
+    func run(context: WorkflowContext, input: String) async throws -> String {
+        try await context.execute(NapsUntilStopped.self, input, options: .init(startToCloseTimeout: .seconds(86_400)))
+    }
+}
+
+extension TestEnvironmentActivityTests {
+    @Test("stopWorker: attempts are told, cancelled when the grace period ends in skipped time, and given back uncounted for the next worker")
+    func shutdownInSkippedTime() async throws {
+        let journal = AttemptJournal()
+        var registry = WorkflowRegistry()
+        registry.register(RunsNaps.self)
+        registry.register(NapsUntilStopped(journal: journal))
+        let first = try await TestWorkflowEnvironment(registry: registry)
+        let handle = try await first.client.start(RunsNaps.self, id: "deploy", input: "x")
+        try await first.runUntilIdle()
+        let stoppedAt = first.clock.now()
+        try await first.stopWorker(grace: .seconds(300))
+        #expect(first.clock.now().timeIntervalSince(stoppedAt) == 300)
+        let key = "deploy/\(handle.runID)/1"
+        #expect(journal.all == ["start 1 \(key)", "noticed shutdown", "cancelled"])
+
+        let second = try await TestWorkflowEnvironment(
+            registry: registry, startTime: first.clock.now(), databasePath: first.databasePath)
+        defer {
+            second.shutdown()
+            first.shutdown()
+        }
+        #expect(try await second.result(of: handle, as: RunsNaps.self) == "finished after a takeover")
+        // Given back, not failed: the same attempt number and key, at once (no lease to wait out).
+        #expect(journal.all.last == "start 1 \(key)")
+        #expect(second.clock.now() == first.clock.now())
+    }
+}
