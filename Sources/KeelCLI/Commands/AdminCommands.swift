@@ -22,7 +22,7 @@ struct StartCommand: AsyncParsableCommand {
         help:
             ArgumentHelp(
                 "The run's task queue: only workers serving it (worker run --task-queue) run its workflow tasks "
-                + "and, by default, its activities.")
+                    + "and, by default, its activities.")
     )
     var taskQueue = TaskQueue.default
 
@@ -71,7 +71,7 @@ struct ListCommand: AsyncParsableCommand {
         help:
             ArgumentHelp(
                 "Only runs in this status: running, blocked, compensationFailed, completed, failed, cancelled, "
-                + "terminated, compensated.")
+                    + "terminated, compensated.")
     )
     var status: RunStatus?
 

@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
         help:
             ArgumentHelp(
                 "Seconds a stopping worker (SIGTERM) lets running activities finish; then they are cancelled and "
-                + "given back to other workers.")
+                    + "given back to other workers.")
     )
     var shutdownGrace = 30.0
 
@@ -45,7 +45,7 @@ struct RunCommand: AsyncParsableCommand {
         help:
             ArgumentHelp(
                 "Refuse approval requests that name no approvers (anyone could decide them): such a run is blocked "
-                + "with the reason.")
+                    + "with the reason.")
     )
     var requireApprovers = false
 

@@ -12,7 +12,7 @@ public struct DatabaseOptions: ParsableArguments {
                 + "KEEL_DATABASE_URL, else keel.sqlite here).",
             discussion:
                 "Without a password in the URL, PostgreSQL's comes from KEEL_DATABASE_PASSWORD or the file "
-                    + "KEEL_DATABASE_PASSWORD_FILE names."
+                + "KEEL_DATABASE_PASSWORD_FILE names."
         ))
     public var database: String?
 

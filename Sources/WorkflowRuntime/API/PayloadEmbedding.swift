@@ -38,7 +38,8 @@ package final class PayloadEmbedding: Sendable {
         for index in parts.indices.dropFirst() {
             let part = parts[index]
             guard let end = part.range(of: "@\""), let number = Int(part[..<end.lowerBound]),
-                  payloads.indices.contains(number) else {
+                payloads.indices.contains(number)
+            else {
                 parts[index] = prefix + part
                 continue
             }

@@ -149,7 +149,8 @@ public final class WorkflowContext: @unchecked Sendable {
     {
         if workflowID.isEmpty { try await execution.failTask("signalExternal needs a workflow id") }
         if name.isEmpty { try await execution.failTask("signalExternal needs a signal name") }
-        return try await execution.signalExternal(workflowID: workflowID, name: name, payload: try Payload.encode(payload))
+        return try await execution.signalExternal(
+            workflowID: workflowID, name: name, payload: try Payload.encode(payload))
     }
 
     /// Sends a signal with an empty payload (`{}`) to the open run of another workflow.
@@ -158,7 +159,8 @@ public final class WorkflowContext: @unchecked Sendable {
         try await signalExternal(workflowID: workflowID, signal: name, payload: Empty())
     }
 
-    /// Requests cancellation of the open run of another workflow, once (as ``signalExternal(workflowID:signal:payload:)``);
+    /// Requests cancellation of the open run of another workflow, once (as
+    /// ``signalExternal(workflowID:signal:payload:)``);
     /// the target's code sees ``WorkflowCancelledError`` and decides how to end.
     /// - Returns: the id of the run that received the request.
     /// - Throws: ``ExternalWorkflowError`` as ``signalExternal(workflowID:signal:payload:)`` does.

@@ -4,10 +4,11 @@ import Synchronization
 /// Runs one activity attempt under the limits that end it early: its start-to-close timeout, its
 /// heartbeat timeout (no heartbeat for that long), the loss of its lease (a heartbeat found that
 /// another worker holds the attempt, or that its run closed), its workflow code's cancellation
-/// (found by a heartbeat), and the end of a stopping worker's grace period. Whichever comes first cancels the activity's task, and its reason becomes the
-/// attempt's error; so two attempts of one side effect do not run on in parallel once this
-/// worker knows it lost the attempt. Cancellation is cooperative: code that ignores it is waited
-/// for, and an outcome after a lost lease is refused by the store's fencing.
+/// (found by a heartbeat), and the end of a stopping worker's grace period. Whichever comes
+/// first cancels the activity's task, and its reason becomes the attempt's error; so two attempts
+/// of one side effect do not run on in parallel once this worker knows it lost the attempt.
+/// Cancellation is cooperative: code that ignores it is waited for, and an outcome after a lost
+/// lease is refused by the store's fencing.
 ///
 /// Cost: one task per attempt, plus a watchdog task when the options set a timeout.
 struct ActivityAttemptSupervisor {

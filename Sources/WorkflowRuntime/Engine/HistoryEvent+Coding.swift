@@ -54,7 +54,8 @@ extension HistoryEvent.Kind: Codable {
         case "externalSignalRequested":
             self = .externalSignalRequested(
                 seq: try seq(), workflowID: try c.decode(String.self, forKey: .workflowID),
-                signal: try c.decode(String.self, forKey: .signal), payload: try c.decode(Payload.self, forKey: .payload))
+                signal: try c.decode(String.self, forKey: .signal),
+                payload: try c.decode(Payload.self, forKey: .payload))
         case "externalCancelRequested":
             self = .externalCancelRequested(
                 seq: try seq(), workflowID: try c.decode(String.self, forKey: .workflowID),

@@ -111,10 +111,12 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         public var isCommand: Bool {
             switch self {
             case .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled, .markerRecorded,
-                .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
+                .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted,
+                .compensationFailed,
                 .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated:
                 true
-            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired, .signalReceived,
+            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
+                .signalReceived,
                 .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
                 .compensationRetryRequested, .workflowTerminated:
                 false
@@ -127,7 +129,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
                 true
             case .workflowStarted, .activityScheduled, .activityCompleted, .activityFailed, .activityCancelRequested,
-                .activityCancelled, .timerStarted, .timerFired, .timerCancelled, .markerRecorded, .signalReceived, .cancelRequested, .approvalRequested,
+                .activityCancelled, .timerStarted, .timerFired, .timerCancelled, .markerRecorded, .signalReceived,
+                .cancelRequested, .approvalRequested,
                 .approvalDecided, .externalSignalRequested, .externalCancelRequested, .externalRequestDelivered,
                 .externalRequestFailed, .compensationStarted, .compensationFailed, .compensationRetryRequested:
                 false
@@ -145,15 +148,18 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .approvalRequested(let seq, let request): "#\(seq) approval request '\(request.name)'"
             case .externalSignalRequested(let seq, let workflowID, let signal, _):
                 "#\(seq) signal '\(signal)' to workflow '\(workflowID)'"
-            case .externalCancelRequested(let seq, let workflowID, _): "#\(seq) cancellation of workflow '\(workflowID)'"
+            case .externalCancelRequested(let seq, let workflowID, _):
+                "#\(seq) cancellation of workflow '\(workflowID)'"
             case .compensationStarted(let seq, _): "#\(seq) start of compensation"
             case .compensationFailed(let seq, let activity, _): "#\(seq) failure of compensation '\(activity)'"
             case .workflowCompensated: "workflow compensation"
             case .workflowCompleted: "workflow completion"
             case .workflowFailed: "workflow failure"
             case .workflowCancelled: "workflow cancellation"
-            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired, .signalReceived,
-                .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed, .compensationRetryRequested,
+            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
+                .signalReceived,
+                .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
+                .compensationRetryRequested,
                 .workflowTerminated:
                 name
             }
@@ -173,8 +179,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 a == b && nameA == nameB
             case (.approvalRequested(let a, let requestA), .approvalRequested(let b, let requestB)):
                 a == b && requestA.name == requestB.name
-            case (.externalSignalRequested(let a, let targetA, let nameA, _),
-                .externalSignalRequested(let b, let targetB, let nameB, _)):
+            case (
+                .externalSignalRequested(let a, let targetA, let nameA, _),
+                .externalSignalRequested(let b, let targetB, let nameB, _)
+            ):
                 a == b && targetA == targetB && nameA == nameB
             case (.externalCancelRequested(let a, let targetA, _), .externalCancelRequested(let b, let targetB, _)):
                 a == b && targetA == targetB

@@ -107,9 +107,9 @@ package final class WorkflowEngine: Sendable {
         if task.claims > configuration.workflowTaskClaimLimit {
             let reason =
                 "its workflow task was claimed \(task.claims - 1) times in a row without finishing: the workers "
-                    + "processing it "
+                + "processing it "
                 + "crashed, hung or were killed (its code or input may crash the process). Blocked so the other "
-                    + "runs go on; "
+                + "runs go on; "
                 + "fix the cause and restart a worker, which retries blocked runs"
             logger.error(
                 "workflow task keeps losing its workers; run blocked",

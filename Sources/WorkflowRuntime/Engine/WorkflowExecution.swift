@@ -207,7 +207,8 @@ final class WorkflowExecution: @unchecked Sendable {
     }
 
     /// Completes an operation as the machine says: at once, after its wait, or never (non-determinism).
-    /// While it waits, cancelling its Swift task ends the wait as the machine says (``ReplayStateMachine/cancelWait(_:)``).
+    /// While it waits, cancelling its Swift task ends the wait as the machine says
+    /// (``ReplayStateMachine/cancelWait(_:)``).
     private func perform(_ step: ReplayStateMachine.Step) async throws -> ReplayStateMachine.WakeValue {
         let value: ReplayStateMachine.WakeValue
         switch step {

@@ -74,7 +74,8 @@ package struct CommitPlan {
             case .workflowFailed(let failure): closing = Closing(status: .failed, failure: failure)
             case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
             case .compensationRetryRequested: compensationFailure = nil
-            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired, .markerRecorded, .signalReceived,
+            case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
+                .markerRecorded, .signalReceived,
                 .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
                 .workflowTerminated:
                 break  // history only: nothing else to write

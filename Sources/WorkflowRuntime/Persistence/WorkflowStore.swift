@@ -165,7 +165,7 @@ package struct SignalRequest: Sendable {
             .requestIDReused,
             "request id '\(requestID)' was already used for a different signal to workflow "
                 + "'\(workflowID)' (another name or payload): a retry must resend the same signal; a new signal "
-                    + "needs a new request id"
+                + "needs a new request id"
         )
     }
 }

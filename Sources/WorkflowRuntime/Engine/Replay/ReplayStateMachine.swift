@@ -195,7 +195,8 @@ package struct ReplayStateMachine {
             cancelRequest = CancelRequest(reason: reason)
             return cancelWaits(reason: reason)
         case .workflowStarted, .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled,
-            .markerRecorded, .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted, .compensationFailed,
+            .markerRecorded, .approvalRequested, .externalSignalRequested, .externalCancelRequested,
+            .compensationStarted, .compensationFailed,
             .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
             return []  // commands and closings: the code's own, or the end of the run
         }
@@ -225,7 +226,9 @@ package struct ReplayStateMachine {
             wakes += waiters.map { Wake(wait: $0.wait, value: .cancelled(reason: reason)) }
         }
         for waits in [approvalWaits, externalRequestWaits] {
-            wakes += waits.sorted(by: { $0.key < $1.key }).map { Wake(wait: $0.value, value: .cancelled(reason: reason)) }
+            wakes += waits.sorted(by: { $0.key < $1.key }).map {
+                Wake(wait: $0.value, value: .cancelled(reason: reason))
+            }
         }
         timerWaits.removeAll()
         signalWaiters.removeAll()

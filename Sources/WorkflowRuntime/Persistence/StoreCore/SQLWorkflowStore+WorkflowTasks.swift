@@ -98,7 +98,8 @@ extension SQLWorkflowStore {
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
         let queuedOutcomes = try await deliverExternalRequests(
-            connection, prepared.plan, sender: (runID, completion.workflowID), queuesOutcomes: prepared.plan.closing == nil,
+            connection, prepared.plan, sender: (runID, completion.workflowID),
+            queuesOutcomes: prepared.plan.closing == nil,
             now: completion.now, notifications: &notifications)
         if let closing = prepared.plan.closing {
             try await connection.execute(
