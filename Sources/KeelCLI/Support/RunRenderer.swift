@@ -75,13 +75,15 @@ enum RunRenderer {
         return sections.joined(separator: "\n\n")
     }
 
-    /// The milestones of a history: start, approvals, cancellation, compensation (with its steps), closing.
+    /// The milestones of a history: start, approvals, cancellation, requests to other workflows,
+    /// cancelled activities, compensation (with its steps), closing.
     static func timeline(_ history: [HistoryEvent]) -> [HistoryEvent] {
         var compensating = false
         return history.filter { event in
             switch event.kind {
             case .workflowStarted, .approvalRequested, .approvalDecided, .cancelRequested, .compensationFailed,
-                .compensationRetryRequested:
+                .compensationRetryRequested, .externalSignalRequested, .externalCancelRequested, .externalRequestFailed,
+                .activityCancelRequested:
                 return true
             case .compensationStarted:
                 compensating = true
