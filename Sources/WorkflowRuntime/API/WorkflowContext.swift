@@ -94,6 +94,41 @@ public final class WorkflowContext: @unchecked Sendable {
         return try payload.decode(as: T.self)
     }
 
+    // MARK: Versioning
+
+    /// The version runs take of a change that was never versioned: runs that passed this point
+    /// before the `version(...)` call was added.
+    public static let defaultVersion = 0
+
+    /// Which branch of a changed piece of code this run takes, so code can change under runs that
+    /// are already part-way through it:
+    ///
+    /// ```swift
+    /// if try await context.version("send-sms-first", minSupported: 0, maxSupported: 1) == 1 {
+    ///     try await context.execute(SendSMS.self, lead)        // the new code
+    /// } else {
+    ///     try await context.execute(SendEmail.self, lead)      // what older runs did here
+    /// }
+    /// ```
+    ///
+    /// A new run records `maxSupported` and takes the newest branch; a run that recorded a version
+    /// keeps it on every replay; a run that passed this point before the call existed gets
+    /// ``defaultVersion``. Raise `minSupported` once no open run needs an old branch: a run whose
+    /// version the code no longer supports is blocked — never corrupted — with a message naming
+    /// the change and both versions (`worker replay` reports it before a deploy, exit code 6).
+    /// - Throws: ``InvalidValueError`` for an empty change id or `minSupported > maxSupported`.
+    public func version(_ changeID: String, minSupported: Int, maxSupported: Int) async throws -> Int {
+        if changeID.isEmpty {
+            throw InvalidValueError(name: "changeID", value: "\"\"", requirement: "a non-empty change id")
+        }
+        guard minSupported <= maxSupported else {
+            throw InvalidValueError(
+                name: "version range", value: "\(minSupported)...\(maxSupported)",
+                requirement: "minSupported <= maxSupported")
+        }
+        return try await execution.version(changeID: changeID, minSupported: minSupported, maxSupported: maxSupported)
+    }
+
     // MARK: Approvals
 
     /// Asks a person to decide, and waits for the decision or the deadline.

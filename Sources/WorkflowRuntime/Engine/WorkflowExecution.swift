@@ -307,6 +307,14 @@ final class WorkflowExecution: @unchecked Sendable {
         return value
     }
 
+    func version(changeID: String, minSupported: Int, maxSupported: Int) async throws -> Int {
+        try checkCanProceed()
+        switch machine.version(changeID: changeID, minSupported: minSupported, maxSupported: maxSupported) {
+        case .success(let version): return version
+        case .failure(let blocked): try await failTask(blocked.message)
+        }
+    }
+
     // MARK: Approvals
 
     /// Records an approval request; its decision is awaited with ``decision(ofApprovalAt:)``.

@@ -303,6 +303,42 @@ package struct ReplayStateMachine {
         issue(.markerRecorded(seq: takeSeq(), name: name, value: value))
     }
 
+    /// The version of change `changeID` this run takes (see ``WorkflowContext/version(_:minSupported:maxSupported:)``):
+    /// the one its history recorded at this point; else, when the code is replaying past this
+    /// point, ``WorkflowContext/defaultVersion`` (the run ran here before the change existed, and
+    /// nothing is recorded, so later sequence numbers stay as they were); else `maxSupported`, recorded.
+    /// - Returns: the version, or the message that blocks the run when the code no longer supports it.
+    package mutating func version(changeID: String, minSupported: Int, maxSupported: Int) -> Result<Int, NonDeterminism>
+    {
+        let name = "version:\(changeID)"
+        let version: Int
+        if case .markerRecorded(_, let recordedName, let value)? = recordedCommands[nextSeq],
+            recordedName.hasPrefix("version:")
+        {
+            if let mismatch = issue(.markerRecorded(seq: takeSeq(), name: name, value: value)) {
+                return .failure(mismatch)
+            }
+            guard let recorded = try? value.decode(as: Int.self) else {
+                return .failure(
+                    NonDeterminism(message: "change '\(changeID)' recorded an unreadable version: \(value)"))
+            }
+            version = recorded
+        } else if isReplaying {
+            version = WorkflowContext.defaultVersion
+        } else {
+            _ = issue(.markerRecorded(seq: takeSeq(), name: name, value: Payload(json: "\(maxSupported)")))
+            version = maxSupported
+        }
+        guard (minSupported...maxSupported).contains(version) else {
+            return .failure(
+                NonDeterminism(
+                    message: "workflow '\(workflowType)' (id \(workflowID)): change '\(changeID)' is at version "
+                        + "\(version) in this run, and the code supports versions \(minSupported)...\(maxSupported) "
+                        + "only: keep the branch for version \(version) until no open run needs it"))
+        }
+        return .success(version)
+    }
+
     /// Records an approval request built for its sequence number.
     /// - Returns: the request as recorded (an earlier run's, when replaying), or a non-determinism message.
     package mutating func requestApproval(
