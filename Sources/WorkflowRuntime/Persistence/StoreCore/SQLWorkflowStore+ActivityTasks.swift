@@ -122,10 +122,8 @@ extension SQLWorkflowStore {
             \(dialect.countingChanges)
             """, runID, seq, now)
         guard idle == 0 else {
-            let kind = HistoryEvent.Kind.activityCancelled(seq: seq)
-            try await addToInbox(
-                connection, runID: runID, kind: kind, body: try EventCodec.encode(kind), now: now,
-                notifications: &notifications)
+            try await queueActivityCancelled(
+                connection, runID: runID, seq: seq, now: now, notifications: &notifications)
             return true
         }
         try await connection.execute(
@@ -148,39 +146,28 @@ extension SQLWorkflowStore {
         notifications: inout StoreNotifications
     ) async throws -> Bool {
         switch report.outcome {
-        case .retry, .released:
-            // An attempt that fails or is given back after its code cancelled it is not tried again.
-            let cancelled = try await connection.changes(
-                """
-                DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?
-                    AND cancel_requested = \(dialect.true)\(dialect.countingChanges)
-                """, report.runID, report.seq, report.leaseToken)
-            if cancelled > 0 {
-                let kind = HistoryEvent.Kind.activityCancelled(seq: report.seq)
-                try await addToInbox(
-                    connection, runID: report.runID, kind: kind, body: try EventCodec.encode(kind), now: report.now,
-                    notifications: &notifications)
-                return true
-            }
-        case .completed, .failed, .cancelled: break
-        }
-        switch report.outcome {
         case .retry(let failure, let retryAt):
             let updated = try await connection.changes(
                 """
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, last_error = ?
-                WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
+                WHERE run_id = ? AND seq = ? AND lease_token = ?
+                    AND cancel_requested = \(dialect.false)\(dialect.countingChanges)
                 """, retryAt, failure.description, report.runID, report.seq, report.leaseToken)
-            guard updated > 0 else { return false }
+            guard updated > 0 else {
+                return try await endCancelledAttempt(connection, report, notifications: &notifications)
+            }
             notifications.topics.insert(.activityTasks)
         case .released(let reason):
             let updated = try await connection.changes(
                 """
                 UPDATE activity_tasks SET lease_owner = NULL, lease_token = NULL, visible_at = ?, attempt = attempt - 1,
                     last_error = ?
-                WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
+                WHERE run_id = ? AND seq = ? AND lease_token = ?
+                    AND cancel_requested = \(dialect.false)\(dialect.countingChanges)
                 """, report.now, reason.description, report.runID, report.seq, report.leaseToken)
-            guard updated > 0 else { return false }
+            guard updated > 0 else {
+                return try await endCancelledAttempt(connection, report, notifications: &notifications)
+            }
             notifications.topics.insert(.activityTasks)
         case .completed, .failed, .cancelled:
             guard try await takeLeasedActivity(connection, report), let event = report.event, let body else {
@@ -191,5 +178,31 @@ extension SQLWorkflowStore {
                 notifications: &notifications)
         }
         return true
+    }
+
+    /// An attempt that failed or was given back after its code cancelled it is not tried again: it
+    /// ends as cancelled. - Returns: `false` if the lease was no longer held.
+    private func endCancelledAttempt(
+        _ connection: any SQLConnection, _ report: ActivityReport, notifications: inout StoreNotifications
+    ) async throws -> Bool {
+        let ended = try await connection.changes(
+            """
+            DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?
+                AND cancel_requested = \(dialect.true)\(dialect.countingChanges)
+            """, report.runID, report.seq, report.leaseToken)
+        guard ended > 0 else { return false }
+        try await queueActivityCancelled(
+            connection, runID: report.runID, seq: report.seq, now: report.now, notifications: &notifications)
+        return true
+    }
+
+    /// Queues `activityCancelled` for the run's next task.
+    private func queueActivityCancelled(
+        _ connection: any SQLConnection, runID: String, seq: Int, now: Date, notifications: inout StoreNotifications
+    ) async throws {
+        let kind = HistoryEvent.Kind.activityCancelled(seq: seq)
+        try await addToInbox(
+            connection, runID: runID, kind: kind, body: try EventCodec.encode(kind), now: now,
+            notifications: &notifications)
     }
 }
