@@ -196,5 +196,15 @@ extension SQLiteDriver {
 
                 ALTER TABLE activity_tasks ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
                 """#),
+        SchemaMigration(
+            name: "0007_continue_as_new",
+            sql: #"""
+                -- Keel schema, version 7 (same number and meaning as PostgreSQL's 0007): continue-as-new. A run that
+                -- continues as new closes as 'continuedAsNew' and names the next run of its workflow id, which
+                -- names it back in previous_run_id.
+
+                ALTER TABLE workflow_runs ADD COLUMN previous_run_id TEXT;
+                CREATE INDEX workflow_runs_previous ON workflow_runs (previous_run_id) WHERE previous_run_id IS NOT NULL;
+                """#),
     ]
 }

@@ -212,8 +212,12 @@ public final class TestWorkflowEnvironment: Sendable {
 
     /// Runs work and skips time until the run closes, then decodes its result.
     /// - Throws: ``WorkflowRunError`` if the run failed, was cancelled or terminated.
+    /// Follows the runs it continues as new into, as ``WorkflowClient/result(of:as:timeout:)`` does.
     public func result<W: Workflow>(of handle: WorkflowHandle, as workflow: W.Type) async throws -> W.Output {
-        let run = try await waitForClose(runID: handle.runID)
+        var run = try await waitForClose(runID: handle.runID)
+        while run.status == .continuedAsNew, let next = try await store.nextRun(after: run.runID) {
+            run = try await waitForClose(runID: next.runID)
+        }
         guard run.status == .completed, let result = run.result else { throw WorkflowRunError(run: run) }
         return try result.decode(as: W.Output.self)
     }

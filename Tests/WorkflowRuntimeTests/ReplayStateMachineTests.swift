@@ -90,7 +90,7 @@ struct ReplayStateMachineTests {
                                             defaultKey: { "wf-1/run-1/\($0)" },
                                             shielded: action.shielded ?? false)
         case "sleep": return machine.startTimer(seconds: try #require(action.seconds))
-        case "signal": return machine.waitForSignal(named: try #require(action.name), timeoutSeconds: action.timeout)
+        case "signal": return machine.waitForSignal(named: [try #require(action.name)], timeoutSeconds: action.timeout)
         case "decision": return machine.awaitDecision(ofApprovalAt: try #require(action.seq))
         case "compensationRetry": return machine.awaitCompensationRetry()
         case "signalExternal":
@@ -127,7 +127,7 @@ struct ReplayStateMachineTests {
         case .activityCompleted(let result): "activityCompleted \(result)"
         case .activityFailed(let failure): "activityFailed \(failure.activityName): \(failure.cause.message) after \(failure.attempts)"
         case .timerFired: "timerFired"
-        case .signal(let payload): "signal \(payload.map(\.description) ?? "nil")"
+        case .signal(let signal): "signal \(signal.map(\.payload.description) ?? "nil")"
         case .approvalDecided(let decision): "approvalDecided \(decision.outcome.rawValue)" + (decision.decidedBy.map { " by \($0)" } ?? "")
         case .externalRequestDelivered(let runID): "delivered to \(runID)"
         case .externalRequestFailed(let failure): "failed \(failure.type)"

@@ -61,9 +61,10 @@ struct StartCommand: AsyncParsableCommand {
     }
 }
 
-/// `worker list [--status S] [--type T] [--json]`.
+/// `worker list [--status S] [--type T] [--all-runs] [--json]`.
 struct ListCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List runs, newest first.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List workflows, newest first: each workflow id's latest run.")
 
     @OptionGroup var database: DatabaseOptions
 
@@ -71,12 +72,15 @@ struct ListCommand: AsyncParsableCommand {
         help:
             ArgumentHelp(
                 "Only runs in this status: running, blocked, compensationFailed, completed, failed, cancelled, "
-                    + "terminated, compensated.")
+                    + "terminated, compensated, continuedAsNew.")
     )
     var status: RunStatus?
 
     @Option(help: "Only runs of this workflow type.")
     var type: String?
+
+    @Flag(help: "Every run, not only each workflow id's latest (runs continued as new, earlier starts).")
+    var allRuns = false
 
     @Option(help: "At most this many runs.")
     var limit = 50
@@ -88,7 +92,8 @@ struct ListCommand: AsyncParsableCommand {
         try await reportingErrors {
             guard limit > 0 else { throw KeelError(.invalidArgument, "--limit must be positive") }
             try await database.withStore { store in
-                let runs = try await store.listRuns(RunQuery(status: status, workflowType: type, limit: limit))
+                let runs = try await store.listRuns(
+                    RunQuery(status: status, workflowType: type, latestRunPerWorkflow: !allRuns, limit: limit))
                 if json { return try printJSON(runs) }
                 var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED", "EVENTS")
                 for run in runs {

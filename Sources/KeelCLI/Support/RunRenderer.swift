@@ -23,6 +23,7 @@ enum RunRenderer {
         if let failure = run.failure { fields.append(("Error", failure.description)) }
         if let reason = run.statusReason { fields.append((run.status == .blocked ? "Blocked" : "Reason", reason)) }
         fields.append(("Events", "\(run.historyLength)"))
+        if let previous = run.previousRunID { fields.append(("From", "run \(previous) (continued as new)")) }
         var sections = [
             fields.map {
                 "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))"
@@ -61,6 +62,15 @@ enum RunRenderer {
                     approval.decision.map(ApprovalRenderer.describe) ?? "-")
             }
             sections.append("Approvals\n" + table.render())
+        }
+        if !description.previousRuns.isEmpty {
+            var table = TextTable("RUN", "STATUS", "CREATED", "CLOSED", "EVENTS")
+            for previous in description.previousRuns {
+                table.add(
+                    previous.runID, previous.status.rawValue, Formatting.time(previous.createdAt),
+                    Formatting.time(previous.closedAt), "\(previous.historyLength)")
+            }
+            sections.append("Previous runs (newest first)\n" + table.render())
         }
         if let history = description.history {
             let events = fullHistory ? history : timeline(history)

@@ -75,8 +75,8 @@ public final class WorkflowContext: @unchecked Sendable {
     /// Waits for the next signal called `name` and decodes its payload. Signals that arrived
     /// before the wait are buffered and delivered in order.
     public func waitForSignal<T: Decodable>(_ name: String, as type: T.Type = T.self) async throws -> T {
-        let payload = try await execution.waitForSignal(named: name, timeout: nil)!
-        return try decodeSignal(payload, name: name)
+        let signal = try await execution.waitForSignal(named: [name], timeout: nil)!
+        return try signal.decode(as: T.self)
     }
 
     /// Waits for the next signal called `name`, at most `timeout` of workflow time.
@@ -84,8 +84,45 @@ public final class WorkflowContext: @unchecked Sendable {
     public func waitForSignal<T: Decodable>(_ name: String, as type: T.Type = T.self, timeout: Duration) async throws
         -> T?
     {
-        guard let payload = try await execution.waitForSignal(named: name, timeout: timeout) else { return nil }
-        return try decodeSignal(payload, name: name) as T
+        guard let signal = try await execution.waitForSignal(named: [name], timeout: timeout) else { return nil }
+        return try signal.decode(as: T.self)
+    }
+
+    /// Waits for the next signal called any of `names`: the one that arrived first, if several
+    /// wait; the others stay for later waits.
+    ///
+    /// ```swift
+    /// let signal = try await context.waitForSignal(anyOf: ["add", "stop"])
+    /// if signal.name == "add" { total += try signal.decode(as: Int.self) }
+    /// ```
+    public func waitForSignal(anyOf names: [String]) async throws -> ReceivedSignal {
+        if names.isEmpty { try await execution.failTask("waitForSignal(anyOf:) needs at least one signal name") }
+        return try await execution.waitForSignal(named: names, timeout: nil)!
+    }
+
+    /// Waits for the next signal called any of `names`, at most `timeout` of workflow time.
+    /// - Returns: the signal, or `nil` if the timeout passed first.
+    public func waitForSignal(anyOf names: [String], timeout: Duration) async throws -> ReceivedSignal? {
+        if names.isEmpty { try await execution.failTask("waitForSignal(anyOf:) needs at least one signal name") }
+        return try await execution.waitForSignal(named: names, timeout: timeout)
+    }
+
+    // MARK: Continue-as-new
+
+    /// Ends this run and starts the next run of the same workflow id with `input`, in one
+    /// transaction: a workflow that lives for months (an entity driven by signals) keeps its
+    /// history short this way. The signals this run received and did not consume move to the next
+    /// run, in order, and keep their request ids; none is lost or delivered twice. Compensations
+    /// registered in this run are dropped (continuing is not a failure). If a signal arrives while
+    /// the task commits, the commit is refused and the task runs again, seeing it.
+    ///
+    /// ```swift
+    /// if received == 100 { try await context.continueAsNew(input: State(total: total)) }
+    /// ```
+    /// Call it from the workflow's own task and let what it throws propagate: it never returns.
+    /// - Throws: always; ``WorkflowCancelledError`` instead when the run is cancelled.
+    public func continueAsNew<I: Encodable>(input: I) async throws -> Never {
+        try await execution.continueAsNew(input: try Payload.encode(input))
     }
 
     /// Runs `body` once and records its result; replays return the recorded result without running it.
@@ -244,7 +281,21 @@ public final class WorkflowContext: @unchecked Sendable {
         return try outcomes.map { try $0!.get() }
     }
 
-    private func decodeSignal<T: Decodable>(_ payload: Payload, name: String) throws -> T {
+}
+
+/// A signal received by ``WorkflowContext/waitForSignal(anyOf:)``.
+public struct ReceivedSignal: Sendable, Hashable {
+    public var name: String
+    public var payload: Payload
+
+    public init(name: String, payload: Payload) {
+        self.name = name
+        self.payload = payload
+    }
+
+    /// The payload decoded as `T`.
+    /// - Throws: ``ApplicationError`` of type `SignalPayloadDecoding` (non-retryable) when it does not decode.
+    public func decode<T: Decodable>(as type: T.Type = T.self) throws -> T {
         do { return try payload.decode(as: T.self) } catch {
             throw ApplicationError(
                 "signal '\(name)' payload does not decode as \(T.self): \(error)",

@@ -199,8 +199,11 @@ public struct WorkflowClient: Sendable {
         let pending = try await store.pendingWork(runID: run.runID)
         let approvals = try await store.listApprovals(ApprovalQuery(runID: run.runID, limit: 1000))
         let history = includeHistory ? try await store.history(runID: run.runID) : nil
+        let previousRuns = try await store.listRuns(
+            RunQuery(workflowID: workflowID, limit: 20, after: (run.createdAt, run.runID)))
         return WorkflowDescription(
-            run: run, pending: pending, approvals: approvals.sorted { $0.seq < $1.seq }, history: history)
+            run: run, pending: pending, approvals: approvals.sorted { $0.seq < $1.seq }, history: history,
+            previousRuns: previousRuns)
     }
 
     /// Lists runs, newest first.
@@ -240,12 +243,16 @@ public struct WorkflowClient: Sendable {
         }
     }
 
-    /// Waits for the run and decodes its result.
+    /// Waits for the run — and the runs it continues as new into — and decodes the last one's result.
     /// - Throws: ``WorkflowRunError`` if it failed, was cancelled or terminated.
     public func result<W: Workflow>(of handle: WorkflowHandle, as workflow: W.Type, timeout: Duration? = nil)
         async throws -> W.Output
     {
-        let run = try await waitForClose(runID: handle.runID, timeout: timeout)
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        var run = try await waitForClose(runID: handle.runID, timeout: timeout)
+        while run.status == .continuedAsNew, let next = try await store.nextRun(after: run.runID) {
+            run = try await waitForClose(runID: next.runID, timeout: deadline.map { $0 - ContinuousClock.now })
+        }
         guard run.status == .completed, let result = run.result else { throw WorkflowRunError(run: run) }
         return try result.decode(as: W.Output.self)
     }
@@ -273,6 +280,9 @@ public struct WorkflowDescription: Sendable, Codable {
     /// The run's approval requests, oldest first.
     public var approvals: [ApprovalRecord]
     public var history: [HistoryEvent]?
+    /// The runs of the same workflow id before this one (runs it continued from, earlier starts),
+    /// newest first, at most 20.
+    public var previousRuns: [WorkflowRun] = []
 }
 
 /// A run that closed without a result.

@@ -6,7 +6,7 @@ extension HistoryEvent.Kind: Codable {
     private enum Key: String, CodingKey {
         case type, seq, workflowType, workflowID, input, activity, idempotencyKey, options, result, attempt, attempts,
             failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy, signal,
-            runID
+            runID, signals
     }
 
     public init(from decoder: Decoder) throws {
@@ -77,6 +77,10 @@ extension HistoryEvent.Kind: Codable {
         case "workflowFailed": self = .workflowFailed(failure: try c.decode(ErrorInfo.self, forKey: .failure))
         case "workflowCancelled": self = .workflowCancelled(reason: try c.decodeIfPresent(String.self, forKey: .reason))
         case "workflowTerminated": self = .workflowTerminated(reason: try c.decode(String.self, forKey: .reason))
+        case "workflowContinuedAsNew":
+            self = .workflowContinuedAsNew(
+                input: try c.decode(Payload.self, forKey: .input), runID: try c.decode(String.self, forKey: .runID),
+                signals: try c.decodeIfPresent([CarriedSignal].self, forKey: .signals) ?? [])
         default:
             throw DecodingError.dataCorruptedError(
                 forKey: .type, in: c, debugDescription: "unknown event type '\(type)'")
@@ -133,6 +137,10 @@ extension HistoryEvent.Kind: Codable {
         case .workflowCompleted(let result): try c.encode(result, forKey: .result)
         case .workflowFailed(let failure): try c.encode(failure, forKey: .failure)
         case .workflowTerminated(let reason): try c.encode(reason, forKey: .reason)
+        case .workflowContinuedAsNew(let input, let runID, let signals):
+            try c.encode(input, forKey: .input)
+            try c.encode(runID, forKey: .runID)
+            if !signals.isEmpty { try c.encode(signals, forKey: .signals) }
         }
     }
 }

@@ -38,6 +38,9 @@ extension HistoryEvent.Kind {
         case .compensationFailed(let seq, let activity, let failure): "#\(seq) \(activity): \(failure)"
         case .compensationRetryRequested(let requestedBy): requestedBy.map { "by \($0)" } ?? ""
         case .workflowCompensated(let cause): "after \(cause)"
+        case .workflowContinuedAsNew(let input, let runID, let signals):
+            "as run \(runID) input=\(Payload.abbreviated(input))"
+                + (signals.isEmpty ? "" : " carrying \(signals.count) signal\(signals.count == 1 ? "" : "s")")
         }
     }
 }

@@ -56,6 +56,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         case workflowTerminated(reason: String)
         /// The run failed or was cancelled and every registered compensation ran.
         case workflowCompensated(cause: ErrorInfo)
+        /// The code continued as new: this run closes and run `runID` of the same workflow id
+        /// starts with `input`, in the same transaction; the signals this run received and its
+        /// code did not consume go to the new run's inbox, in the order they arrived.
+        case workflowContinuedAsNew(input: Payload, runID: String, signals: [CarriedSignal])
 
         /// The stable name stored in the `kind` column and shown in timelines.
         public var name: String {
@@ -86,6 +90,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .workflowFailed: "workflowFailed"
             case .workflowCancelled: "workflowCancelled"
             case .workflowTerminated: "workflowTerminated"
+            case .workflowContinuedAsNew: "workflowContinuedAsNew"
             }
         }
 
@@ -101,7 +106,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .externalRequestDelivered(let seq, _), .externalRequestFailed(let seq, _):
                 seq
             case .workflowStarted, .signalReceived, .cancelRequested, .compensationRetryRequested, .workflowCompleted,
-                .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
+                .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated, .workflowContinuedAsNew:
                 nil
             }
         }
@@ -113,7 +118,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled, .markerRecorded,
                 .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted,
                 .compensationFailed,
-                .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated:
+                .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated, .workflowContinuedAsNew:
                 true
             case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
                 .signalReceived,
@@ -126,7 +131,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// Whether the event closes the run.
         public var isClosing: Bool {
             switch self {
-            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated,
+                .workflowContinuedAsNew:
                 true
             case .workflowStarted, .activityScheduled, .activityCompleted, .activityFailed, .activityCancelRequested,
                 .activityCancelled, .timerStarted, .timerFired, .timerCancelled, .markerRecorded, .signalReceived,
@@ -156,6 +162,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .workflowCompleted: "workflow completion"
             case .workflowFailed: "workflow failure"
             case .workflowCancelled: "workflow cancellation"
+            case .workflowContinuedAsNew: "continue-as-new"
             case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
                 .signalReceived,
                 .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
@@ -190,10 +197,25 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case (.compensationFailed(let a, let nameA, _), .compensationFailed(let b, let nameB, _)):
                 a == b && nameA == nameB
             case (.workflowCompleted, .workflowCompleted), (.workflowFailed, .workflowFailed),
-                (.workflowCancelled, .workflowCancelled), (.workflowCompensated, .workflowCompensated):
+                (.workflowCancelled, .workflowCancelled), (.workflowCompensated, .workflowCompensated),
+                (.workflowContinuedAsNew, .workflowContinuedAsNew):
                 true
             default: false
             }
         }
+    }
+}
+
+/// A signal a run received and its code did not consume before it continued as new: it moves to
+/// the next run's inbox, keeping its request id.
+public struct CarriedSignal: Sendable, Hashable, Codable {
+    public var name: String
+    public var payload: Payload
+    public var requestID: String?
+
+    public init(name: String, payload: Payload, requestID: String?) {
+        self.name = name
+        self.payload = payload
+        self.requestID = requestID
     }
 }

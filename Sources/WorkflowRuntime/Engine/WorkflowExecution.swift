@@ -145,7 +145,9 @@ final class WorkflowExecution: @unchecked Sendable {
                 let output = try await definition.run(context, input)
                 finish(.success(output))
             } catch {
-                if compensations.isEmpty || evicted || taskFailure != nil || error is WorkflowTaskFailure {
+                if compensations.isEmpty || evicted || taskFailure != nil || error is WorkflowTaskFailure
+                    || error is ContinueAsNewRequest
+                {
                     finish(.failure(error))
                 } else {
                     await compensate(after: error)
@@ -185,6 +187,9 @@ final class WorkflowExecution: @unchecked Sendable {
         switch result {
         case nil: return nil
         case .success(let payload): return .workflowCompleted(result: payload)
+        case .failure(let request as ContinueAsNewRequest):
+            return .workflowContinuedAsNew(
+                input: request.input, runID: request.runID, signals: machine.unconsumedSignals)
         case .failure(let error):
             if compensated { return .workflowCompensated(cause: ErrorInfo(error)) }
             if let cancelRequest = machine.cancelRequest, error is WorkflowCancelledError || error is CancellationError
@@ -283,16 +288,23 @@ final class WorkflowExecution: @unchecked Sendable {
         _ = try await perform(machine.startTimer(seconds: seconds))
     }
 
-    func waitForSignal(named name: String, timeout: Duration?) async throws -> Payload? {
+    /// The next signal called any of `names`, or `nil` when `timeout` passed first.
+    func waitForSignal(named names: [String], timeout: Duration?) async throws -> ReceivedSignal? {
         try checkCanProceed()
         if let timeout { _ = try timeout.checked("signal wait timeout") }
         guard
-            case .signal(let payload) = try await perform(
-                machine.waitForSignal(named: name, timeoutSeconds: timeout?.seconds))
+            case .signal(let signal) = try await perform(
+                machine.waitForSignal(named: names, timeoutSeconds: timeout?.seconds))
         else {
             preconditionFailure("a signal wait woken by something else")
         }
-        return payload
+        return signal
+    }
+
+    /// Ends the code: the run closes as continued-as-new and the next run starts with `input`.
+    func continueAsNew(input: Payload) async throws -> Never {
+        try checkCanProceed()
+        throw ContinueAsNewRequest(input: input, runID: RunID.make())
     }
 
     func sideEffect(named name: String, _ body: () throws -> Payload) async throws -> Payload {
@@ -392,6 +404,16 @@ final class WorkflowExecution: @unchecked Sendable {
     func waitForCompensationRetry() async throws {
         if evicted { throw WorkflowEvictedError() }
         _ = try await perform(machine.awaitCompensationRetry())
+    }
+}
+
+/// Thrown by ``WorkflowContext/continueAsNew(input:)`` to end the code; the run's closing
+/// command carries it. The next run's id is drawn once, when the code asks.
+struct ContinueAsNewRequest: Error, CustomStringConvertible {
+    var input: Payload
+    var runID: String
+    var description: String {
+        "the workflow continues as new (this error ends its code: let it propagate, do not catch it)"
     }
 }
 

@@ -28,6 +28,13 @@ package struct CommitPlan {
         package var reason: String?
     }
 
+    /// The next run of a run that continues as new, started by the same commit.
+    package struct Continuation {
+        package var runID: String
+        package var input: Payload
+        package var signals: [CarriedSignal]
+    }
+
     package var activities: [NewActivity] = []
     package var timers: [(seq: Int, fireAt: Date)] = []
     package var cancelledTimers: [Int] = []
@@ -36,6 +43,7 @@ package struct CommitPlan {
     package var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
     package var externalRequests: [ExternalRequest] = []
     package var closing: Closing?
+    package var continuation: Continuation?
     /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
     package var compensationFailure: String?
     /// The run stops waiting for approvals that are still pending (it closes or starts
@@ -73,6 +81,9 @@ package struct CommitPlan {
             case .workflowCompleted(let result): closing = Closing(status: .completed, result: result)
             case .workflowFailed(let failure): closing = Closing(status: .failed, failure: failure)
             case .workflowCancelled(let reason): closing = Closing(status: .cancelled, reason: reason)
+            case .workflowContinuedAsNew(let input, let nextRunID, let signals):
+                closing = Closing(status: .continuedAsNew, reason: "continued as new as run \(nextRunID)")
+                continuation = Continuation(runID: nextRunID, input: input, signals: signals)
             case .compensationRetryRequested: compensationFailure = nil
             case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
                 .markerRecorded, .signalReceived,

@@ -4,10 +4,10 @@ import Foundation
 ///
 /// Open: `running`, `blocked` (a bug in its code; fixed by a deploy), `compensationFailed` (a
 /// compensation failed for good; an operator retries it). Closed: `completed`, `failed`,
-/// `cancelled`, `terminated`, and `compensated` (it failed or was cancelled, and every registered
-/// compensation ran).
+/// `cancelled`, `terminated`, `compensated` (it failed or was cancelled, and every registered
+/// compensation ran), and `continuedAsNew` (the next run of its workflow id took over).
 public enum RunStatus: String, Sendable, Codable, CaseIterable {
-    case running, blocked, compensationFailed, completed, failed, cancelled, terminated, compensated
+    case running, blocked, compensationFailed, completed, failed, cancelled, terminated, compensated, continuedAsNew
 
     /// Open runs hold their workflow id.
     public var isOpen: Bool { self == .running || self == .blocked || self == .compensationFailed }
@@ -33,16 +33,18 @@ public struct WorkflowRun: Sendable, Hashable, Codable {
     public var updatedAt: Date
     public var closedAt: Date?
     public var historyLength: Int
+    /// The run of the same workflow id that continued as new into this one.
+    public var previousRunID: String?
 
     public init(
         workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
         result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
-        createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int
+        createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int, previousRunID: String? = nil
     ) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.status = status
         self.input = input; self.result = result; self.failure = failure; self.statusReason = statusReason
         self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt;
-        self.historyLength = historyLength
+        self.historyLength = historyLength; self.previousRunID = previousRunID
     }
 }
 
@@ -56,15 +58,21 @@ public enum SignalOutcome: Sendable, Hashable {
 public struct RunQuery: Sendable {
     public var status: RunStatus?
     public var workflowType: String?
+    /// Only the runs of this workflow id (its current run and the ones before it).
+    public var workflowID: String?
+    /// Only each workflow id's latest run (one row per workflow id: a chain of runs continued as
+    /// new, or an id started again after it closed, shows once). Filters apply to that run.
+    public var latestRunPerWorkflow: Bool
     public var limit: Int
     /// Return runs created before this one (the last run of the previous page).
     public var after: (createdAt: Date, runID: String)?
 
     public init(
-        status: RunStatus? = nil, workflowType: String? = nil, limit: Int = 100,
-        after: (createdAt: Date, runID: String)? = nil
+        status: RunStatus? = nil, workflowType: String? = nil, workflowID: String? = nil,
+        latestRunPerWorkflow: Bool = false, limit: Int = 100, after: (createdAt: Date, runID: String)? = nil
     ) {
-        self.status = status; self.workflowType = workflowType; self.limit = limit; self.after = after
+        self.status = status; self.workflowType = workflowType; self.workflowID = workflowID
+        self.latestRunPerWorkflow = latestRunPerWorkflow; self.limit = limit; self.after = after
     }
 }
 

@@ -59,6 +59,8 @@ package protocol WorkflowStore: Sendable {
     /// The open run of `workflowID`, or else its latest run.
     func findRun(workflowID: String) async throws -> WorkflowRun?
     func run(runID: String) async throws -> WorkflowRun?
+    /// The run that run `runID` continued as new into, if any.
+    func nextRun(after runID: String) async throws -> WorkflowRun?
     func listRuns(_ query: RunQuery) async throws -> [WorkflowRun]
     func history(runID: String) async throws -> [HistoryEvent]
     func pendingWork(runID: String) async throws -> PendingWork

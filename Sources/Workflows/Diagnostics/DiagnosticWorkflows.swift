@@ -147,5 +147,6 @@ extension WorkflowRegistry {
         register(DiagnosticThreeSteps.self)
         register(DiagnosticApproval.self)
         register(DiagnosticSaga.self)
+        register(DiagnosticCounter.self)
     }
 }

@@ -23,8 +23,8 @@ package struct ReplayStateMachine {
         case activityCompleted(Payload)
         case activityFailed(ActivityFailure)
         case timerFired
-        /// A signal's payload, or `nil` when the wait's timeout fired first.
-        case signal(Payload?)
+        /// A signal (its name and payload), or `nil` when the wait's timeout fired first.
+        case signal(ReceivedSignal?)
         case approvalDecided(ApprovalDecision)
         /// A signal or cancellation sent to another workflow reached its run.
         case externalRequestDelivered(runID: String)
@@ -69,14 +69,17 @@ package struct ReplayStateMachine {
     // Operations waiting for an event, by what wakes them.
     private var activityWaits: [Int: ActivityWait] = [:]
     private var timerWaits: [Int: TimerWait] = [:]
-    private var signalWaiters: [String: Deque<(wait: WaitID, timerSeq: Int?)>] = [:]
+    /// A wait for any of several names is queued under each of them.
+    private var signalWaiters: [String: Deque<SignalWaiter>] = [:]
     private var approvalWaits: [Int: WaitID] = [:]
     private var externalRequestWaits: [Int: WaitID] = [:]
     private var compensationRetryWait: WaitID?
 
     // Events that arrived before the code asked for them.
     private var earlyActivityResults: [Int: HistoryEvent.Kind] = [:]
-    private var signalBuffers: [String: Deque<Payload>] = [:]
+    private var signalBuffers: [String: Deque<BufferedSignal>] = [:]
+    /// Numbers buffered signals in the order they arrived.
+    private var signalArrivals = 0
     private var earlyApprovalDecisions: [Int: ApprovalDecision] = [:]
     private var earlyExternalOutcomes: [Int: WakeValue] = [:]
     private var unclaimedCompensationRetries = 0
@@ -101,9 +104,22 @@ package struct ReplayStateMachine {
         var cancelRequested = false
     }
 
+    private struct SignalWaiter {
+        var wait: WaitID
+        var timerSeq: Int?
+        /// Every name the wait is queued under.
+        var names: [String]
+    }
+
+    private struct BufferedSignal {
+        var arrival: Int
+        var payload: Payload
+        var requestID: String?
+    }
+
     private enum TimerWait {
         case sleep(WaitID)
-        case signalTimeout(name: String, wait: WaitID)
+        case signalTimeout(names: [String], wait: WaitID)
     }
 
     /// A machine for a run whose history begins with `workflowStarted`, its commands recorded.
@@ -119,7 +135,8 @@ package struct ReplayStateMachine {
             switch event.kind {
             case .timerCancelled(let seq): recordedTimerCancellations.insert(seq)
             case .activityCancelRequested(let seq): recordedActivityCancellations.insert(seq)
-            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated:
+            case .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated,
+                .workflowContinuedAsNew:
                 recordedClosing = event.kind
             default: if let seq = event.kind.seq { recordedCommands[seq] = event.kind }
             }
@@ -157,21 +174,23 @@ package struct ReplayStateMachine {
         case .timerFired(let seq):
             switch timerWaits.removeValue(forKey: seq) {
             case .sleep(let wait): return [Wake(wait: wait, value: .timerFired)]
-            case .signalTimeout(let name, let wait):
-                guard let index = signalWaiters[name]?.firstIndex(where: { $0.wait == wait }) else { return [] }
-                signalWaiters[name]!.remove(at: index)
+            case .signalTimeout(let names, let wait):
+                guard removeSignalWaiter(wait, names: names) else { return [] }
                 return [Wake(wait: wait, value: .signal(nil))]
             case nil: return []  // a timer whose wait ended otherwise (cancelled, or signalled first)
             }
-        case .signalReceived(let name, let payload, _):
+        case .signalReceived(let name, let payload, let requestID):
             guard let waiter = signalWaiters[name]?.popFirst() else {
-                signalBuffers[name, default: []].append(payload)
+                signalBuffers[name, default: []].append(
+                    BufferedSignal(arrival: signalArrivals, payload: payload, requestID: requestID))
+                signalArrivals += 1
                 return []
             }
+            _ = removeSignalWaiter(waiter.wait, names: waiter.names.filter { $0 != name })
             if let timerSeq = waiter.timerSeq, timerWaits.removeValue(forKey: timerSeq) != nil {
                 recordTimerCancellation(timerSeq)
             }
-            return [Wake(wait: waiter.wait, value: .signal(payload))]
+            return [Wake(wait: waiter.wait, value: .signal(ReceivedSignal(name: name, payload: payload)))]
         case .approvalDecided(let seq, let decision):
             undecidedApprovals.remove(seq)
             guard let wait = approvalWaits.removeValue(forKey: seq) else {
@@ -197,7 +216,8 @@ package struct ReplayStateMachine {
         case .workflowStarted, .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled,
             .markerRecorded, .approvalRequested, .externalSignalRequested, .externalCancelRequested,
             .compensationStarted, .compensationFailed,
-            .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated:
+            .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated,
+            .workflowContinuedAsNew:
             return []  // commands and closings: the code's own, or the end of the run
         }
     }
@@ -222,8 +242,11 @@ package struct ReplayStateMachine {
         for (_, wait) in timerWaits.sorted(by: { $0.key < $1.key }) {
             if case .sleep(let id) = wait { wakes.append(Wake(wait: id, value: .cancelled(reason: reason))) }
         }
+        var wokenSignalWaits: Set<WaitID> = []
         for (_, waiters) in signalWaiters.sorted(by: { $0.key < $1.key }) {
-            wakes += waiters.map { Wake(wait: $0.wait, value: .cancelled(reason: reason)) }
+            for waiter in waiters where wokenSignalWaits.insert(waiter.wait).inserted {
+                wakes.append(Wake(wait: waiter.wait, value: .cancelled(reason: reason)))
+            }
         }
         for waits in [approvalWaits, externalRequestWaits] {
             wakes += waits.sorted(by: { $0.key < $1.key }).map {
@@ -275,9 +298,13 @@ package struct ReplayStateMachine {
         return .wait(wait)
     }
 
-    /// The next signal `name`: one that arrived unclaimed, or a wait (with a timeout timer when given).
-    package mutating func waitForSignal(named name: String, timeoutSeconds: Double?) -> Step {
-        if let payload = signalBuffers[name]?.popFirst() { return .ready(.signal(payload)) }
+    /// The next signal called any of `names`: the earliest that arrived unclaimed, or a wait (with
+    /// a timeout timer when given).
+    package mutating func waitForSignal(named names: [String], timeoutSeconds: Double?) -> Step {
+        let buffered = names.compactMap { name in signalBuffers[name]?.first.map { (name, $0.arrival) } }
+        if let (name, _) = buffered.min(by: { $0.1 < $1.1 }), let signal = signalBuffers[name]?.popFirst() {
+            return .ready(.signal(ReceivedSignal(name: name, payload: signal.payload)))
+        }
         var timerSeq: Int?
         if let timeoutSeconds {
             let seq = takeSeq()
@@ -287,9 +314,19 @@ package struct ReplayStateMachine {
             timerSeq = seq
         }
         let wait = takeWaitID()
-        signalWaiters[name, default: []].append((wait, timerSeq))
-        if let timerSeq { timerWaits[timerSeq] = .signalTimeout(name: name, wait: wait) }
+        for name in names {
+            signalWaiters[name, default: []].append(SignalWaiter(wait: wait, timerSeq: timerSeq, names: names))
+        }
+        if let timerSeq { timerWaits[timerSeq] = .signalTimeout(names: names, wait: wait) }
         return .wait(wait)
+    }
+
+    /// The signals the run received and its code has not consumed, in the order they arrived
+    /// (what a continue-as-new carries to the next run).
+    package var unconsumedSignals: [CarriedSignal] {
+        signalBuffers.flatMap { name, buffer in buffer.map { (name, $0) } }
+            .sorted { $0.1.arrival < $1.1.arrival }
+            .map { CarriedSignal(name: $0.0, payload: $0.1.payload, requestID: $0.1.requestID) }
     }
 
     /// The value of side effect `name` recorded by an earlier run of the code, if any.
@@ -421,12 +458,12 @@ package struct ReplayStateMachine {
                 return woken
             }
         }
-        for (name, waiters) in signalWaiters {
-            guard let index = waiters.firstIndex(where: { $0.wait == wait }) else { continue }
-            if let timerSeq = waiters[index].timerSeq, timerWaits.removeValue(forKey: timerSeq) != nil {
+        for waiters in signalWaiters.values {
+            guard let waiter = waiters.first(where: { $0.wait == wait }) else { continue }
+            if let timerSeq = waiter.timerSeq, timerWaits.removeValue(forKey: timerSeq) != nil {
                 recordTimerCancellation(timerSeq)
             }
-            signalWaiters[name]?.remove(at: index)
+            _ = removeSignalWaiter(wait, names: waiter.names)
             return woken
         }
         if let seq = approvalWaits.first(where: { $0.value == wait })?.key {
@@ -515,6 +552,18 @@ package struct ReplayStateMachine {
         }
         newEvents.append((command, currentTime))
         return nil
+    }
+
+    /// Removes a signal wait from the queues of `names`. - Returns: whether it was queued.
+    private mutating func removeSignalWaiter(_ wait: WaitID, names: [String]) -> Bool {
+        var removed = false
+        for name in names {
+            guard let index = signalWaiters[name]?.firstIndex(where: { $0.wait == wait }) else { continue }
+            signalWaiters[name]!.remove(at: index)
+            if signalWaiters[name]!.isEmpty { signalWaiters[name] = nil }
+            removed = true
+        }
+        return removed
     }
 
     private mutating func recordActivityCancellation(_ seq: Int) {

@@ -115,6 +115,10 @@ extension SQLWorkflowStore {
             try await deletePendingWork(
                 connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
                 now: completion.now)
+            if let continuation = prepared.plan.continuation {
+                try await startContinuedRun(
+                    connection, continuation, after: runID, now: completion.now, notifications: &notifications)
+            }
             notifications.closedRuns.append(runID)
             return newVersion
         }
@@ -203,5 +207,45 @@ extension SQLWorkflowStore {
                 "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds)
             start = end
         }
+    }
+
+    /// Starts the run that `previousRunID` (closed by this transaction) continues as: same
+    /// workflow id, type and task queue, the new input; the carried signals wait in its inbox, and
+    /// the request ids the previous run accepted stay accepted, so a retried signal is not counted twice.
+    private func startContinuedRun(
+        _ connection: any SQLConnection, _ continuation: CommitPlan.Continuation, after previousRunID: String,
+        now: Date, notifications: inout StoreNotifications
+    ) async throws {
+        guard
+            let previous = try await connection.row(
+                "SELECT workflow_id, workflow_type FROM workflow_runs WHERE run_id = ?", previousRunID)
+        else { throw KeelError(.storage, "run \(previousRunID) vanished while it continued as new") }
+        let workflowID: String = try previous.get(0)
+        let started = try EventCodec.encode(
+            .workflowStarted(workflowType: try previous.get(1), workflowID: workflowID, input: continuation.input))
+        try await connection.execute(
+            """
+            INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
+                                       history_length, needs_task, task_ready_at, task_queue, previous_run_id)
+            SELECT ?, workflow_id, workflow_type, 'running', ?, ?, ?, 1, \(dialect.true), ?, task_queue, run_id
+            FROM workflow_runs WHERE run_id = ?
+            """, continuation.runID, continuation.input.data, now, now, now, previousRunID)
+        try await connection.execute(
+            """
+            INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)
+            """, continuation.runID, now, started)
+        try await connection.execute(
+            """
+            INSERT INTO signal_requests (run_id, request_id, received_at, fingerprint)
+            SELECT ?, request_id, received_at, fingerprint FROM signal_requests WHERE run_id = ?
+            """, continuation.runID, previousRunID)
+        for signal in continuation.signals {
+            let kind = HistoryEvent.Kind.signalReceived(
+                name: signal.name, payload: signal.payload, requestID: signal.requestID)
+            try await connection.execute(
+                "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
+                continuation.runID, kind.name, now, try EventCodec.encode(kind))
+        }
+        notifications.topics.insert(.workflowTasks)
     }
 }

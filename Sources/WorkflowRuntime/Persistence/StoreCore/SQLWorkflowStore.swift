@@ -138,7 +138,7 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     private static var runColumns: String {
         "run_id, workflow_id, workflow_type, status, input, result, failure, status_reason, created_at, "
-            + "updated_at, closed_at, history_length"
+            + "updated_at, closed_at, history_length, previous_run_id"
     }
 
     package func findRun(workflowID: String) async throws -> WorkflowRun? {
@@ -159,9 +159,29 @@ package final class SQLWorkflowStore: WorkflowStore {
         }
     }
 
+    package func nextRun(after runID: String) async throws -> WorkflowRun? {
+        try await driver.read { connection in
+            try await connection.row("SELECT \(Self.runColumns) FROM workflow_runs WHERE previous_run_id = ?", runID)
+                .map(Self.run(from:))
+        }
+    }
+
     package func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
         var conditions: [String] = []
         var binds: [SQLValue] = []
+        if let workflowID = query.workflowID {
+            conditions.append("workflow_id = ?")
+            binds.append(.text(workflowID))
+        }
+        if query.latestRunPerWorkflow {
+            // A run continued as new always has a successor; other runs are superseded by a later
+            // start of their id (index workflow_runs_workflow_id answers it).
+            conditions.append(
+                """
+                status <> 'continuedAsNew' AND NOT EXISTS (SELECT 1 FROM workflow_runs AS later
+                    WHERE later.workflow_id = workflow_runs.workflow_id AND later.created_at > workflow_runs.created_at)
+                """)
+        }
         if let status = query.status {
             conditions.append("status = ?")
             binds.append(.text(status.rawValue))
@@ -294,6 +314,6 @@ package final class SQLWorkflowStore: WorkflowStore {
             failure: try row.get(6, as: Data?.self).map { try EventCodec.decode(attribute: ErrorInfo.self, from: $0) },
             statusReason: try row.get(7), createdAt: try row.get(8), updatedAt: try row.get(9),
             closedAt: try row.get(10),
-            historyLength: try row.get(11))
+            historyLength: try row.get(11), previousRunID: try row.get(12))
     }
 }

@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+import WorkflowRuntime
+import WorkflowTesting
+import Workflows
+
+private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+@Suite("Continue-as-new: one workflow id, a chain of short runs, no signal lost or counted twice")
+struct ContinueAsNewTests {
+    static func registry() -> WorkflowRegistry {
+        var registry = testRegistry()
+        registry.register(DiagnosticCounter.self)
+        return registry
+    }
+
+    @Test("a counter continues as new every 3 signals; the total is exact and each run's history is short",
+          arguments: StoreBackend.allCases)
+    func counterChain(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let handle = try await env.client.start(
+                DiagnosticCounter.self, id: "counter", input: .init(continueEvery: 3))
+            for amount in 1...10 {
+                try await env.client.signal(workflowID: "counter", name: "add", value: amount)
+                try await env.runUntilIdle()
+            }
+            try await env.client.signal(workflowID: "counter", name: "stop")
+            let final = try await env.result(of: handle, as: DiagnosticCounter.self)
+            #expect(final.total == 55)
+            #expect(final.signals == 10)
+
+            let runs = try await env.client.list(RunQuery(workflowID: "counter"))
+            #expect(runs.map(\.status) == [.completed, .continuedAsNew, .continuedAsNew, .continuedAsNew])
+            // Each run names the one it continued from; the chain ends at the first run.
+            #expect(runs.last?.runID == handle.runID)
+            #expect(zip(runs, runs.dropFirst()).allSatisfy { $0.previousRunID == $1.runID })
+            #expect(runs.allSatisfy { $0.historyLength <= 5 })
+            // Listing shows the workflow once, at its current run; describe links the earlier runs.
+            let latest = try await env.client.list(RunQuery(latestRunPerWorkflow: true))
+            #expect(latest.map(\.runID) == [runs[0].runID])
+            let description = try await env.client.describe(workflowID: "counter")
+            #expect(description.run.runID == runs[0].runID)
+            #expect(description.previousRuns.map(\.runID) == runs.dropFirst().map(\.runID))
+        }
+    }
+
+    @Test("signals that arrived before the run continued move to the next run in order, keeping their request ids",
+          arguments: StoreBackend.allCases)
+    func carriesUnconsumedSignals(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let handle = try await env.client.start(
+                DiagnosticCounter.self, id: "counter", input: .init(continueEvery: 2))
+            // Seven signals wait before the first task: each run takes two and carries the rest.
+            for amount in [1, 2, 4, 8, 16, 32, 64] {
+                try await env.client.signal(workflowID: "counter", name: "add", value: amount, requestID: "add-\(amount)")
+            }
+            try await env.client.signal(workflowID: "counter", name: "stop", requestID: "stop")
+            let final = try await env.result(of: handle, as: DiagnosticCounter.self)
+            #expect(final.total == 127)
+            #expect(final.signals == 7)
+
+            let runs = try await env.client.list(RunQuery(workflowID: "counter"))
+            #expect(runs.count == 4)
+            let second = try #require(runs.dropLast().last)
+            let closing = try #require(try await env.store.history(runID: runs.last!.runID).last)
+            guard case .workflowContinuedAsNew(_, let nextRunID, let signals) = closing.kind else {
+                Issue.record("the first run did not close by continuing as new: \(closing.kind)")
+                return
+            }
+            #expect(nextRunID == second.runID)
+            #expect(signals.map(\.requestID) == ["add-4", "add-8", "add-16", "add-32", "add-64", "stop"])
+            let secondHistory = try await env.store.history(runID: second.runID)
+            #expect(secondHistory.filter { $0.kind.name == "signalReceived" }.count == 6)
+        }
+    }
+
+    @Test("a retried signal is a duplicate in the run the chain continued into", arguments: StoreBackend.allCases)
+    func requestIDsSpanTheChain(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            _ = try await env.client.start(DiagnosticCounter.self, id: "counter", input: .init(continueEvery: 1))
+            try await env.client.signal(workflowID: "counter", name: "add", value: 5, requestID: "r1")
+            try await env.runUntilIdle()
+            let current = try #require(try await env.store.findRun(workflowID: "counter"))
+            #expect(current.previousRunID != nil)
+            let retried = try await env.client.signal(workflowID: "counter", name: "add", value: 5, requestID: "r1")
+            #expect(retried == .duplicate(runID: current.runID))
+            await #expect(throws: KeelError.self) {
+                try await env.client.signal(workflowID: "counter", name: "add", value: 6, requestID: "r1")
+            }
+        }
+    }
+
+    @Test("a continue-as-new whose task missed a signal is refused; nothing starts and the signal waits",
+          arguments: StoreBackend.allCases)
+    func signalRacingContinueAsNew(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let runID = try await store.startWorkflow(
+                StartWorkflowRequest(workflowID: "w", workflowType: "race", input: .emptyObject, now: t0)).runID
+            let task = try #require(try await store.claimWorkflowTasks(
+                owner: "a", limit: 1, lease: .seconds(10), now: t0, cachedTaskVersion: { _ in nil }).first)
+            _ = try await store.signal(SignalRequest(workflowID: "w", name: "late", now: t0))
+            let next = RunID.make()
+            let result = try await store.completeWorkflowTask(WorkflowTaskCompletion(
+                runID: runID, workflowID: "w", leaseToken: task.leaseToken, expectedTaskVersion: task.taskVersion,
+                consumedInboxThrough: nil,
+                events: [(.workflowContinuedAsNew(input: .emptyObject, runID: next, signals: []), t0)],
+                eagerLeases: [:], now: t0))
+            guard case .rejected = result else {
+                Issue.record("the run continued as new over a signal it never saw")
+                return
+            }
+            #expect(try await store.run(runID: next) == nil)
+            #expect(try await store.run(runID: runID)?.status == .running)
+            #expect(try await store.pendingWork(runID: runID).inbox.map(\.kind) == ["signalReceived"])
+        }
+    }
+
+    @Test("an add that overflows the total fails the run with a clear error; nothing traps",
+          arguments: StoreBackend.allCases)
+    func overflowFailsTheRun(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let handle = try await env.client.start(DiagnosticCounter.self, id: "counter", input: .init(total: Int.max))
+            try await env.client.signal(workflowID: "counter", name: "add", value: 1)
+            let run = try await env.waitForClose(runID: handle.runID)
+            #expect(run.status == .failed)
+            #expect(run.failure?.type == "CounterOverflow")
+        }
+    }
+}
