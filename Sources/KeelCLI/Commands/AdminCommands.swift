@@ -26,6 +26,9 @@ struct StartCommand: AsyncParsableCommand {
     )
     var taskQueue = TaskQueue.default
 
+    @Option(help: ArgumentHelp("When the id already ran: \(WorkflowIDReusePolicy.help)"))
+    var idReusePolicy = WorkflowIDReusePolicy.allowDuplicate
+
     @Flag(help: "Wait for the run to close and print its result (a worker must be running).")
     var wait = false
 
@@ -41,7 +44,8 @@ struct StartCommand: AsyncParsableCommand {
             let input = try JSONArgument.payload(input, option: "--input")
             try await database.withStore { store in
                 let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: store))
-                let handle = try await client.start(workflowType: type, id: id, input: input, taskQueue: taskQueue)
+                let handle = try await client.start(
+                    workflowType: type, id: id, input: input, taskQueue: taskQueue, idReusePolicy: idReusePolicy)
                 guard wait else {
                     if json {
                         try printJSON(handle)
@@ -109,6 +113,12 @@ struct ListCommand: AsyncParsableCommand {
 
 extension RunStatus: ExpressibleByArgument {}
 
+extension WorkflowIDReusePolicy: ExpressibleByArgument {
+    static let help =
+        "allowDuplicate (default: start again), allowDuplicateFailedOnly (only if its last run did not "
+        + "complete), rejectDuplicate (never), terminateIfRunning (end an open run and start anew)."
+}
+
 /// `worker show ID [--history] [--json]`.
 struct ShowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -141,9 +151,11 @@ struct ShowCommand: AsyncParsableCommand {
     }
 }
 
-/// `worker signal ID NAME [--payload JSON] [--request-id R]`.
+/// `worker signal ID NAME [--payload JSON] [--request-id R] [--start TYPE --input JSON]`.
 struct SignalCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "signal", abstract: "Send a signal to an open run.")
+    static let configuration = CommandConfiguration(
+        commandName: "signal",
+        abstract: "Send a signal to an open run (with --start: start the run first when none is open).")
 
     @OptionGroup var database: DatabaseOptions
 
@@ -159,13 +171,45 @@ struct SignalCommand: AsyncParsableCommand {
     @Option(help: "Request id: a retry with the same id is not delivered twice.")
     var requestId: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Signal-with-start: when no run of the id is open, start one of this workflow type and deliver the "
+                + "signal as the first thing it receives, in one transaction.", valueName: "type"))
+    var start: String?
+
+    @Option(help: "With --start: the new run's input, as JSON, @PATH or -.")
+    var input: String?
+
+    @Option(help: "With --start: the new run's task queue.")
+    var taskQueue = TaskQueue.default
+
+    @Option(help: ArgumentHelp("With --start, when the id already ran: \(WorkflowIDReusePolicy.help)"))
+    var idReusePolicy = WorkflowIDReusePolicy.allowDuplicate
+
+    func validate() throws {
+        if start == nil, input != nil {
+            throw ValidationError("--input needs --start TYPE (the workflow to start when none is open)")
+        }
+    }
+
     func run() async throws {
         try await reportingErrors {
             let payload = try JSONArgument.payload(payload, option: "--payload")
+            let startInput = try start.map { _ in try JSONArgument.payload(input ?? "{}", option: "--input") }
             try await database.withStore { store in
-                switch try await WorkflowClient(store: store).signal(
-                    workflowID: id, name: name, payload: payload, requestID: requestId)
-                {
+                let outcome: SignalOutcome
+                if let start, let startInput {
+                    let client = WorkflowClient(store: store, registry: try KeelCLI.registry(for: store))
+                    let result = try await client.signalWithStart(
+                        workflowType: start, id: id, input: startInput, signal: name, payload: payload,
+                        requestID: requestId, taskQueue: taskQueue, idReusePolicy: idReusePolicy)
+                    if result.handle.created { printLine("started \(id) (run \(result.handle.runID))") }
+                    outcome = result.signal
+                } else {
+                    outcome = try await WorkflowClient(store: store).signal(
+                        workflowID: id, name: name, payload: payload, requestID: requestId)
+                }
+                switch outcome {
                 case .delivered(let runID): printLine("signal '\(name)' stored for \(id) (run \(runID))")
                 case .duplicate(let runID):
                     printLine("duplicate: request \(requestId ?? "") was already delivered to \(id) (run \(runID))")

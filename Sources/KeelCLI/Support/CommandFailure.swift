@@ -29,7 +29,7 @@ func exitCode(for code: KeelError.Code) -> Int32 {
         .invalidArgument, .invalidDatabaseURL, .requestIDReused:
         2
     case .workflowNotFound, .approvalNotFound: 3
-    case .workflowClosed, .invalidState: 4
+    case .workflowClosed, .invalidState, .workflowIDReused: 4
     case .databaseUnreachable, .storage: 5
     case .nonDeterminism: 6
     case .timeout: 1

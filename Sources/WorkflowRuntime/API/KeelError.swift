@@ -23,6 +23,8 @@ public struct KeelError: Error, Sendable, Equatable, CustomStringConvertible {
         case invalidArgument
         /// A signal's request id that already carried a different signal (name or payload).
         case requestIDReused
+        /// A start refused by its ``WorkflowIDReusePolicy``: the id already ran.
+        case workflowIDReused
         case invalidDatabaseURL
         case databaseUnreachable
         /// The database's schema is older than this version: run `worker migrate`.

@@ -37,23 +37,78 @@ public struct WorkflowClient: Sendable {
     }
 
     /// Starts a workflow; if a run of `id` is open, returns it instead (``WorkflowHandle/created`` is `false`).
+    /// - Parameters:
+    ///   - taskQueue: the queue of the run's workflow tasks and, unless their options name
+    ///     another, of its activities (see ``TaskQueue``).
+    ///   - idReusePolicy: whether an id that already ran may start again (see ``WorkflowIDReusePolicy``).
+    /// - Throws: ``KeelError`` `.workflowIDReused` when the policy refuses, and as
+    ///   ``start(workflowType:id:input:taskQueue:idReusePolicy:)``.
     @discardableResult
-    /// - Parameter taskQueue: the queue of the run's workflow tasks and, unless their options name
-    ///   another, of its activities (see ``TaskQueue``).
     public func start<W: Workflow>(
         _ workflow: W.Type, id: String, input: W.Input,
-        taskQueue: String = TaskQueue.default
+        taskQueue: String = TaskQueue.default, idReusePolicy: WorkflowIDReusePolicy = .allowDuplicate
     ) async throws -> WorkflowHandle {
-        try await start(workflowType: W.name, id: id, input: try Payload.encode(input), taskQueue: taskQueue)
+        try await start(
+            workflowType: W.name, id: id, input: try Payload.encode(input), taskQueue: taskQueue,
+            idReusePolicy: idReusePolicy)
     }
 
     /// Starts a workflow by type name with a JSON input.
     /// - Throws: ``KeelError`` `.unknownWorkflowType`, `.malformedInput`, `.invalidArgument` (an
-    ///   id that is empty, only whitespace or holds control characters, see ``NameRules``).
+    ///   id that is empty, only whitespace or holds control characters, see ``NameRules``),
+    ///   `.workflowIDReused` (the id reuse policy refuses a new run).
     @discardableResult
-    public func start(workflowType: String, id: String, input: Payload, taskQueue: String = TaskQueue.default)
-        async throws -> WorkflowHandle
-    {
+    public func start(
+        workflowType: String, id: String, input: Payload, taskQueue: String = TaskQueue.default,
+        idReusePolicy: WorkflowIDReusePolicy = .allowDuplicate
+    ) async throws -> WorkflowHandle {
+        let request = try startRequest(
+            workflowType: workflowType, id: id, input: input, taskQueue: taskQueue, idReusePolicy: idReusePolicy)
+        let result: StartWorkflowResult
+        if let localWorker, let eager = try await localWorker.startLocally(request) {
+            result = eager
+        } else {
+            result = try await store.startWorkflow(request)
+        }
+        return WorkflowHandle(workflowID: id, runID: result.runID, created: result.created)
+    }
+
+    /// Sends a signal to the open run of `id`, starting the run first when none is open — in one
+    /// transaction, so a new run's code receives the signal before anything else (an e-signature
+    /// webhook that may arrive before its workflow exists). Starting follows `idReusePolicy`;
+    /// `requestID` deduplicates as in ``signal(workflowID:name:payload:requestID:)``.
+    /// - Returns: the run (``WorkflowHandle/created`` says whether this call started it) and
+    ///   whether the signal was delivered or a duplicate.
+    /// - Throws: as ``start(workflowType:id:input:taskQueue:idReusePolicy:)`` and ``signal(workflowID:name:payload:requestID:)``.
+    @discardableResult
+    public func signalWithStart(
+        workflowType: String, id: String, input: Payload, signal name: String, payload: Payload = .emptyObject,
+        requestID: String? = nil, taskQueue: String = TaskQueue.default,
+        idReusePolicy: WorkflowIDReusePolicy = .allowDuplicate
+    ) async throws -> (handle: WorkflowHandle, signal: SignalOutcome) {
+        let start = try startRequest(
+            workflowType: workflowType, id: id, input: input, taskQueue: taskQueue, idReusePolicy: idReusePolicy)
+        let signal = try signalRequest(workflowID: id, name: name, payload: payload, requestID: requestID)
+        let result = try await store.signalWithStart(start, signal: signal)
+        return (WorkflowHandle(workflowID: id, runID: result.start.runID, created: result.start.created), result.signal)
+    }
+
+    /// ``signalWithStart(workflowType:id:input:signal:payload:requestID:taskQueue:idReusePolicy:)``
+    /// with typed input and payload.
+    @discardableResult
+    public func signalWithStart<W: Workflow, P: Encodable>(
+        _ workflow: W.Type, id: String, input: W.Input, signal name: String, value: P, requestID: String? = nil,
+        taskQueue: String = TaskQueue.default, idReusePolicy: WorkflowIDReusePolicy = .allowDuplicate
+    ) async throws -> (handle: WorkflowHandle, signal: SignalOutcome) {
+        try await signalWithStart(
+            workflowType: W.name, id: id, input: try Payload.encode(input), signal: name,
+            payload: try Payload.encode(value), requestID: requestID, taskQueue: taskQueue,
+            idReusePolicy: idReusePolicy)
+    }
+
+    private func startRequest(
+        workflowType: String, id: String, input: Payload, taskQueue: String, idReusePolicy: WorkflowIDReusePolicy
+    ) throws -> StartWorkflowRequest {
         try NameRules.check(id, as: "the workflow id")
         try NameRules.check(workflowType, as: "the workflow type")
         try NameRules.check(taskQueue, as: "the task queue name")
@@ -63,15 +118,19 @@ public struct WorkflowClient: Sendable {
         } else {
             try input.validateJSON()
         }
-        let request = StartWorkflowRequest(
-            workflowID: id, workflowType: workflowType, input: input, now: clock.now(), taskQueue: taskQueue)
-        let result: StartWorkflowResult
-        if let localWorker, let eager = try await localWorker.startLocally(request) {
-            result = eager
-        } else {
-            result = try await store.startWorkflow(request)
-        }
-        return WorkflowHandle(workflowID: id, runID: result.runID, created: result.created)
+        return StartWorkflowRequest(
+            workflowID: id, workflowType: workflowType, input: input, now: clock.now(), taskQueue: taskQueue,
+            idReusePolicy: idReusePolicy)
+    }
+
+    private func signalRequest(workflowID: String, name: String, payload: Payload, requestID: String?) throws
+        -> SignalRequest
+    {
+        try NameRules.check(name, as: "the signal name")
+        if let requestID { try NameRules.check(requestID, as: "the signal's request id") }
+        try checkSize(payload, of: "signal payload")
+        try payload.validateJSON()
+        return SignalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now())
     }
 
     /// Sends a signal; it is stored before this returns and delivered in order.
@@ -83,12 +142,7 @@ public struct WorkflowClient: Sendable {
     public func signal(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil)
         async throws -> SignalOutcome
     {
-        try NameRules.check(name, as: "the signal name")
-        if let requestID { try NameRules.check(requestID, as: "the signal's request id") }
-        try checkSize(payload, of: "signal payload")
-        try payload.validateJSON()
-        return try await store.signal(
-            SignalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now()))
+        try await store.signal(signalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID))
     }
 
     /// Sends a signal with an encodable payload.
@@ -271,6 +325,12 @@ public struct WorkflowHandle: Sendable, Hashable, Codable {
     public var runID: String
     /// `false` when the workflow id already had an open run, which this handle designates.
     public var created: Bool
+
+    public init(workflowID: String, runID: String, created: Bool) {
+        self.workflowID = workflowID
+        self.runID = runID
+        self.created = created
+    }
 }
 
 /// A run with what it is waiting on, for operators.

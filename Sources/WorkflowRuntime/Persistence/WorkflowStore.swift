@@ -26,9 +26,16 @@ package protocol WorkflowStore: Sendable {
 
     // MARK: Client operations
 
-    /// Creates a run, or returns the open run of that workflow id (idempotent start). When the
-    /// request carries a first workflow task (eager start), a created run gets it in the same transaction.
+    /// Creates a run, or returns the open run of that workflow id (idempotent start), as the
+    /// request's ``WorkflowIDReusePolicy`` says. When the request carries a first workflow task
+    /// (eager start), a created run gets it in the same transaction.
+    /// - Throws: `.workflowIDReused` when the policy refuses a new run.
     func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult
+    /// Delivers a signal to the open run of the start's workflow id, starting the run first (as
+    /// ``startWorkflow(_:)`` would) when none is open — in one transaction, so the signal is the
+    /// first thing a new run's code can receive.
+    func signalWithStart(_ start: StartWorkflowRequest, signal: SignalRequest) async throws
+        -> (start: StartWorkflowResult, signal: SignalOutcome)
     /// Puts a signal in the open run's inbox, unless its request id was seen for that run.
     /// - Throws: `.workflowNotFound`, `.workflowClosed`.
     func signal(_ request: SignalRequest) async throws -> SignalOutcome
@@ -115,14 +122,16 @@ package struct StartWorkflowRequest: Sendable {
     /// The run's first workflow task, computed by a worker in this process (eager start); its
     /// expected task version is 0 and it holds no lease.
     package var firstTask: WorkflowTaskCompletion?
+    package var idReusePolicy: WorkflowIDReusePolicy
 
     package init(
         workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
-        taskQueue: String = TaskQueue.default, firstTask: WorkflowTaskCompletion? = nil
+        taskQueue: String = TaskQueue.default, firstTask: WorkflowTaskCompletion? = nil,
+        idReusePolicy: WorkflowIDReusePolicy = .allowDuplicate
     ) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input;
         self.now = now
-        self.taskQueue = taskQueue; self.firstTask = firstTask
+        self.taskQueue = taskQueue; self.firstTask = firstTask; self.idReusePolicy = idReusePolicy
     }
 }
 

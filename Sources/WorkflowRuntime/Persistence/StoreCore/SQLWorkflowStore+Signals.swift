@@ -6,29 +6,38 @@ extension SQLWorkflowStore {
         let kind = HistoryEvent.Kind.signalReceived(
             name: request.name, payload: request.payload, requestID: request.requestID)
         let body = try EventCodec.encode(kind)
-        let fingerprint = request.fingerprint
         return try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(
                 connection, workflowID: request.workflowID, action: "signal '\(request.name)'")
-            if let requestID = request.requestID {
-                let inserted = try await connection.changes(
-                    """
-                    INSERT INTO signal_requests (run_id, request_id, received_at, fingerprint) VALUES (?, ?, ?, ?)
-                    ON CONFLICT DO NOTHING\(dialect.countingChanges)
-                    """, runID, requestID, request.now, fingerprint)
-                if inserted == 0 {
-                    let earlier = try await connection.row(
-                        """
-                        SELECT fingerprint FROM signal_requests WHERE run_id = ? AND request_id = ?
-                        """, runID, requestID)?.get(0, as: String?.self)
-                    if let earlier, earlier != fingerprint { throw request.reusedRequestIDError(requestID) }
-                    return .duplicate(runID: runID)
-                }
-            }
-            try await addToInbox(
-                connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
-            return .delivered(runID: runID)
+            return try await deliverSignal(
+                connection, request, kind: kind, body: body, to: runID, notifications: &notifications)
         }
+    }
+
+    /// Puts the signal in the inbox of open run `runID` (locked by the caller), unless its request
+    /// id was seen for that run.
+    /// - Throws: `.requestIDReused` when the id carried a different signal.
+    func deliverSignal(
+        _ connection: any SQLConnection, _ request: SignalRequest, kind: HistoryEvent.Kind, body: Data,
+        to runID: String, notifications: inout StoreNotifications
+    ) async throws -> SignalOutcome {
+        if let requestID = request.requestID {
+            let inserted = try await connection.changes(
+                """
+                INSERT INTO signal_requests (run_id, request_id, received_at, fingerprint) VALUES (?, ?, ?, ?)
+                ON CONFLICT DO NOTHING\(dialect.countingChanges)
+                """, runID, requestID, request.now, request.fingerprint)
+            if inserted == 0 {
+                let earlier = try await connection.row(
+                    "SELECT fingerprint FROM signal_requests WHERE run_id = ? AND request_id = ?", runID, requestID
+                )?.get(0, as: String?.self)
+                if let earlier, earlier != request.fingerprint { throw request.reusedRequestIDError(requestID) }
+                return .duplicate(runID: runID)
+            }
+        }
+        try await addToInbox(
+            connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
+        return .delivered(runID: runID)
     }
 
     package func requestCancellation(workflowID: String, reason: String?, now: Date) async throws -> String {

@@ -36,69 +36,120 @@ package final class SQLWorkflowStore: WorkflowStore {
     // MARK: - Runs
 
     package func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
-        let body = try EventCodec.encode(
-            .workflowStarted(
-                workflowType: request.workflowType, workflowID: request.workflowID,
-                input: request.input))
+        let started = try startedEvent(request)
         let firstTask = try request.firstTask.map(PreparedCompletion.init)
         return try await driver.write { [self] connection, notifications in
-            let needsTask = firstTask == nil
-            // The partial unique index on open runs' workflow ids makes a concurrent start a no-op.
-            let inserted = try await connection.changes(
-                """
-                INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
-                                           history_length, needs_task, task_ready_at, task_queue)
-                VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?)
-                ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
-                """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
-                request.now,
-                needsTask, needsTask ? request.now : nil, request.taskQueue)
-            guard inserted > 0 else {
-                guard
-                    let existing = try await connection.row(
-                        """
-                        SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)
-                        """, request.workflowID)
-                else {
-                    throw KeelError(.storage, "workflow '\(request.workflowID)' changed during its start; retry")
-                }
-                return StartWorkflowResult(runID: try existing.get(0), created: false)
-            }
-            try await connection.execute(
-                """
-                INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1,
-                    'workflowStarted', ?, ?)
-                """, request.runID, request.now, body)
+            let result = try await insertRun(
+                connection, request, started: started, needsTask: firstTask == nil, notifications: &notifications)
+            guard result.created else { return result }
             if let firstTask {
                 _ = try await commit(connection, firstTask, run: .started, notifications: &notifications)
             } else {
                 notifications.topics.insert(.workflowTasks)
             }
-            return StartWorkflowResult(runID: request.runID, created: true)
+            return result
         }
     }
 
-    package func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
-        let body = try EventCodec.encode(.workflowTerminated(reason: reason))
+    package func signalWithStart(_ start: StartWorkflowRequest, signal: SignalRequest) async throws
+        -> (start: StartWorkflowResult, signal: SignalOutcome)
+    {
+        let started = try startedEvent(start)
+        let kind = HistoryEvent.Kind.signalReceived(name: signal.name, payload: signal.payload, requestID: signal.requestID)
+        let body = try EventCodec.encode(kind)
         return try await driver.write { [self] connection, notifications in
+            let result = try await insertRun(
+                connection, start, started: started, needsTask: true, notifications: &notifications)
+            if result.created { notifications.topics.insert(.workflowTasks) }
+            let outcome = try await deliverSignal(
+                connection, signal, kind: kind, body: body, to: result.runID, notifications: &notifications)
+            return (result, outcome)
+        }
+    }
+
+    private func startedEvent(_ request: StartWorkflowRequest) throws -> Data {
+        try EventCodec.encode(
+            .workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
+    }
+
+    /// Creates the run of a start, as its ``WorkflowIDReusePolicy`` allows, or finds the open run
+    /// of its id (locked, on PostgreSQL). The default policy costs no statement beyond the insert.
+    /// - Throws: `.workflowIDReused` when the policy refuses a new run.
+    func insertRun(
+        _ connection: any SQLConnection, _ request: StartWorkflowRequest, started: Data, needsTask: Bool,
+        notifications: inout StoreNotifications
+    ) async throws -> StartWorkflowResult {
+        if request.idReusePolicy != .allowDuplicate, let latest = try await connection.row(
+            """
+            SELECT run_id, status FROM workflow_runs WHERE workflow_id = ?
+            ORDER BY status IN \(RunStatus.openSQLList) DESC, created_at DESC, run_id DESC LIMIT 1\(dialect.lockRows)
+            """, request.workflowID)
+        {
+            let runID: String = try latest.get(0)
+            let status = RunStatus(rawValue: try latest.get(1)) ?? .running
+            if status.isOpen {
+                guard request.idReusePolicy == .terminateIfRunning else {
+                    return StartWorkflowResult(runID: runID, created: false)
+                }
+                try await terminateRun(
+                    connection, runID: runID,
+                    reason: "terminated by a new start of the id (id reuse policy terminateIfRunning)",
+                    now: request.now, notifications: &notifications)
+            } else if let refusal = request.idReusePolicy.refusal(workflowID: request.workflowID, latest: status) {
+                throw KeelError(.workflowIDReused, refusal)
+            }
+        }
+        // The partial unique index on open runs' workflow ids makes a concurrent start a no-op.
+        let inserted = try await connection.changes(
+            """
+            INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
+                                       history_length, needs_task, task_ready_at, task_queue)
+            VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?)
+            ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
+            """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
+            request.now, needsTask, needsTask ? request.now : nil, request.taskQueue)
+        guard inserted > 0 else {
+            // A concurrent start won (PostgreSQL): its run is the id's open run.
+            return StartWorkflowResult(
+                runID: try await lockOpenRun(connection, workflowID: request.workflowID, action: "start"),
+                created: false)
+        }
+        try await connection.execute(
+            """
+            INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1,
+                'workflowStarted', ?, ?)
+            """, request.runID, request.now, started)
+        return StartWorkflowResult(runID: request.runID, created: true)
+    }
+
+    package func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
+        try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "terminate")
-            try await connection.execute(
-                """
-                INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
-                SELECT run_id, history_length + 1, 'workflowTerminated', ?, ? FROM workflow_runs WHERE run_id = ?
-                """, now, body, runID)
-            try await connection.execute(
-                """
-                UPDATE workflow_runs SET status = 'terminated', status_reason = ?, closed_at = ?, updated_at = ?,
-                    history_length = history_length + 1, task_version = task_version + 1, needs_task = \(dialect.false),
-                    task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
-                        task_claims = 0
-                WHERE run_id = ?
-                """, reason, now, now, runID)
-            try await deletePendingWork(connection, runID: runID, withdrawingApprovals: true, now: now)
-            notifications.closedRuns.append(runID)
+            try await terminateRun(connection, runID: runID, reason: reason, now: now, notifications: &notifications)
             return runID
         }
+    }
+
+    /// Closes an open run as terminated, dropping its pending work; the caller holds its row lock.
+    func terminateRun(
+        _ connection: any SQLConnection, runID: String, reason: String, now: Date,
+        notifications: inout StoreNotifications
+    ) async throws {
+        try await connection.execute(
+            """
+            INSERT INTO history_events (run_id, event_id, kind, timestamp, body)
+            SELECT run_id, history_length + 1, 'workflowTerminated', ?, ? FROM workflow_runs WHERE run_id = ?
+            """, now, try EventCodec.encode(.workflowTerminated(reason: reason)), runID)
+        try await connection.execute(
+            """
+            UPDATE workflow_runs SET status = 'terminated', status_reason = ?, closed_at = ?, updated_at = ?,
+                history_length = history_length + 1, task_version = task_version + 1, needs_task = \(dialect.false),
+                task_ready_at = NULL, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                    task_claims = 0
+            WHERE run_id = ?
+            """, reason, now, now, runID)
+        try await deletePendingWork(connection, runID: runID, withdrawingApprovals: true, now: now)
+        notifications.closedRuns.append(runID)
     }
 
     package func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws {
