@@ -206,5 +206,22 @@ extension SQLiteDriver {
                 ALTER TABLE workflow_runs ADD COLUMN previous_run_id TEXT;
                 CREATE INDEX workflow_runs_previous ON workflow_runs (previous_run_id) WHERE previous_run_id IS NOT NULL;
                 """#),
+        SchemaMigration(
+            name: "0008_child_workflows",
+            sql: #"""
+                -- Keel schema, version 8 (same number and meaning as PostgreSQL's 0008): child workflows. A child's
+                -- run names its parent's workflow and run, the parent's operation that started it, and what
+                -- happens to it if the parent closes first (terminate, requestCancel, abandon). Runs continued
+                -- from a child keep the link. Indexes: a run's open children (parent-close policy, worker show)
+                -- and a workflow's children, newest first (worker list --parent).
+
+                ALTER TABLE workflow_runs ADD COLUMN parent_workflow_id TEXT;
+                ALTER TABLE workflow_runs ADD COLUMN parent_run_id TEXT;
+                ALTER TABLE workflow_runs ADD COLUMN parent_seq INTEGER;
+                ALTER TABLE workflow_runs ADD COLUMN parent_close_policy TEXT;
+                CREATE INDEX workflow_runs_parent_run ON workflow_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+                CREATE INDEX workflow_runs_parent_workflow ON workflow_runs (parent_workflow_id, created_at, run_id)
+                    WHERE parent_workflow_id IS NOT NULL;
+                """#),
     ]
 }

@@ -131,6 +131,9 @@ struct ReplayStateMachineTests {
         case .approvalDecided(let decision): "approvalDecided \(decision.outcome.rawValue)" + (decision.decidedBy.map { " by \($0)" } ?? "")
         case .externalRequestDelivered(let runID): "delivered to \(runID)"
         case .externalRequestFailed(let failure): "failed \(failure.type)"
+        case .childStarted(let runID): "child started as \(runID)"
+        case .childStartFailed(let failure): "child start failed \(failure.type)"
+        case .childClosed(let closure): "child \(closure.status.rawValue)"
         case .compensationRetry: "compensationRetry"
         case .cancelled(let reason): "cancelled \(reason ?? "nil")"
         case .taskCancelled: "taskCancelled"

@@ -61,6 +61,13 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
             self = error.reason.failure(error.message)
         case let error as InvalidValueError:
             self.init(type: "InvalidValue", message: error.description, nonRetryable: true)
+        case let error as ChildWorkflowFailure:
+            self.init(
+                type: "ChildWorkflowFailure",
+                message: "child workflow '\(error.workflowType)' (id \(error.workflowID)) \(error.status.rawValue)",
+                nonRetryable: error.cause.nonRetryable, cause: error.cause)
+        case let error as ChildWorkflowStartError:
+            self.init(type: "ChildWorkflowStart", message: error.message, nonRetryable: true)
         case let error as ActivityFailure:
             self.init(
                 type: "ActivityFailure",

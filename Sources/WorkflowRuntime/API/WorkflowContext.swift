@@ -242,6 +242,53 @@ public final class WorkflowContext: @unchecked Sendable {
         return try await execution.cancelExternal(workflowID: workflowID, reason: reason)
     }
 
+    // MARK: Child workflows
+
+    /// Starts a child workflow and returns once it has started; wait for its result with
+    /// ``ChildWorkflowHandle/result()``. The child starts in the transaction that records this
+    /// call, so a parent that crashes or replays never starts it twice.
+    ///
+    /// ```swift
+    /// let legal = try await context.startChild(Workstream.self, input: .init(area: "legal"))
+    /// let findings = try await legal.result()
+    /// ```
+    /// - Parameters:
+    ///   - id: the child's workflow id; by default `PARENT-ID/PARENT-RUN/SEQ`, stable on replay.
+    ///   - options: its task queue (the parent's by default) and what happens to it if the
+    ///     parent closes first (``ParentClosePolicy``, `terminate` by default).
+    /// - Throws: ``ChildWorkflowStartError`` when the id has an open run that is not this child;
+    ///   ``InvalidValueError`` for an id or queue name that is empty or holds control characters.
+    public func startChild<W: Workflow>(
+        _ workflow: W.Type, id: String? = nil, input: W.Input, options: ChildWorkflowOptions = ChildWorkflowOptions()
+    ) async throws -> ChildWorkflowHandle<W> {
+        if let id { try checkName(id, "child workflow id") }
+        if let queue = options.taskQueue { try checkName(queue, "child task queue") }
+        let started = try await execution.startChild(
+            workflowType: W.name, workflowID: id, input: try Payload.encode(input), options: options)
+        return ChildWorkflowHandle(workflowID: started.workflowID, runID: started.runID, seq: started.seq, context: self)
+    }
+
+    /// Starts a child workflow and waits for its result (``startChild(_:id:input:options:)``, then
+    /// ``ChildWorkflowHandle/result()``).
+    public func executeChild<W: Workflow>(
+        _ workflow: W.Type, id: String? = nil, input: W.Input, options: ChildWorkflowOptions = ChildWorkflowOptions()
+    ) async throws -> W.Output {
+        try await startChild(workflow, id: id, input: input, options: options).result()
+    }
+
+    func childResult<W: Workflow>(of handle: ChildWorkflowHandle<W>) async throws -> W.Output {
+        let payload = try await execution.childResult(seq: handle.seq, workflowType: W.name, workflowID: handle.workflowID)
+        do { return try payload.decode(as: W.Output.self) } catch {
+            try await execution.failTask("cannot decode the result of child workflow '\(W.name)': \(error)")
+        }
+    }
+
+    private func checkName(_ value: String, _ name: String) throws {
+        do { try NameRules.check(value, as: "the \(name)") } catch let error as KeelError {
+            throw InvalidValueError(name: name, value: "'\(value)'", requirement: error.message)
+        }
+    }
+
     // MARK: Compensation
 
     /// Registers the activity that undoes a step (saga). When the workflow's code then throws —

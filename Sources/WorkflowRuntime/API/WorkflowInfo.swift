@@ -6,12 +6,17 @@ public struct WorkflowInfo: Sendable, Hashable {
     public var runID: String
     public var workflowType: String
     public var startedAt: Date
+    /// The parent, for a child workflow (see ``WorkflowContext/startChild(_:id:input:options:)``).
+    public var parent: ParentWorkflowInfo?
 
-    public init(workflowID: String, runID: String, workflowType: String, startedAt: Date) {
+    public init(
+        workflowID: String, runID: String, workflowType: String, startedAt: Date, parent: ParentWorkflowInfo? = nil
+    ) {
         self.workflowID = workflowID
         self.runID = runID
         self.workflowType = workflowType
         self.startedAt = startedAt
+        self.parent = parent
     }
 }
 

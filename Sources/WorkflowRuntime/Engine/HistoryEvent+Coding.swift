@@ -6,7 +6,7 @@ extension HistoryEvent.Kind: Codable {
     private enum Key: String, CodingKey {
         case type, seq, workflowType, workflowID, input, activity, idempotencyKey, options, result, attempt, attempts,
             failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy, signal,
-            runID, signals
+            runID, signals, parent, status
     }
 
     public init(from decoder: Decoder) throws {
@@ -18,7 +18,8 @@ extension HistoryEvent.Kind: Codable {
             self = .workflowStarted(
                 workflowType: try c.decode(String.self, forKey: .workflowType),
                 workflowID: try c.decode(String.self, forKey: .workflowID),
-                input: try c.decode(Payload.self, forKey: .input))
+                input: try c.decode(Payload.self, forKey: .input),
+                parent: try c.decodeIfPresent(ParentWorkflowInfo.self, forKey: .parent))
         case "activityScheduled":
             self = .activityScheduled(
                 seq: try seq(), activity: try c.decode(String.self, forKey: .activity),
@@ -64,6 +65,22 @@ extension HistoryEvent.Kind: Codable {
             self = .externalRequestDelivered(seq: try seq(), runID: try c.decode(String.self, forKey: .runID))
         case "externalRequestFailed":
             self = .externalRequestFailed(seq: try seq(), failure: try c.decode(ErrorInfo.self, forKey: .failure))
+        case "childWorkflowRequested":
+            self = .childWorkflowRequested(
+                seq: try seq(), workflowType: try c.decode(String.self, forKey: .workflowType),
+                workflowID: try c.decode(String.self, forKey: .workflowID),
+                input: try c.decode(Payload.self, forKey: .input),
+                options: try c.decodeIfPresent(ChildWorkflowOptions.self, forKey: .options) ?? ChildWorkflowOptions())
+        case "childWorkflowStarted":
+            self = .childWorkflowStarted(seq: try seq(), runID: try c.decode(String.self, forKey: .runID))
+        case "childWorkflowStartFailed":
+            self = .childWorkflowStartFailed(seq: try seq(), failure: try c.decode(ErrorInfo.self, forKey: .failure))
+        case "childWorkflowClosed":
+            self = .childWorkflowClosed(
+                seq: try seq(), runID: try c.decode(String.self, forKey: .runID),
+                status: try c.decode(RunStatus.self, forKey: .status),
+                result: try c.decodeIfPresent(Payload.self, forKey: .result),
+                failure: try c.decodeIfPresent(ErrorInfo.self, forKey: .failure))
         case "compensationStarted":
             self = .compensationStarted(seq: try seq(), cause: try c.decode(ErrorInfo.self, forKey: .cause))
         case "compensationFailed":
@@ -92,10 +109,11 @@ extension HistoryEvent.Kind: Codable {
         try c.encode(name, forKey: .type)
         if let seq { try c.encode(seq, forKey: .seq) }
         switch self {
-        case .workflowStarted(let workflowType, let workflowID, let input):
+        case .workflowStarted(let workflowType, let workflowID, let input, let parent):
             try c.encode(workflowType, forKey: .workflowType)
             try c.encode(workflowID, forKey: .workflowID)
             try c.encode(input, forKey: .input)
+            try c.encodeIfPresent(parent, forKey: .parent)
         case .activityScheduled(_, let activity, let input, let idempotencyKey, let options):
             try c.encode(activity, forKey: .activity)
             try c.encode(input, forKey: .input)
@@ -128,7 +146,19 @@ extension HistoryEvent.Kind: Codable {
             try c.encode(workflowID, forKey: .workflowID)
             try c.encodeIfPresent(reason, forKey: .reason)
         case .externalRequestDelivered(_, let runID): try c.encode(runID, forKey: .runID)
-        case .externalRequestFailed(_, let failure): try c.encode(failure, forKey: .failure)
+        case .externalRequestFailed(_, let failure), .childWorkflowStartFailed(_, let failure):
+            try c.encode(failure, forKey: .failure)
+        case .childWorkflowRequested(_, let workflowType, let workflowID, let input, let options):
+            try c.encode(workflowType, forKey: .workflowType)
+            try c.encode(workflowID, forKey: .workflowID)
+            try c.encode(input, forKey: .input)
+            if options != ChildWorkflowOptions() { try c.encode(options, forKey: .options) }
+        case .childWorkflowStarted(_, let runID): try c.encode(runID, forKey: .runID)
+        case .childWorkflowClosed(_, let runID, let status, let result, let failure):
+            try c.encode(runID, forKey: .runID)
+            try c.encode(status, forKey: .status)
+            try c.encodeIfPresent(result, forKey: .result)
+            try c.encodeIfPresent(failure, forKey: .failure)
         case .compensationStarted(_, let cause), .workflowCompensated(let cause): try c.encode(cause, forKey: .cause)
         case .compensationFailed(_, let activity, let failure):
             try c.encode(activity, forKey: .activity)

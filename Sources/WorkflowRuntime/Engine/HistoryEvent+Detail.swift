@@ -4,7 +4,9 @@ extension HistoryEvent.Kind {
     /// A one-line description of the event's content, for timelines.
     public var detail: String {
         switch self {
-        case .workflowStarted(let type, _, let input): "\(type) input=\(Payload.abbreviated(input))"
+        case .workflowStarted(let type, _, let input, let parent):
+            "\(type) input=\(Payload.abbreviated(input))"
+                + (parent.map { " parent=\($0.workflowID) (run \($0.runID))" } ?? "")
         case .activityScheduled(let seq, let activity, let input, let key, _):
             "#\(seq) \(activity) input=\(Payload.abbreviated(input)) key=\(key)"
         case .activityCompleted(let seq, let result, let attempt):
@@ -33,7 +35,15 @@ extension HistoryEvent.Kind {
         case .externalCancelRequested(let seq, let workflowID, let reason):
             "#\(seq) \(workflowID)" + (reason.map { ": \($0)" } ?? "")
         case .externalRequestDelivered(let seq, let runID): "#\(seq) to run \(runID)"
-        case .externalRequestFailed(let seq, let failure): "#\(seq) \(failure)"
+        case .externalRequestFailed(let seq, let failure), .childWorkflowStartFailed(let seq, let failure):
+            "#\(seq) \(failure)"
+        case .childWorkflowRequested(let seq, let type, let workflowID, let input, let options):
+            "#\(seq) \(type) id=\(workflowID) input=\(Payload.abbreviated(input)) "
+                + "on parent close: \(options.parentClosePolicy.rawValue)"
+        case .childWorkflowStarted(let seq, let runID): "#\(seq) run \(runID)"
+        case .childWorkflowClosed(let seq, let runID, let status, let result, let failure):
+            "#\(seq) run \(runID) \(status.rawValue)" + (result.map { " result=\(Payload.abbreviated($0))" } ?? "")
+                + (failure.map { " \($0)" } ?? "")
         case .compensationStarted(let seq, let cause): "#\(seq) after \(cause)"
         case .compensationFailed(let seq, let activity, let failure): "#\(seq) \(activity): \(failure)"
         case .compensationRetryRequested(let requestedBy): requestedBy.map { "by \($0)" } ?? ""

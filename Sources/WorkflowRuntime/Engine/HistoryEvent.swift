@@ -18,7 +18,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
 
     /// What happened. Cases with a `seq` belong to the workflow operation with that sequence number.
     public enum Kind: Sendable, Hashable {
-        case workflowStarted(workflowType: String, workflowID: String, input: Payload)
+        /// The run started; a child workflow's names its parent.
+        case workflowStarted(workflowType: String, workflowID: String, input: Payload, parent: ParentWorkflowInfo? = nil)
         case activityScheduled(
             seq: Int, activity: String, input: Payload, idempotencyKey: String, options: ActivityOptions)
         case activityCompleted(seq: Int, result: Payload, attempt: Int)
@@ -44,6 +45,17 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         case externalRequestDelivered(seq: Int, runID: String)
         /// The request of operation `seq` found no open run to deliver to (see ``ExternalWorkflowError``).
         case externalRequestFailed(seq: Int, failure: ErrorInfo)
+        /// The code started child workflow `workflowID`; the commit that records this starts it.
+        case childWorkflowRequested(
+            seq: Int, workflowType: String, workflowID: String, input: Payload, options: ChildWorkflowOptions)
+        /// The child of operation `seq` started as run `runID`.
+        case childWorkflowStarted(seq: Int, runID: String)
+        /// The child of operation `seq` could not start (its id has an open run that is not this child).
+        case childWorkflowStartFailed(seq: Int, failure: ErrorInfo)
+        /// The child of operation `seq` closed: its last run (after any continue-as-new), how, and
+        /// its result or failure (a cancellation or termination as a failure of type
+        /// `WorkflowCancelled` / `WorkflowTerminated`).
+        case childWorkflowClosed(seq: Int, runID: String, status: RunStatus, result: Payload?, failure: ErrorInfo?)
         /// The code failed (or was cancelled) with compensations registered; they run now, in reverse.
         case compensationStarted(seq: Int, cause: ErrorInfo)
         /// A compensation failed for good; the run waits for an operator's retry.
@@ -82,6 +94,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .externalCancelRequested: "externalCancelRequested"
             case .externalRequestDelivered: "externalRequestDelivered"
             case .externalRequestFailed: "externalRequestFailed"
+            case .childWorkflowRequested: "childWorkflowRequested"
+            case .childWorkflowStarted: "childWorkflowStarted"
+            case .childWorkflowStartFailed: "childWorkflowStartFailed"
+            case .childWorkflowClosed: "childWorkflowClosed"
             case .compensationStarted: "compensationStarted"
             case .compensationFailed: "compensationFailed"
             case .compensationRetryRequested: "compensationRetryRequested"
@@ -103,7 +119,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .timerCancelled(let seq), .markerRecorded(let seq, _, _), .approvalRequested(let seq, _),
                 .approvalDecided(let seq, _), .compensationStarted(let seq, _), .compensationFailed(let seq, _, _),
                 .externalSignalRequested(let seq, _, _, _), .externalCancelRequested(let seq, _, _),
-                .externalRequestDelivered(let seq, _), .externalRequestFailed(let seq, _):
+                .externalRequestDelivered(let seq, _), .externalRequestFailed(let seq, _),
+                .childWorkflowRequested(let seq, _, _, _, _), .childWorkflowStarted(let seq, _),
+                .childWorkflowStartFailed(let seq, _), .childWorkflowClosed(let seq, _, _, _, _):
                 seq
             case .workflowStarted, .signalReceived, .cancelRequested, .compensationRetryRequested, .workflowCompleted,
                 .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated, .workflowContinuedAsNew:
@@ -117,13 +135,14 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             switch self {
             case .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled, .markerRecorded,
                 .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted,
-                .compensationFailed,
+                .compensationFailed, .childWorkflowRequested,
                 .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated, .workflowContinuedAsNew:
                 true
             case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
                 .signalReceived,
                 .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
-                .compensationRetryRequested, .workflowTerminated:
+                .compensationRetryRequested, .workflowTerminated, .childWorkflowStarted, .childWorkflowStartFailed,
+                .childWorkflowClosed:
                 false
             }
         }
@@ -138,7 +157,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .activityCancelled, .timerStarted, .timerFired, .timerCancelled, .markerRecorded, .signalReceived,
                 .cancelRequested, .approvalRequested,
                 .approvalDecided, .externalSignalRequested, .externalCancelRequested, .externalRequestDelivered,
-                .externalRequestFailed, .compensationStarted, .compensationFailed, .compensationRetryRequested:
+                .externalRequestFailed, .compensationStarted, .compensationFailed, .compensationRetryRequested,
+                .childWorkflowRequested, .childWorkflowStarted, .childWorkflowStartFailed, .childWorkflowClosed:
                 false
             }
         }
@@ -156,6 +176,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 "#\(seq) signal '\(signal)' to workflow '\(workflowID)'"
             case .externalCancelRequested(let seq, let workflowID, _):
                 "#\(seq) cancellation of workflow '\(workflowID)'"
+            case .childWorkflowRequested(let seq, let type, let workflowID, _, _):
+                "#\(seq) child workflow '\(type)' (id \(workflowID))"
             case .compensationStarted(let seq, _): "#\(seq) start of compensation"
             case .compensationFailed(let seq, let activity, _): "#\(seq) failure of compensation '\(activity)'"
             case .workflowCompensated: "workflow compensation"
@@ -166,7 +188,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
                 .signalReceived,
                 .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
-                .compensationRetryRequested,
+                .compensationRetryRequested, .childWorkflowStarted, .childWorkflowStartFailed, .childWorkflowClosed,
                 .workflowTerminated:
                 name
             }
@@ -193,6 +215,11 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 a == b && targetA == targetB && nameA == nameB
             case (.externalCancelRequested(let a, let targetA, _), .externalCancelRequested(let b, let targetB, _)):
                 a == b && targetA == targetB
+            case (
+                .childWorkflowRequested(let a, let typeA, let idA, _, _),
+                .childWorkflowRequested(let b, let typeB, let idB, _, _)
+            ):
+                a == b && typeA == typeB && idA == idB
             case (.compensationStarted(let a, _), .compensationStarted(let b, _)): a == b
             case (.compensationFailed(let a, let nameA, _), .compensationFailed(let b, let nameB, _)):
                 a == b && nameA == nameB
@@ -217,5 +244,16 @@ public struct CarriedSignal: Sendable, Hashable, Codable {
         self.name = name
         self.payload = payload
         self.requestID = requestID
+    }
+}
+
+/// The parent of a child workflow, as its code sees it (``WorkflowInfo/parent``).
+public struct ParentWorkflowInfo: Sendable, Hashable, Codable {
+    public var workflowID: String
+    public var runID: String
+
+    public init(workflowID: String, runID: String) {
+        self.workflowID = workflowID
+        self.runID = runID
     }
 }

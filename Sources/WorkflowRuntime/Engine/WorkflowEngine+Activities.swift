@@ -89,8 +89,8 @@ extension WorkflowEngine {
         let continuation = WorkflowTaskCompletion(
             runID: report.runID, workflowID: workflowID, leaseToken: nil, expectedTaskVersion: execution.taskVersion,
             consumedInboxThrough: nil, events: events, eagerLeases: leases,
-            hasPendingApprovals: execution.hasPendingApprovals,
-            now: report.now)
+            hasPendingApprovals: execution.hasPendingApprovals, parent: execution.info.parent,
+            hasChildren: execution.hasChildren, now: report.now)
         let result: FastPathResult
         do {
             result = try await store.reportActivityAndContinue(report, continuation: continuation)

@@ -73,7 +73,8 @@ package final class WorkflowEngine: Sendable {
         request.firstTask = WorkflowTaskCompletion(
             runID: request.runID, workflowID: request.workflowID, leaseToken: nil, expectedTaskVersion: 0,
             consumedInboxThrough: nil,
-            events: events, eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals, now: request.now)
+            events: events, eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals,
+            hasChildren: execution.hasChildren, now: request.now)
         let result: StartWorkflowResult
         do {
             result = try await store.startWorkflow(request)
@@ -147,7 +148,8 @@ package final class WorkflowEngine: Sendable {
             runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken,
             expectedTaskVersion: execution.taskVersion,
             consumedInboxThrough: task.inbox.last?.id, events: events, eagerLeases: leases,
-            hasPendingApprovals: execution.hasPendingApprovals, now: now)
+            hasPendingApprovals: execution.hasPendingApprovals, parent: execution.info.parent,
+            hasChildren: execution.hasChildren, now: now)
         do {
             switch try await store.completeWorkflowTask(completion) {
             case .committed(let version):

@@ -62,12 +62,13 @@ final class WorkflowExecution: @unchecked Sendable {
         logger: Logger = Logger(label: "keel.workflow"), requiresApprovers: Bool = false
     ) throws -> WorkflowExecution {
         let machine = try ReplayStateMachine(history: history, runID: runID)
-        guard case .workflowStarted(let type, let workflowID, let input) = history[0].kind else {
+        guard case .workflowStarted(let type, let workflowID, let input, let parent) = history[0].kind else {
             preconditionFailure("the state machine checked that history begins with workflowStarted")
         }
         let execution = WorkflowExecution(
             info: WorkflowInfo(
-                workflowID: workflowID, runID: runID, workflowType: type, startedAt: history[0].timestamp),
+                workflowID: workflowID, runID: runID, workflowType: type, startedAt: history[0].timestamp,
+                parent: parent),
             machine: machine, logger: logger, requiresApprovers: requiresApprovers)
         execution.logger = Logger(label: logger.label) { [unowned execution] _ in
             var handler = ReplaySuppressingLogHandler(base: logger.handler) { execution.isReplaying }
@@ -136,6 +137,8 @@ final class WorkflowExecution: @unchecked Sendable {
     /// Whether approvals the code requested still wait for a decision.
     var hasPendingApprovals: Bool { !machine.undecidedApprovals.isEmpty }
     var isCancellationRequested: Bool { machine.cancelRequest != nil }
+    /// Whether the code started child workflows.
+    var hasChildren: Bool { machine.hasChildren }
 
     private func start(definition: WorkflowDefinition, input: Payload) {
         let context = WorkflowContext(execution: self)
@@ -389,6 +392,44 @@ final class WorkflowExecution: @unchecked Sendable {
         case .externalRequestFailed(let failure): throw ExternalWorkflowError(workflowID: workflowID, failure: failure)
         case let other: preconditionFailure("a request to another workflow woken by \(other)")
         }
+    }
+
+    // MARK: Child workflows
+
+    /// Starts a child workflow (the default id derives from this run and the operation).
+    /// - Returns: the operation's sequence number, the child's workflow id and its run id.
+    func startChild(workflowType: String, workflowID: String?, input: Payload, options: ChildWorkflowOptions)
+        async throws -> (seq: Int, workflowID: String, runID: String)
+    {
+        try checkCanProceed()
+        var childID = ""
+        let (seq, step) = machine.startChild { [info] seq in
+            childID = workflowID ?? "\(info.workflowID)/\(info.runID)/\(seq)"
+            return .childWorkflowRequested(
+                seq: seq, workflowType: workflowType, workflowID: childID, input: input, options: options)
+        }
+        switch try await perform(step) {
+        case .childStarted(let runID): return (seq, childID, runID)
+        case .childStartFailed(let failure):
+            throw ChildWorkflowStartError(workflowID: childID, message: failure.message)
+        case let other: preconditionFailure("a child workflow's start woken by \(other)")
+        }
+    }
+
+    /// The result of the child started by operation `seq`.
+    /// - Throws: ``ChildWorkflowFailure`` when it did not complete.
+    func childResult(seq: Int, workflowType: String, workflowID: String) async throws -> Payload {
+        try checkCanProceed()
+        guard case .childClosed(let closure) = try await perform(machine.awaitChildClosure(ofChildAt: seq)) else {
+            preconditionFailure("a child workflow's result woken by something else")
+        }
+        guard closure.status == .completed else {
+            throw ChildWorkflowFailure(
+                workflowType: workflowType, workflowID: workflowID, runID: closure.runID, status: closure.status,
+                cause: closure.failure
+                    ?? ErrorInfo(type: "Workflow\(closure.status.rawValue)", message: closure.status.rawValue))
+        }
+        return closure.result ?? .emptyObject
     }
 
     // MARK: Compensation records (the runner is in WorkflowExecution+Compensation.swift)

@@ -15,7 +15,7 @@ public struct WorkflowReplayer: Sendable {
     /// - Throws: ``KeelError`` `.nonDeterminism` naming the operation the code issued and the recorded
     ///   one; `.unknownWorkflowType` if the type is not registered.
     public func replay(_ history: [HistoryEvent], runID: String = "replay") throws {
-        guard case .workflowStarted(let type, _, _)? = history.first?.kind else {
+        guard case .workflowStarted(let type, _, _, _)? = history.first?.kind else {
             throw KeelError(.invalidArgument, "a history must begin with workflowStarted")
         }
         let definition = try registry.workflow(named: type)

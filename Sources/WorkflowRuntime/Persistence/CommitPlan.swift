@@ -28,6 +28,15 @@ package struct CommitPlan {
         package var reason: String?
     }
 
+    /// A child workflow the code starts, started by the commit.
+    package struct NewChild {
+        package var seq: Int
+        package var workflowType: String
+        package var workflowID: String
+        package var input: Payload
+        package var options: ChildWorkflowOptions
+    }
+
     /// The next run of a run that continues as new, started by the same commit.
     package struct Continuation {
         package var runID: String
@@ -42,6 +51,7 @@ package struct CommitPlan {
     package var cancelledActivities: [Int] = []
     package var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
     package var externalRequests: [ExternalRequest] = []
+    package var children: [NewChild] = []
     package var closing: Closing?
     package var continuation: Continuation?
     /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
@@ -74,6 +84,9 @@ package struct CommitPlan {
                 externalRequests.append(
                     ExternalRequest(
                         seq: seq, workflowID: workflowID, event: .cancelRequested(reason: reason), action: "cancel"))
+            case .childWorkflowRequested(let seq, let type, let workflowID, let input, let options):
+                children.append(
+                    NewChild(seq: seq, workflowType: type, workflowID: workflowID, input: input, options: options))
             case .compensationStarted: startsCompensating = true
             case .compensationFailed(_, let activity, let failure):
                 compensationFailure = "compensation '\(activity)' failed: \(failure) (retry with `worker retry ID`)"
@@ -88,7 +101,7 @@ package struct CommitPlan {
             case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
                 .markerRecorded, .signalReceived,
                 .cancelRequested, .approvalDecided, .externalRequestDelivered, .externalRequestFailed,
-                .workflowTerminated:
+                .childWorkflowStarted, .childWorkflowStartFailed, .childWorkflowClosed, .workflowTerminated:
                 break  // history only: nothing else to write
             }
         }

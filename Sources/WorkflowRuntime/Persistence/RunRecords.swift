@@ -35,16 +35,19 @@ public struct WorkflowRun: Sendable, Hashable, Codable {
     public var historyLength: Int
     /// The run of the same workflow id that continued as new into this one.
     public var previousRunID: String?
+    /// For a child workflow: the parent that started it (or the run it continued from).
+    public var parent: ParentWorkflowInfo?
 
     public init(
         workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
         result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
-        createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int, previousRunID: String? = nil
+        createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int, previousRunID: String? = nil,
+        parent: ParentWorkflowInfo? = nil
     ) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.status = status
         self.input = input; self.result = result; self.failure = failure; self.statusReason = statusReason
         self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt;
-        self.historyLength = historyLength; self.previousRunID = previousRunID
+        self.historyLength = historyLength; self.previousRunID = previousRunID; self.parent = parent
     }
 }
 
@@ -60,6 +63,10 @@ public struct RunQuery: Sendable {
     public var workflowType: String?
     /// Only the runs of this workflow id (its current run and the ones before it).
     public var workflowID: String?
+    /// Only the children started by this workflow's runs.
+    public var parentWorkflowID: String?
+    /// Only the children started by this run.
+    public var parentRunID: String?
     /// Only each workflow id's latest run (one row per workflow id: a chain of runs continued as
     /// new, or an id started again after it closed, shows once). Filters apply to that run.
     public var latestRunPerWorkflow: Bool
@@ -69,9 +76,11 @@ public struct RunQuery: Sendable {
 
     public init(
         status: RunStatus? = nil, workflowType: String? = nil, workflowID: String? = nil,
+        parentWorkflowID: String? = nil, parentRunID: String? = nil,
         latestRunPerWorkflow: Bool = false, limit: Int = 100, after: (createdAt: Date, runID: String)? = nil
     ) {
         self.status = status; self.workflowType = workflowType; self.workflowID = workflowID
+        self.parentWorkflowID = parentWorkflowID; self.parentRunID = parentRunID
         self.latestRunPerWorkflow = latestRunPerWorkflow; self.limit = limit; self.after = after
     }
 }

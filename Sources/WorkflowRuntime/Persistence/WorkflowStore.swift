@@ -123,15 +123,29 @@ package struct StartWorkflowRequest: Sendable {
     /// expected task version is 0 and it holds no lease.
     package var firstTask: WorkflowTaskCompletion?
     package var idReusePolicy: WorkflowIDReusePolicy
+    /// For a child workflow: its parent, the parent's operation that starts it, and its parent-close policy.
+    package var parent: ParentLink?
 
     package init(
         workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,
         taskQueue: String = TaskQueue.default, firstTask: WorkflowTaskCompletion? = nil,
-        idReusePolicy: WorkflowIDReusePolicy = .allowDuplicate
+        idReusePolicy: WorkflowIDReusePolicy = .allowDuplicate, parent: ParentLink? = nil
     ) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.input = input;
         self.now = now
         self.taskQueue = taskQueue; self.firstTask = firstTask; self.idReusePolicy = idReusePolicy
+        self.parent = parent
+    }
+}
+
+/// How a child workflow's run links to its parent.
+package struct ParentLink: Sendable {
+    package var parent: ParentWorkflowInfo
+    package var seq: Int
+    package var closePolicy: ParentClosePolicy
+
+    package init(parent: ParentWorkflowInfo, seq: Int, closePolicy: ParentClosePolicy) {
+        self.parent = parent; self.seq = seq; self.closePolicy = closePolicy
     }
 }
 
@@ -243,18 +257,23 @@ package struct WorkflowTaskCompletion: Sendable {
     /// Whether the run has approval requests still waiting for a decision: if the task closes the
     /// run or starts its compensation, the store withdraws them (and skips that work otherwise).
     package var hasPendingApprovals: Bool
+    /// The run's parent, for a child workflow: a closing commit tells it (and locks it first).
+    package var parent: ParentWorkflowInfo?
+    /// Whether the run started child workflows: a closing commit applies their parent-close policy.
+    package var hasChildren: Bool
     package var now: Date
 
     package init(
         runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
         events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease],
-        hasPendingApprovals: Bool = false,
+        hasPendingApprovals: Bool = false, parent: ParentWorkflowInfo? = nil, hasChildren: Bool = false,
         now: Date
     ) {
         self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken;
         self.expectedTaskVersion = expectedTaskVersion
         self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases
-        self.hasPendingApprovals = hasPendingApprovals; self.now = now
+        self.hasPendingApprovals = hasPendingApprovals; self.parent = parent; self.hasChildren = hasChildren
+        self.now = now
     }
 }
 

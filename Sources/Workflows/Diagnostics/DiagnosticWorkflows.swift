@@ -148,5 +148,6 @@ extension WorkflowRegistry {
         register(DiagnosticApproval.self)
         register(DiagnosticSaga.self)
         register(DiagnosticCounter.self)
+        register(DiagnosticParent.self)
     }
 }

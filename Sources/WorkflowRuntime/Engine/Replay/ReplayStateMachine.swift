@@ -30,12 +30,26 @@ package struct ReplayStateMachine {
         case externalRequestDelivered(runID: String)
         /// A signal or cancellation sent to another workflow found no open run.
         case externalRequestFailed(ErrorInfo)
+        /// A child workflow started as this run.
+        case childStarted(runID: String)
+        /// A child workflow could not start.
+        case childStartFailed(ErrorInfo)
+        /// A child workflow closed.
+        case childClosed(ChildClosure)
         case compensationRetry
         /// The run's cancellation was requested: the operation throws ``WorkflowCancelledError``.
         case cancelled(reason: String?)
         /// The code cancelled the Swift task awaiting the operation (or the activity it awaited
         /// stopped on that request): the operation throws `CancellationError`.
         case taskCancelled
+    }
+
+    /// How a child workflow ended (``HistoryEvent/Kind/childWorkflowClosed(seq:runID:status:result:failure:)``).
+    package struct ChildClosure: Sendable, Hashable {
+        package var runID: String
+        package var status: RunStatus
+        package var result: Payload?
+        package var failure: ErrorInfo?
     }
 
     /// A suspended operation to resume, in the order returned.
@@ -73,6 +87,8 @@ package struct ReplayStateMachine {
     private var signalWaiters: [String: Deque<SignalWaiter>] = [:]
     private var approvalWaits: [Int: WaitID] = [:]
     private var externalRequestWaits: [Int: WaitID] = [:]
+    private var childStartWaits: [Int: WaitID] = [:]
+    private var childResultWaits: [Int: WaitID] = [:]
     private var compensationRetryWait: WaitID?
 
     // Events that arrived before the code asked for them.
@@ -82,10 +98,14 @@ package struct ReplayStateMachine {
     private var signalArrivals = 0
     private var earlyApprovalDecisions: [Int: ApprovalDecision] = [:]
     private var earlyExternalOutcomes: [Int: WakeValue] = [:]
+    private var earlyChildStarts: [Int: WakeValue] = [:]
+    private var earlyChildClosures: [Int: ChildClosure] = [:]
     private var unclaimedCompensationRetries = 0
 
     /// Set once the run's cancellation was requested (later requests change nothing).
     package private(set) var cancelRequest: CancelRequest?
+    /// Whether the code started child workflows (the store applies their parent-close policy when the run closes).
+    package private(set) var hasChildren = false
     /// Approvals requested and not yet decided (the store withdraws them if the run stops waiting).
     package private(set) var undecidedApprovals: Set<Int> = []
     /// The commands and events of the current task, in order.
@@ -125,7 +145,7 @@ package struct ReplayStateMachine {
     /// A machine for a run whose history begins with `workflowStarted`, its commands recorded.
     /// - Throws: ``WorkflowTaskFailure`` when the history does not begin with `workflowStarted`.
     package init(history: [HistoryEvent], runID: String) throws {
-        guard let first = history.first, case .workflowStarted(let type, let workflowID, _) = first.kind else {
+        guard let first = history.first, case .workflowStarted(let type, let workflowID, _, _) = first.kind else {
             throw WorkflowTaskFailure(message: "history of run \(runID) does not begin with workflowStarted")
         }
         self.workflowType = type
@@ -202,6 +222,17 @@ package struct ReplayStateMachine {
             return wakeExternalRequest(seq, with: .externalRequestDelivered(runID: runID))
         case .externalRequestFailed(let seq, let failure):
             return wakeExternalRequest(seq, with: .externalRequestFailed(failure))
+        case .childWorkflowStarted(let seq, let runID):
+            return wakeChildStart(seq, with: .childStarted(runID: runID))
+        case .childWorkflowStartFailed(let seq, let failure):
+            return wakeChildStart(seq, with: .childStartFailed(failure))
+        case .childWorkflowClosed(let seq, let runID, let status, let result, let failure):
+            let closure = ChildClosure(runID: runID, status: status, result: result, failure: failure)
+            guard let wait = childResultWaits.removeValue(forKey: seq) else {
+                earlyChildClosures[seq] = closure
+                return []
+            }
+            return [Wake(wait: wait, value: .childClosed(closure))]
         case .compensationRetryRequested:
             guard let wait = compensationRetryWait else {
                 unclaimedCompensationRetries += 1
@@ -215,11 +246,19 @@ package struct ReplayStateMachine {
             return cancelWaits(reason: reason)
         case .workflowStarted, .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled,
             .markerRecorded, .approvalRequested, .externalSignalRequested, .externalCancelRequested,
-            .compensationStarted, .compensationFailed,
+            .compensationStarted, .compensationFailed, .childWorkflowRequested,
             .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated,
             .workflowContinuedAsNew:
             return []  // commands and closings: the code's own, or the end of the run
         }
+    }
+
+    private mutating func wakeChildStart(_ seq: Int, with value: WakeValue) -> [Wake] {
+        guard let wait = childStartWaits.removeValue(forKey: seq) else {
+            earlyChildStarts[seq] = value
+            return []
+        }
+        return [Wake(wait: wait, value: value)]
     }
 
     private mutating func wakeExternalRequest(_ seq: Int, with value: WakeValue) -> [Wake] {
@@ -248,7 +287,7 @@ package struct ReplayStateMachine {
                 wakes.append(Wake(wait: waiter.wait, value: .cancelled(reason: reason)))
             }
         }
-        for waits in [approvalWaits, externalRequestWaits] {
+        for waits in [approvalWaits, externalRequestWaits, childStartWaits, childResultWaits] {
             wakes += waits.sorted(by: { $0.key < $1.key }).map {
                 Wake(wait: $0.value, value: .cancelled(reason: reason))
             }
@@ -257,6 +296,8 @@ package struct ReplayStateMachine {
         signalWaiters.removeAll()
         approvalWaits.removeAll()
         externalRequestWaits.removeAll()
+        childStartWaits.removeAll()
+        childResultWaits.removeAll()
         return wakes
     }
 
@@ -409,6 +450,26 @@ package struct ReplayStateMachine {
         return .wait(wait)
     }
 
+    /// Records the start of a child workflow, its command built for its sequence number, and
+    /// waits for the outcome of the start.
+    package mutating func startChild(_ makeCommand: (Int) -> HistoryEvent.Kind) -> (seq: Int, step: Step) {
+        let seq = takeSeq()
+        hasChildren = true
+        if let mismatch = issue(makeCommand(seq)) { return (seq, .nonDeterministic(message: mismatch.message)) }
+        if let outcome = earlyChildStarts.removeValue(forKey: seq) { return (seq, .ready(outcome)) }
+        let wait = takeWaitID()
+        childStartWaits[seq] = wait
+        return (seq, .wait(wait))
+    }
+
+    /// The closing of the child workflow of operation `seq`: one that arrived already, or a wait.
+    package mutating func awaitChildClosure(ofChildAt seq: Int) -> Step {
+        if let closure = earlyChildClosures.removeValue(forKey: seq) { return .ready(.childClosed(closure)) }
+        let wait = takeWaitID()
+        childResultWaits[seq] = wait
+        return .wait(wait)
+    }
+
     /// Records that the run's compensations start, after the code failed with `cause`.
     package mutating func startCompensation(cause: ErrorInfo) -> NonDeterminism? {
         issue(.compensationStarted(seq: takeSeq(), cause: cause))
@@ -470,9 +531,11 @@ package struct ReplayStateMachine {
             approvalWaits[seq] = nil
             return woken
         }
-        if let seq = externalRequestWaits.first(where: { $0.value == wait })?.key {
-            externalRequestWaits[seq] = nil
-            return woken
+        for waits in [\Self.externalRequestWaits, \Self.childStartWaits, \Self.childResultWaits] {
+            if let seq = self[keyPath: waits].first(where: { $0.value == wait })?.key {
+                self[keyPath: waits][seq] = nil
+                return woken
+            }
         }
         if compensationRetryWait == wait {
             compensationRetryWait = nil

@@ -72,7 +72,7 @@ extension SQLWorkflowStore {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
         return try await driver.write { [self] connection, notifications in
-            try await lockForExternalRequests(connection, prepared.plan, runID: report.runID)
+            try await lockRelatedRuns(connection, prepared)
             guard let run = try await lockRun(connection, runID: report.runID),
                 run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970)
             else {

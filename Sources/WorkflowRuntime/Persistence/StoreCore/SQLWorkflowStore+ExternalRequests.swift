@@ -5,21 +5,6 @@ import Foundation
 // once, however often the sender's code is replayed; its outcome waits in the sender's inbox for
 // the sender's next task.
 extension SQLWorkflowStore {
-    /// Locks the sender's run and the open runs its requests target, in run-id order: two runs
-    /// that signal each other in the same instant would otherwise each hold their own row and wait
-    /// for the other's (PostgreSQL; SQLite's writer is alone).
-    func lockForExternalRequests(_ connection: any SQLConnection, _ plan: CommitPlan, runID: String) async throws {
-        guard !plan.externalRequests.isEmpty, !dialect.lockRows.isEmpty else { return }
-        let targets = plan.externalRequests.map { SQLValue.text($0.workflowID) }
-        _ = try await connection.query(
-            """
-            SELECT run_id FROM workflow_runs
-            WHERE run_id = ? OR (workflow_id IN (\(SQLDialect.placeholders(targets.count)))
-                                 AND status IN \(RunStatus.openSQLList))
-            ORDER BY run_id\(dialect.lockRows)
-            """, [.text(runID)] + targets)
-    }
-
     /// Delivers the plan's requests to their targets' inboxes and, unless the sender is closing,
     /// queues each outcome in the sender's inbox. The caller holds the sender's row lock.
     /// - Returns: whether outcomes were queued (the sender then needs another task).

@@ -52,7 +52,7 @@ extension SQLWorkflowStore {
     package func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
         return try await driver.write { [self] connection, notifications in
-            try await lockForExternalRequests(connection, prepared.plan, runID: completion.runID)
+            try await lockRelatedRuns(connection, prepared)
             guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
                 // The holder of an older lease reported back: it was slow, not lost, so its claim
                 // does not count toward the limit on claims that never finish (a crash loop).
@@ -101,6 +101,9 @@ extension SQLWorkflowStore {
             connection, prepared.plan, sender: (runID, completion.workflowID),
             queuesOutcomes: prepared.plan.closing == nil,
             now: completion.now, notifications: &notifications)
+        let queuedStarts = try await startChildren(
+            connection, prepared.plan, parent: ParentWorkflowInfo(workflowID: completion.workflowID, runID: runID),
+            queuesOutcomes: prepared.plan.closing == nil, now: completion.now, notifications: &notifications)
         if let closing = prepared.plan.closing {
             try await connection.execute(
                 """
@@ -118,6 +121,13 @@ extension SQLWorkflowStore {
             if let continuation = prepared.plan.continuation {
                 try await startContinuedRun(
                     connection, continuation, after: runID, now: completion.now, notifications: &notifications)
+            } else if completion.parent != nil {
+                try await notifyParent(
+                    connection, ofClosedRun: runID, closing, now: completion.now, notifications: &notifications)
+            }
+            if completion.hasChildren {
+                try await applyParentClosePolicy(
+                    connection, closedRun: runID, now: completion.now, notifications: &notifications)
             }
             notifications.closedRuns.append(runID)
             return newVersion
@@ -163,7 +173,7 @@ extension SQLWorkflowStore {
         if prepared.plan.withdrawsApprovals {
             try await withdrawApprovals(connection, runID: runID, now: completion.now)
         }
-        var pending = queuedOutcomes || endedActivities
+        var pending = queuedOutcomes || queuedStarts || endedActivities
         if !pending, run.hasInbox {
             pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
         }
@@ -218,16 +228,23 @@ extension SQLWorkflowStore {
     ) async throws {
         guard
             let previous = try await connection.row(
-                "SELECT workflow_id, workflow_type FROM workflow_runs WHERE run_id = ?", previousRunID)
+                "SELECT workflow_id, workflow_type, parent_workflow_id, parent_run_id FROM workflow_runs WHERE run_id = ?",
+                previousRunID)
         else { throw KeelError(.storage, "run \(previousRunID) vanished while it continued as new") }
         let workflowID: String = try previous.get(0)
+        let parent = try previous.get(2, as: String?.self).map {
+            ParentWorkflowInfo(workflowID: $0, runID: try previous.get(3))
+        }
         let started = try EventCodec.encode(
-            .workflowStarted(workflowType: try previous.get(1), workflowID: workflowID, input: continuation.input))
+            .workflowStarted(
+                workflowType: try previous.get(1), workflowID: workflowID, input: continuation.input, parent: parent))
         try await connection.execute(
             """
             INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
-                                       history_length, needs_task, task_ready_at, task_queue, previous_run_id)
-            SELECT ?, workflow_id, workflow_type, 'running', ?, ?, ?, 1, \(dialect.true), ?, task_queue, run_id
+                                       history_length, needs_task, task_ready_at, task_queue, previous_run_id,
+                                       parent_workflow_id, parent_run_id, parent_seq, parent_close_policy)
+            SELECT ?, workflow_id, workflow_type, 'running', ?, ?, ?, 1, \(dialect.true), ?, task_queue, run_id,
+                   parent_workflow_id, parent_run_id, parent_seq, parent_close_policy
             FROM workflow_runs WHERE run_id = ?
             """, continuation.runID, continuation.input.data, now, now, now, previousRunID)
         try await connection.execute(

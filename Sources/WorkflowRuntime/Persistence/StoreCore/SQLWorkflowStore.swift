@@ -68,8 +68,7 @@ package final class SQLWorkflowStore: WorkflowStore {
     }
 
     private func startedEvent(_ request: StartWorkflowRequest) throws -> Data {
-        try EventCodec.encode(
-            .workflowStarted(workflowType: request.workflowType, workflowID: request.workflowID, input: request.input))
+        try EventCodec.encode(startedKind(of: request))
     }
 
     /// Creates the run of a start, as its ``WorkflowIDReusePolicy`` allows, or finds the open run
@@ -103,11 +102,13 @@ package final class SQLWorkflowStore: WorkflowStore {
         let inserted = try await connection.changes(
             """
             INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
-                                       history_length, needs_task, task_ready_at, task_queue)
-            VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?)
+                                       history_length, needs_task, task_ready_at, task_queue, parent_workflow_id,
+                                       parent_run_id, parent_seq, parent_close_policy)
+            VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
             """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
-            request.now, needsTask, needsTask ? request.now : nil, request.taskQueue)
+            request.now, needsTask, needsTask ? request.now : nil, request.taskQueue, request.parent?.parent.workflowID,
+            request.parent?.parent.runID, request.parent?.seq, request.parent?.closePolicy.rawValue)
         guard inserted > 0 else {
             // A concurrent start won (PostgreSQL): its run is the id's open run.
             return StartWorkflowResult(
@@ -124,13 +125,15 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     package func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
         try await driver.write { [self] connection, notifications in
+            try await lockFamily(connection, ofOpenRunOf: workflowID)
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "terminate")
             try await terminateRun(connection, runID: runID, reason: reason, now: now, notifications: &notifications)
             return runID
         }
     }
 
-    /// Closes an open run as terminated, dropping its pending work; the caller holds its row lock.
+    /// Closes an open run as terminated, dropping its pending work, telling its parent and
+    /// applying its children's parent-close policy; the caller holds its row lock.
     func terminateRun(
         _ connection: any SQLConnection, runID: String, reason: String, now: Date,
         notifications: inout StoreNotifications
@@ -149,6 +152,10 @@ package final class SQLWorkflowStore: WorkflowStore {
             WHERE run_id = ?
             """, reason, now, now, runID)
         try await deletePendingWork(connection, runID: runID, withdrawingApprovals: true, now: now)
+        let closing = CommitPlan.Closing(
+            status: .terminated, failure: ErrorInfo(type: "WorkflowTerminated", message: reason), reason: reason)
+        try await notifyParent(connection, ofClosedRun: runID, closing, now: now, notifications: &notifications)
+        try await applyParentClosePolicy(connection, closedRun: runID, now: now, notifications: &notifications)
         notifications.closedRuns.append(runID)
     }
 
@@ -189,7 +196,7 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     private static var runColumns: String {
         "run_id, workflow_id, workflow_type, status, input, result, failure, status_reason, created_at, "
-            + "updated_at, closed_at, history_length, previous_run_id"
+            + "updated_at, closed_at, history_length, previous_run_id, parent_workflow_id, parent_run_id"
     }
 
     package func findRun(workflowID: String) async throws -> WorkflowRun? {
@@ -223,6 +230,14 @@ package final class SQLWorkflowStore: WorkflowStore {
         if let workflowID = query.workflowID {
             conditions.append("workflow_id = ?")
             binds.append(.text(workflowID))
+        }
+        if let parent = query.parentWorkflowID {
+            conditions.append("parent_workflow_id = ?")
+            binds.append(.text(parent))
+        }
+        if let parent = query.parentRunID {
+            conditions.append("parent_run_id = ?")
+            binds.append(.text(parent))
         }
         if query.latestRunPerWorkflow {
             // A run continued as new always has a successor; other runs are superseded by a later
@@ -365,6 +380,9 @@ package final class SQLWorkflowStore: WorkflowStore {
             failure: try row.get(6, as: Data?.self).map { try EventCodec.decode(attribute: ErrorInfo.self, from: $0) },
             statusReason: try row.get(7), createdAt: try row.get(8), updatedAt: try row.get(9),
             closedAt: try row.get(10),
-            historyLength: try row.get(11), previousRunID: try row.get(12))
+            historyLength: try row.get(11), previousRunID: try row.get(12),
+            parent: try row.get(13, as: String?.self).map {
+                ParentWorkflowInfo(workflowID: $0, runID: try row.get(14))
+            })
     }
 }
