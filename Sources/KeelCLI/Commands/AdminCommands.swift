@@ -65,7 +65,7 @@ struct StartCommand: AsyncParsableCommand {
     }
 }
 
-/// `worker list [--status S] [--type T] [--all-runs] [--json]`.
+/// `worker list [--status S] [--type T] [--parent ID] [--all-runs] [--json]`.
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List workflows, newest first: each workflow id's latest run.")
@@ -83,6 +83,9 @@ struct ListCommand: AsyncParsableCommand {
     @Option(help: "Only runs of this workflow type.")
     var type: String?
 
+    @Option(help: "Only the child workflows started by this workflow id's runs.")
+    var parent: String?
+
     @Flag(help: "Every run, not only each workflow id's latest (runs continued as new, earlier starts).")
     var allRuns = false
 
@@ -97,7 +100,9 @@ struct ListCommand: AsyncParsableCommand {
             guard limit > 0 else { throw KeelError(.invalidArgument, "--limit must be positive") }
             try await database.withStore { store in
                 let runs = try await store.listRuns(
-                    RunQuery(status: status, workflowType: type, latestRunPerWorkflow: !allRuns, limit: limit))
+                    RunQuery(
+                        status: status, workflowType: type, parentWorkflowID: parent, latestRunPerWorkflow: !allRuns,
+                        limit: limit))
                 if json { return try printJSON(runs) }
                 var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED", "EVENTS")
                 for run in runs {

@@ -24,6 +24,7 @@ enum RunRenderer {
         if let reason = run.statusReason { fields.append((run.status == .blocked ? "Blocked" : "Reason", reason)) }
         fields.append(("Events", "\(run.historyLength)"))
         if let previous = run.previousRunID { fields.append(("From", "run \(previous) (continued as new)")) }
+        if let parent = run.parent { fields.append(("Parent", "\(parent.workflowID) (run \(parent.runID))")) }
         var sections = [
             fields.map {
                 "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))"
@@ -63,6 +64,15 @@ enum RunRenderer {
             }
             sections.append("Approvals\n" + table.render())
         }
+        if !description.children.isEmpty {
+            var table = TextTable("CHILD WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED")
+            for child in description.children {
+                table.add(
+                    child.workflowID, child.workflowType, child.status.rawValue, Formatting.time(child.createdAt),
+                    Formatting.time(child.closedAt))
+            }
+            sections.append("Children (worker list --parent \(run.workflowID) for all)\n" + table.render())
+        }
         if !description.previousRuns.isEmpty {
             var table = TextTable("RUN", "STATUS", "CREATED", "CLOSED", "EVENTS")
             for previous in description.previousRuns {
@@ -93,7 +103,7 @@ enum RunRenderer {
             switch event.kind {
             case .workflowStarted, .approvalRequested, .approvalDecided, .cancelRequested, .compensationFailed,
                 .compensationRetryRequested, .externalSignalRequested, .externalCancelRequested, .externalRequestFailed,
-                .activityCancelRequested:
+                .activityCancelRequested, .childWorkflowRequested, .childWorkflowStartFailed, .childWorkflowClosed:
                 return true
             case .compensationStarted:
                 compensating = true

@@ -255,9 +255,10 @@ public struct WorkflowClient: Sendable {
         let history = includeHistory ? try await store.history(runID: run.runID) : nil
         let previousRuns = try await store.listRuns(
             RunQuery(workflowID: workflowID, limit: 20, after: (run.createdAt, run.runID)))
+        let children = try await store.listRuns(RunQuery(parentRunID: run.runID, limit: 100))
         return WorkflowDescription(
             run: run, pending: pending, approvals: approvals.sorted { $0.seq < $1.seq }, history: history,
-            previousRuns: previousRuns)
+            previousRuns: previousRuns, children: children)
     }
 
     /// Lists runs, newest first.
@@ -343,6 +344,8 @@ public struct WorkflowDescription: Sendable, Codable {
     /// The runs of the same workflow id before this one (runs it continued from, earlier starts),
     /// newest first, at most 20.
     public var previousRuns: [WorkflowRun] = []
+    /// The child workflows this run started, newest first, at most 100 (`worker list --parent ID` lists all).
+    public var children: [WorkflowRun] = []
 }
 
 /// A run that closed without a result.

@@ -20,7 +20,21 @@ public struct DiagnosticCounter: Workflow {
             self.signals = signals
             self.continueEvery = continueEvery
         }
+
+        private enum Key: String, CodingKey { case total, signals, continueEvery }
+
+        /// Missing fields take their defaults: `{}` is a new counter.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            self.init(
+                total: try c.decodeIfPresent(Int.self, forKey: .total) ?? 0,
+                signals: try c.decodeIfPresent(Int.self, forKey: .signals) ?? 0,
+                continueEvery: try c.decodeIfPresent(Int.self, forKey: .continueEvery))
+        }
     }
+
+    /// The change id of the overflow check (see ``WorkflowContext/version(_:minSupported:maxSupported:)``).
+    public static let overflowCheck = "counter-overflow-check"
 
     public init() {}
 
@@ -30,6 +44,9 @@ public struct DiagnosticCounter: Workflow {
             throw InvalidValueError(
                 name: "continueEvery", value: "\(every)", requirement: "from 1 to \(DiagnosticInput.maximumSteps)")
         }
+        // Version 0 (before this check existed) added with wrapping arithmetic; it is no longer
+        // supported, so a run recorded by it is blocked rather than replayed differently.
+        _ = try await context.version(Self.overflowCheck, minSupported: 1, maxSupported: 1)
         var state = input
         for _ in 0..<every {
             let signal = try await context.waitForSignal(anyOf: ["add", "stop"])

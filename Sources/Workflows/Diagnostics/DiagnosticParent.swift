@@ -15,17 +15,20 @@ public struct DiagnosticParent: Workflow {
         public var steps: Int?
         /// Milliseconds each child's step works.
         public var stepDelayMilliseconds: Int?
+        /// Lease of a child's step attempt (see ``DiagnosticSequence/Input/stepTimeoutSeconds``).
+        public var stepTimeoutSeconds: Double?
         /// The 1-based child that fails.
         public var failChild: Int?
         public var parentClosePolicy: ParentClosePolicy?
 
         public init(
-            children: Int, steps: Int? = nil, stepDelayMilliseconds: Int? = nil, failChild: Int? = nil,
-            parentClosePolicy: ParentClosePolicy? = nil
+            children: Int, steps: Int? = nil, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil,
+            failChild: Int? = nil, parentClosePolicy: ParentClosePolicy? = nil
         ) {
             self.children = children
             self.steps = steps
             self.stepDelayMilliseconds = stepDelayMilliseconds
+            self.stepTimeoutSeconds = stepTimeoutSeconds
             self.failChild = failChild
             self.parentClosePolicy = parentClosePolicy
         }
@@ -46,7 +49,8 @@ public struct DiagnosticParent: Workflow {
         let options = ChildWorkflowOptions(parentClosePolicy: input.parentClosePolicy ?? .terminate)
         return try await context.parallel(Array((0..<input.children).map { $0 + 1 })) { number in
             let childInput = DiagnosticSequence.Input(
-                steps: number == input.failChild ? -1 : steps, stepDelayMilliseconds: input.stepDelayMilliseconds)
+                steps: number == input.failChild ? -1 : steps, stepDelayMilliseconds: input.stepDelayMilliseconds,
+                stepTimeoutSeconds: input.stepTimeoutSeconds)
             return try await context.executeChild(DiagnosticSequence.self, input: childInput, options: options)
         }
     }
