@@ -8,7 +8,7 @@ import Workflows
 /// The golden histories: one stored history per diagnostic workflow, replayed against the current code.
 enum GoldenHistories {
     static let names = ["diagnostics.sequence", "diagnostics.wait-signal", "diagnostics.sleep", "diagnostics.three-steps",
-                        "diagnostics.approval", "diagnostics.saga"]
+                        "diagnostics.approval", "diagnostics.saga", "diagnostics.counter", "diagnostics.parent"]
 
     static var directory: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("GoldenHistories")
@@ -32,6 +32,15 @@ enum GoldenHistories {
             text = text.replacingOccurrences(of: pattern, with: placeholder, options: .regularExpression)
         }
         return text
+    }
+
+    /// The id of the run a golden history was recorded by, as its child ids and idempotency keys
+    /// (`WORKFLOW-ID/RUN-ID/SEQ`) show it; replay derives default child ids from it.
+    static func runID(of history: [HistoryEvent]) throws -> String {
+        let text = String(decoding: try JSONEncoder().encode(history), as: UTF8.self)
+        let pattern = #"\\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\/"#
+        guard let range = text.range(of: pattern, options: .regularExpression) else { return "golden" }
+        return String(text[range].dropFirst(2).dropLast(2))
     }
 
     static func diagnosticsRegistry(effectsPath: String) throws -> WorkflowRegistry {
@@ -65,11 +74,26 @@ enum GoldenHistories {
             try await env.client.reject(approval.id, by: "ada", reason: "terms too loose")
         case "diagnostics.saga":
             handle = try await env.client.start(DiagnosticSaga.self, id: "golden-saga", input: .init(steps: 2))
+        case "diagnostics.counter":
+            // The first run of the chain: two adds (one carried over), then it continues as new.
+            handle = try await env.client.start(DiagnosticCounter.self, id: "golden-counter", input: .init(continueEvery: 2))
+            try await env.runUntilIdle()
+            try await env.client.signal(workflowID: "golden-counter", name: "add", value: 5)
+            try await env.runUntilIdle()
+            for amount in [7, 9] { try await env.client.signal(workflowID: "golden-counter", name: "add", value: amount) }
+            try await env.client.signal(workflowID: "golden-counter", name: "stop")
+        case "diagnostics.parent":
+            handle = try await env.client.start(DiagnosticParent.self, id: "golden-parent", input: .init(children: 2))
         default:
             handle = try await env.client.start(DiagnosticThreeSteps.self, id: "golden-three", input: "hello")
         }
         let run = try await env.waitForClose(runID: handle.runID)
-        #expect(run.status == (["diagnostics.approval", "diagnostics.saga"].contains(name) ? .compensated : .completed))
+        let expected: RunStatus = switch name {
+        case "diagnostics.approval", "diagnostics.saga": .compensated
+        case "diagnostics.counter": .continuedAsNew
+        default: .completed
+        }
+        #expect(run.status == expected)
         return try await env.store.history(runID: handle.runID)
     }
 }
@@ -115,7 +139,7 @@ struct ReplayTests {
         #expect(history.count > 2)
         var registry = WorkflowRegistry()
         registry.registerDiagnosticWorkflows()
-        try WorkflowReplayer(registry: registry).replay(history, runID: "golden")
+        try WorkflowReplayer(registry: registry).replay(history, runID: try GoldenHistories.runID(of: history))
     }
 
     @Test("the current code records the same event sequence as the golden history", arguments: GoldenHistories.names)
