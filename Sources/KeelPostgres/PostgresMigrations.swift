@@ -213,5 +213,30 @@ extension PostgresDriver {
                 CREATE INDEX workflow_runs_parent_workflow ON workflow_runs (parent_workflow_id, created_at, run_id)
                     WHERE parent_workflow_id IS NOT NULL;
                 """#),
+        SchemaMigration(
+            name: "0009_stage_search_attributes",
+            sql: #"""
+                -- Keel schema, version 9 (same number and meaning as SQLite's 0009): a run's stage and its
+                -- typed search attributes, set by its code and listed by. One attribute row per value (a
+                -- keyword list has one row per keyword): text values (strings, keywords) in text_value,
+                -- numbers (ints, doubles, bools as 0/1, dates as seconds since 1970) in number_value. Each
+                -- row repeats its run's created_at, so a filtered listing reads the matching rows newest
+                -- first from one index and pages by (created_at, run_id) without sorting.
+
+                ALTER TABLE workflow_runs ADD COLUMN stage TEXT;
+                CREATE INDEX workflow_runs_stage_created ON workflow_runs (stage, created_at, run_id);
+
+                CREATE TABLE run_search_attributes (
+                    run_id        TEXT NOT NULL,
+                    name          TEXT NOT NULL,
+                    kind          TEXT NOT NULL,
+                    text_value    TEXT,
+                    number_value  DOUBLE PRECISION,
+                    created_at    DOUBLE PRECISION NOT NULL
+                );
+                CREATE INDEX run_search_attributes_run ON run_search_attributes (run_id, name);
+                CREATE INDEX run_search_attributes_text ON run_search_attributes (name, text_value, created_at, run_id);
+                CREATE INDEX run_search_attributes_number ON run_search_attributes (name, number_value, created_at, run_id);
+                """#),
     ]
 }

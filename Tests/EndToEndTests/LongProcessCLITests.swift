@@ -87,6 +87,17 @@ struct LongProcessCLITests {
         #expect(latest.stdout.split(separator: "\n").count == 2, "header and one row: \(latest.stdout)")
         let all = try await WorkerBinary.run(["list", "--type", "diagnostics.counter", "--all-runs"], database: db)
         #expect(all.stdout.split(separator: "\n").count == 4, "header and three runs: \(all.stdout)")
+
+        let staged = try await WorkerBinary.run(["list", "--stage", "waiting-for-children"], database: db)
+        #expect(staged.stdout.contains("dd ") && staged.stdout.contains("waiting-for-children"), "\(staged.stdout)")
+        let byTotal = try await WorkerBinary.run(["list", "--attr", "counterTotal=7", "--json"], database: db)
+        let matched = try JSONDecoder.iso8601.decode([WorkflowRun].self, from: Data(byTotal.stdout.utf8))
+        #expect(matched.map(\.workflowID) == ["counter"])
+        #expect(counter.stdout.contains("counterTotal=7"))
+        let mistyped = try await WorkerBinary.run(["list", "--attr", "counterTotal=seven"], database: db)
+        #expect(mistyped.status == 2 && mistyped.stderr.contains("int"), "\(mistyped.stderr)")
+        let unknown = try await WorkerBinary.run(["list", "--attr", "nothing=1"], database: db)
+        #expect(unknown.status == 2 && unknown.stderr.contains("nothing"))
     }
 
     @Test("worker replay passes a run recorded with a supported version and exits 6 on one whose version was dropped")

@@ -51,7 +51,7 @@ struct LongProcessCrashTests {
 
         let children = try await store.listRuns(RunQuery(parentWorkflowID: "dd", limit: 1000))
         #expect(children.count == 20, "one run per child")
-        #expect(Set(children.map(\.workflowID)) == Set((1...20).map { "dd/\(parent.runID)/\($0)" }))
+        #expect(Set(children.map(\.workflowID)) == Set((2...21).map { "dd/\(parent.runID)/\($0)" }))
         #expect(children.allSatisfy { $0.status == .completed })
         let history = try await store.history(runID: parent.runID).map(\.kind.name)
         #expect(history.filter { $0 == "childWorkflowRequested" }.count == 20)

@@ -89,7 +89,8 @@ struct ChildWorkflowTests {
             #expect(outputs.map(\.steps) == [2, 2, 2])
 
             let children = try await env.client.list(RunQuery(parentWorkflowID: "dd"))
-            #expect(Set(children.map(\.workflowID)) == Set((1...3).map { "dd/\(handle.runID)/\($0)" }))
+            // Sequence 1 is the parent's stage; the children are operations 2 to 4.
+            #expect(Set(children.map(\.workflowID)) == Set((2...4).map { "dd/\(handle.runID)/\($0)" }))
             #expect(children.allSatisfy { $0.status == .completed && $0.parent?.runID == handle.runID })
             #expect(try await env.client.list(RunQuery(workflowType: DiagnosticSequence.name)).count == 3)
             let history = try await env.store.history(runID: handle.runID).map(\.kind.name)

@@ -65,7 +65,7 @@ struct StartCommand: AsyncParsableCommand {
     }
 }
 
-/// `worker list [--status S] [--type T] [--parent ID] [--all-runs] [--json]`.
+/// `worker list [--status S] [--type T] [--stage S] [--attr NAME=VALUE]... [--parent ID] [--all-runs] [--json]`.
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list", abstract: "List workflows, newest first: each workflow id's latest run.")
@@ -86,6 +86,15 @@ struct ListCommand: AsyncParsableCommand {
     @Option(help: "Only the child workflows started by this workflow id's runs.")
     var parent: String?
 
+    @Option(help: "Only runs in this stage (as their code set it).")
+    var stage: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Only runs whose search attribute NAME holds VALUE (for a keyword list: holds the keyword; dates in "
+                + "ISO-8601). Repeatable: every one must match.", valueName: "name=value"))
+    var attr: [String] = []
+
     @Flag(help: "Every run, not only each workflow id's latest (runs continued as new, earlier starts).")
     var allRuns = false
 
@@ -99,16 +108,30 @@ struct ListCommand: AsyncParsableCommand {
         try await reportingErrors {
             guard limit > 0 else { throw KeelError(.invalidArgument, "--limit must be positive") }
             try await database.withStore { store in
-                let runs = try await store.listRuns(
+                let client = WorkflowClient(store: store)
+                var filters: [String: SearchAttributeValue] = [:]
+                for filter in attr {
+                    guard let equals = filter.firstIndex(of: "="), equals != filter.startIndex else {
+                        throw KeelError(.invalidArgument, "--attr '\(filter)' must be NAME=VALUE")
+                    }
+                    let name = String(filter[..<equals])
+                    let text = String(filter[filter.index(after: equals)...])
+                    // An attribute no run has matches nothing: say so rather than list nothing silently.
+                    guard let kind = try await client.searchAttributeKind(named: name) else {
+                        throw KeelError(.invalidArgument, "no run has the search attribute '\(name)'")
+                    }
+                    filters[name] = try SearchAttributeValue.parse(text, kind: kind, name: name)
+                }
+                let runs = try await client.list(
                     RunQuery(
-                        status: status, workflowType: type, parentWorkflowID: parent, latestRunPerWorkflow: !allRuns,
-                        limit: limit))
+                        status: status, workflowType: type, parentWorkflowID: parent, stage: stage,
+                        searchAttributes: filters, latestRunPerWorkflow: !allRuns, limit: limit))
                 if json { return try printJSON(runs) }
-                var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "CREATED", "CLOSED", "EVENTS")
+                var table = TextTable("WORKFLOW ID", "TYPE", "STATUS", "STAGE", "CREATED", "CLOSED", "EVENTS")
                 for run in runs {
                     table.add(
-                        run.workflowID, run.workflowType, run.status.rawValue, Formatting.time(run.createdAt),
-                        Formatting.time(run.closedAt), "\(run.historyLength)")
+                        run.workflowID, run.workflowType, run.status.rawValue, run.stage ?? "-",
+                        Formatting.time(run.createdAt), Formatting.time(run.closedAt), "\(run.historyLength)")
                 }
                 print(runs.isEmpty ? "no runs" : table.render())
             }

@@ -15,6 +15,9 @@ enum RunRenderer {
         var fields: [(String, String)] = [
             ("Workflow", run.workflowID), ("Run", run.runID), ("Type", run.workflowType),
             ("Status", run.status.rawValue),
+        ]
+        if let stage = run.stage { fields.append(("Stage", stage)) }
+        fields += [
             ("Created", Formatting.time(run.createdAt)), ("Updated", Formatting.time(run.updatedAt)),
         ]
         if let closed = run.closedAt { fields.append(("Closed", Formatting.time(closed))) }
@@ -25,6 +28,13 @@ enum RunRenderer {
         fields.append(("Events", "\(run.historyLength)"))
         if let previous = run.previousRunID { fields.append(("From", "run \(previous) (continued as new)")) }
         if let parent = run.parent { fields.append(("Parent", "\(parent.workflowID) (run \(parent.runID))")) }
+        if !description.searchAttributes.isEmpty {
+            fields.append(
+                (
+                    "Search", description.searchAttributes.sorted { $0.key < $1.key }
+                        .map { "\($0.key)=\($0.value.text)" }.joined(separator: " ")
+                ))
+        }
         var sections = [
             fields.map {
                 "\($0.0.padding(toLength: 9, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))"
@@ -96,14 +106,15 @@ enum RunRenderer {
     }
 
     /// The milestones of a history: start, approvals, cancellation, requests to other workflows,
-    /// cancelled activities, compensation (with its steps), closing.
+    /// cancelled activities, children, stages, compensation (with its steps), closing.
     static func timeline(_ history: [HistoryEvent]) -> [HistoryEvent] {
         var compensating = false
         return history.filter { event in
             switch event.kind {
             case .workflowStarted, .approvalRequested, .approvalDecided, .cancelRequested, .compensationFailed,
                 .compensationRetryRequested, .externalSignalRequested, .externalCancelRequested, .externalRequestFailed,
-                .activityCancelRequested, .childWorkflowRequested, .childWorkflowStartFailed, .childWorkflowClosed:
+                .activityCancelRequested, .childWorkflowRequested, .childWorkflowStartFailed, .childWorkflowClosed,
+                .stageChanged:
                 return true
             case .compensationStarted:
                 compensating = true

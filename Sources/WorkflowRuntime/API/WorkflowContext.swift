@@ -242,6 +242,41 @@ public final class WorkflowContext: @unchecked Sendable {
         return try await execution.cancelExternal(workflowID: workflowID, reason: reason)
     }
 
+    // MARK: Stage and search attributes
+
+    /// Sets the run's stage — where a long process stands (`"negotiating"`, `"legal-review"`) —
+    /// recorded in history and indexed: `worker list --stage negotiating`, ``RunQuery/stage``,
+    /// and `worker show`. A run continued as new keeps its stage until it sets another.
+    /// - Throws: ``InvalidValueError`` for an empty stage or one holding control characters.
+    public func setStage(_ stage: String) async throws {
+        try checkName(stage, "stage")
+        try await execution.setStage(stage)
+    }
+
+    /// Sets typed search attributes the run is listed by (`worker list --attr region=apac`,
+    /// ``RunQuery/searchAttributes``); a name set again takes the new value, an empty keyword list
+    /// removes it. Recorded in history; a run continued as new keeps them.
+    ///
+    /// ```swift
+    /// try await context.upsertSearchAttributes(["region": .keywords(["apac"]), "dealSize": .int(250_000)])
+    /// ```
+    /// - Throws: ``InvalidValueError`` for more than 64 attributes, a name or text value that is
+    ///   empty or holds control characters, a NaN or infinite double, more than 100 keywords.
+    public func upsertSearchAttributes(_ attributes: [String: SearchAttributeValue]) async throws {
+        if attributes.count > SearchAttributeValue.maximumAttributes {
+            throw InvalidValueError(
+                name: "search attributes", value: "\(attributes.count)",
+                requirement: "at most \(SearchAttributeValue.maximumAttributes) per call")
+        }
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            try checkName(name, "search attribute name")
+            do { try value.validate(name: name) } catch let error as KeelError {
+                throw InvalidValueError(name: "search attribute '\(name)'", value: value.text, requirement: error.message)
+            }
+        }
+        try await execution.upsertSearchAttributes(attributes)
+    }
+
     // MARK: Child workflows
 
     /// Starts a child workflow and returns once it has started; wait for its result with

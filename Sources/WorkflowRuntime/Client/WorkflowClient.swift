@@ -258,12 +258,26 @@ public struct WorkflowClient: Sendable {
         let children = try await store.listRuns(RunQuery(parentRunID: run.runID, limit: 100))
         return WorkflowDescription(
             run: run, pending: pending, approvals: approvals.sorted { $0.seq < $1.seq }, history: history,
-            previousRuns: previousRuns, children: children)
+            previousRuns: previousRuns, children: children,
+            searchAttributes: try await store.searchAttributes(runID: run.runID))
     }
 
-    /// Lists runs, newest first.
+    /// Lists runs, newest first; pass the last run of a page as the next query's `after`.
+    /// - Throws: ``KeelError`` `.invalidArgument` for a limit below 1 or a NaN or infinite double filter.
     public func list(_ query: RunQuery = RunQuery()) async throws -> [WorkflowRun] {
-        try await store.listRuns(query)
+        guard query.limit > 0 else { throw KeelError(.invalidArgument, "the list limit must be positive") }
+        for (name, value) in query.searchAttributes {
+            if case .double(let number) = value, !number.isFinite {
+                throw KeelError(.invalidArgument, "search attribute filter '\(name)' must be a finite number")
+            }
+        }
+        return try await store.listRuns(query)
+    }
+
+    /// The kind of values runs store under search attribute `name`, or `nil` when none has it
+    /// (what a text filter such as `worker list --attr NAME=VALUE` is parsed as).
+    public func searchAttributeKind(named name: String) async throws -> String? {
+        try await store.searchAttributeKind(named: name)
     }
 
     /// Waits until the run closes and returns it.
@@ -346,6 +360,8 @@ public struct WorkflowDescription: Sendable, Codable {
     public var previousRuns: [WorkflowRun] = []
     /// The child workflows this run started, newest first, at most 100 (`worker list --parent ID` lists all).
     public var children: [WorkflowRun] = []
+    /// The run's search attributes, by name.
+    public var searchAttributes: [String: SearchAttributeValue] = [:]
 }
 
 /// A run that closed without a result.

@@ -6,7 +6,7 @@ extension HistoryEvent.Kind: Codable {
     private enum Key: String, CodingKey {
         case type, seq, workflowType, workflowID, input, activity, idempotencyKey, options, result, attempt, attempts,
             failure, fireAt, name, value, payload, requestID, reason, request, decision, cause, requestedBy, signal,
-            runID, signals, parent, status
+            runID, signals, parent, status, stage, attributes
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,6 +81,10 @@ extension HistoryEvent.Kind: Codable {
                 status: try c.decode(RunStatus.self, forKey: .status),
                 result: try c.decodeIfPresent(Payload.self, forKey: .result),
                 failure: try c.decodeIfPresent(ErrorInfo.self, forKey: .failure))
+        case "stageChanged": self = .stageChanged(seq: try seq(), stage: try c.decode(String.self, forKey: .stage))
+        case "searchAttributesUpserted":
+            self = .searchAttributesUpserted(
+                seq: try seq(), attributes: try c.decode([String: SearchAttributeValue].self, forKey: .attributes))
         case "compensationStarted":
             self = .compensationStarted(seq: try seq(), cause: try c.decode(ErrorInfo.self, forKey: .cause))
         case "compensationFailed":
@@ -154,6 +158,8 @@ extension HistoryEvent.Kind: Codable {
             try c.encode(input, forKey: .input)
             if options != ChildWorkflowOptions() { try c.encode(options, forKey: .options) }
         case .childWorkflowStarted(_, let runID): try c.encode(runID, forKey: .runID)
+        case .stageChanged(_, let stage): try c.encode(stage, forKey: .stage)
+        case .searchAttributesUpserted(_, let attributes): try c.encode(attributes, forKey: .attributes)
         case .childWorkflowClosed(_, let runID, let status, let result, let failure):
             try c.encode(runID, forKey: .runID)
             try c.encode(status, forKey: .status)

@@ -56,6 +56,10 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
         /// its result or failure (a cancellation or termination as a failure of type
         /// `WorkflowCancelled` / `WorkflowTerminated`).
         case childWorkflowClosed(seq: Int, runID: String, status: RunStatus, result: Payload?, failure: ErrorInfo?)
+        /// The code set the run's stage (``WorkflowContext/setStage(_:)``).
+        case stageChanged(seq: Int, stage: String)
+        /// The code set search attributes; an empty keyword list removes one.
+        case searchAttributesUpserted(seq: Int, attributes: [String: SearchAttributeValue])
         /// The code failed (or was cancelled) with compensations registered; they run now, in reverse.
         case compensationStarted(seq: Int, cause: ErrorInfo)
         /// A compensation failed for good; the run waits for an operator's retry.
@@ -98,6 +102,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             case .childWorkflowStarted: "childWorkflowStarted"
             case .childWorkflowStartFailed: "childWorkflowStartFailed"
             case .childWorkflowClosed: "childWorkflowClosed"
+            case .stageChanged: "stageChanged"
+            case .searchAttributesUpserted: "searchAttributesUpserted"
             case .compensationStarted: "compensationStarted"
             case .compensationFailed: "compensationFailed"
             case .compensationRetryRequested: "compensationRetryRequested"
@@ -121,7 +127,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .externalSignalRequested(let seq, _, _, _), .externalCancelRequested(let seq, _, _),
                 .externalRequestDelivered(let seq, _), .externalRequestFailed(let seq, _),
                 .childWorkflowRequested(let seq, _, _, _, _), .childWorkflowStarted(let seq, _),
-                .childWorkflowStartFailed(let seq, _), .childWorkflowClosed(let seq, _, _, _, _):
+                .childWorkflowStartFailed(let seq, _), .childWorkflowClosed(let seq, _, _, _, _),
+                .stageChanged(let seq, _), .searchAttributesUpserted(let seq, _):
                 seq
             case .workflowStarted, .signalReceived, .cancelRequested, .compensationRetryRequested, .workflowCompleted,
                 .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated, .workflowContinuedAsNew:
@@ -135,7 +142,7 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
             switch self {
             case .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled, .markerRecorded,
                 .approvalRequested, .externalSignalRequested, .externalCancelRequested, .compensationStarted,
-                .compensationFailed, .childWorkflowRequested,
+                .compensationFailed, .childWorkflowRequested, .stageChanged, .searchAttributesUpserted,
                 .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowCompensated, .workflowContinuedAsNew:
                 true
             case .workflowStarted, .activityCompleted, .activityFailed, .activityCancelled, .timerFired,
@@ -158,7 +165,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .cancelRequested, .approvalRequested,
                 .approvalDecided, .externalSignalRequested, .externalCancelRequested, .externalRequestDelivered,
                 .externalRequestFailed, .compensationStarted, .compensationFailed, .compensationRetryRequested,
-                .childWorkflowRequested, .childWorkflowStarted, .childWorkflowStartFailed, .childWorkflowClosed:
+                .childWorkflowRequested, .childWorkflowStarted, .childWorkflowStartFailed, .childWorkflowClosed,
+                .stageChanged, .searchAttributesUpserted:
                 false
             }
         }
@@ -178,6 +186,9 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 "#\(seq) cancellation of workflow '\(workflowID)'"
             case .childWorkflowRequested(let seq, let type, let workflowID, _, _):
                 "#\(seq) child workflow '\(type)' (id \(workflowID))"
+            case .stageChanged(let seq, let stage): "#\(seq) stage '\(stage)'"
+            case .searchAttributesUpserted(let seq, let attributes):
+                "#\(seq) search attributes \(attributes.keys.sorted().joined(separator: ", "))"
             case .compensationStarted(let seq, _): "#\(seq) start of compensation"
             case .compensationFailed(let seq, let activity, _): "#\(seq) failure of compensation '\(activity)'"
             case .workflowCompensated: "workflow compensation"
@@ -220,6 +231,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
                 .childWorkflowRequested(let b, let typeB, let idB, _, _)
             ):
                 a == b && typeA == typeB && idA == idB
+            case (.stageChanged(let a, _), .stageChanged(let b, _)): a == b
+            case (.searchAttributesUpserted(let a, _), .searchAttributesUpserted(let b, _)): a == b
             case (.compensationStarted(let a, _), .compensationStarted(let b, _)): a == b
             case (.compensationFailed(let a, let nameA, _), .compensationFailed(let b, let nameB, _)):
                 a == b && nameA == nameB

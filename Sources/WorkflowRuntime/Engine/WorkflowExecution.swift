@@ -394,6 +394,18 @@ final class WorkflowExecution: @unchecked Sendable {
         }
     }
 
+    // MARK: Stage and search attributes
+
+    func setStage(_ stage: String) async throws {
+        try checkCanProceed()
+        try await check(machine.record { .stageChanged(seq: $0, stage: stage) })
+    }
+
+    func upsertSearchAttributes(_ attributes: [String: SearchAttributeValue]) async throws {
+        try checkCanProceed()
+        try await check(machine.record { .searchAttributesUpserted(seq: $0, attributes: attributes) })
+    }
+
     // MARK: Child workflows
 
     /// Starts a child workflow (the default id derives from this run and the operation).

@@ -52,6 +52,10 @@ package struct CommitPlan {
     package var approvals: [(seq: Int, request: ApprovalRequest, requestedAt: Date)] = []
     package var externalRequests: [ExternalRequest] = []
     package var children: [NewChild] = []
+    /// The stage the run ends the task in, if the task set one.
+    package var stage: String?
+    /// Search attributes the task set, the last value of each name.
+    package var searchAttributes: [String: SearchAttributeValue] = [:]
     package var closing: Closing?
     package var continuation: Continuation?
     /// A compensation failed for good: the run parks as `compensationFailed`, with this reason.
@@ -87,6 +91,9 @@ package struct CommitPlan {
             case .childWorkflowRequested(let seq, let type, let workflowID, let input, let options):
                 children.append(
                     NewChild(seq: seq, workflowType: type, workflowID: workflowID, input: input, options: options))
+            case .stageChanged(_, let newStage): stage = newStage
+            case .searchAttributesUpserted(_, let attributes):
+                searchAttributes.merge(attributes) { $1 }
             case .compensationStarted: startsCompensating = true
             case .compensationFailed(_, let activity, let failure):
                 compensationFailure = "compensation '\(activity)' failed: \(failure) (retry with `worker retry ID`)"

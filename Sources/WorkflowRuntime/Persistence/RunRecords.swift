@@ -37,17 +37,20 @@ public struct WorkflowRun: Sendable, Hashable, Codable {
     public var previousRunID: String?
     /// For a child workflow: the parent that started it (or the run it continued from).
     public var parent: ParentWorkflowInfo?
+    /// Where the process stands, as its code last set it (``WorkflowContext/setStage(_:)``).
+    public var stage: String?
 
     public init(
         workflowID: String, runID: String, workflowType: String, status: RunStatus, input: Payload,
         result: Payload? = nil, failure: ErrorInfo? = nil, statusReason: String? = nil,
         createdAt: Date, updatedAt: Date, closedAt: Date? = nil, historyLength: Int, previousRunID: String? = nil,
-        parent: ParentWorkflowInfo? = nil
+        parent: ParentWorkflowInfo? = nil, stage: String? = nil
     ) {
         self.workflowID = workflowID; self.runID = runID; self.workflowType = workflowType; self.status = status
         self.input = input; self.result = result; self.failure = failure; self.statusReason = statusReason
         self.createdAt = createdAt; self.updatedAt = updatedAt; self.closedAt = closedAt;
         self.historyLength = historyLength; self.previousRunID = previousRunID; self.parent = parent
+        self.stage = stage
     }
 }
 
@@ -67,6 +70,10 @@ public struct RunQuery: Sendable {
     public var parentWorkflowID: String?
     /// Only the children started by this run.
     public var parentRunID: String?
+    /// Only runs in this stage.
+    public var stage: String?
+    /// Only runs whose search attributes hold each of these values (for a keyword list: the keyword).
+    public var searchAttributes: [String: SearchAttributeValue]
     /// Only each workflow id's latest run (one row per workflow id: a chain of runs continued as
     /// new, or an id started again after it closed, shows once). Filters apply to that run.
     public var latestRunPerWorkflow: Bool
@@ -76,11 +83,13 @@ public struct RunQuery: Sendable {
 
     public init(
         status: RunStatus? = nil, workflowType: String? = nil, workflowID: String? = nil,
-        parentWorkflowID: String? = nil, parentRunID: String? = nil,
+        parentWorkflowID: String? = nil, parentRunID: String? = nil, stage: String? = nil,
+        searchAttributes: [String: SearchAttributeValue] = [:],
         latestRunPerWorkflow: Bool = false, limit: Int = 100, after: (createdAt: Date, runID: String)? = nil
     ) {
         self.status = status; self.workflowType = workflowType; self.workflowID = workflowID
-        self.parentWorkflowID = parentWorkflowID; self.parentRunID = parentRunID
+        self.parentWorkflowID = parentWorkflowID; self.parentRunID = parentRunID; self.stage = stage
+        self.searchAttributes = searchAttributes
         self.latestRunPerWorkflow = latestRunPerWorkflow; self.limit = limit; self.after = after
     }
 }

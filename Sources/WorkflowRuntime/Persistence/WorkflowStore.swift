@@ -69,6 +69,11 @@ package protocol WorkflowStore: Sendable {
     /// The run that run `runID` continued as new into, if any.
     func nextRun(after runID: String) async throws -> WorkflowRun?
     func listRuns(_ query: RunQuery) async throws -> [WorkflowRun]
+    /// The search attributes of a run, by name.
+    func searchAttributes(runID: String) async throws -> [String: SearchAttributeValue]
+    /// The kind of values stored under search attribute `name` (`string`, `keywords`, `int`, ...),
+    /// or `nil` when no run has it.
+    func searchAttributeKind(named name: String) async throws -> String?
     func history(runID: String) async throws -> [HistoryEvent]
     func pendingWork(runID: String) async throws -> PendingWork
 

@@ -47,6 +47,8 @@ public struct DiagnosticCounter: Workflow {
         // Version 0 (before this check existed) added with wrapping arithmetic; it is no longer
         // supported, so a run recorded by it is blocked rather than replayed differently.
         _ = try await context.version(Self.overflowCheck, minSupported: 1, maxSupported: 1)
+        // Listable by where it stands: `worker list --attr counterTotal=N`, refreshed once per run.
+        try await context.upsertSearchAttributes(["counterTotal": .int(input.total)])
         var state = input
         for _ in 0..<every {
             let signal = try await context.waitForSignal(anyOf: ["add", "stop"])

@@ -47,6 +47,7 @@ public struct DiagnosticParent: Workflow {
         let steps = input.steps ?? 1
         try DiagnosticInput.checkSteps(steps)
         let options = ChildWorkflowOptions(parentClosePolicy: input.parentClosePolicy ?? .terminate)
+        try await context.setStage("waiting-for-children")  // `worker list --stage waiting-for-children`
         return try await context.parallel(Array((0..<input.children).map { $0 + 1 })) { number in
             let childInput = DiagnosticSequence.Input(
                 steps: number == input.failChild ? -1 : steps, stepDelayMilliseconds: input.stepDelayMilliseconds,

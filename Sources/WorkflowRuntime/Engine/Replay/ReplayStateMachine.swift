@@ -246,8 +246,8 @@ package struct ReplayStateMachine {
             return cancelWaits(reason: reason)
         case .workflowStarted, .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled,
             .markerRecorded, .approvalRequested, .externalSignalRequested, .externalCancelRequested,
-            .compensationStarted, .compensationFailed, .childWorkflowRequested,
-            .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated,
+            .compensationStarted, .compensationFailed, .childWorkflowRequested, .stageChanged,
+            .searchAttributesUpserted, .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated,
             .workflowContinuedAsNew:
             return []  // commands and closings: the code's own, or the end of the run
         }
@@ -468,6 +468,12 @@ package struct ReplayStateMachine {
         let wait = takeWaitID()
         childResultWaits[seq] = wait
         return .wait(wait)
+    }
+
+    /// Records a command that completes at once (a stage, search attributes), built for its
+    /// sequence number. - Returns: the mismatch with history, or `nil`.
+    package mutating func record(_ makeCommand: (Int) -> HistoryEvent.Kind) -> NonDeterminism? {
+        issue(makeCommand(takeSeq()))
     }
 
     /// Records that the run's compensations start, after the code failed with `cause`.

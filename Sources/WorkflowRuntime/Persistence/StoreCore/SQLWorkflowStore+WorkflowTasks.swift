@@ -110,11 +110,13 @@ extension SQLWorkflowStore {
                 UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?,
                     updated_at = ?,
                     history_length = ?, task_version = ?, needs_task = \(dialect.false), task_ready_at = NULL,
-                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
+                    stage = COALESCE(?, stage)
                 WHERE run_id = ?
                 """, closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason,
                 completion.now,
-                completion.now, historyLength, newVersion, runID)
+                completion.now, historyLength, newVersion, prepared.plan.stage, runID)
+            try await writeSearchAttributes(connection, prepared.plan.searchAttributes, runID: runID)
             try await deletePendingWork(
                 connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
                 now: completion.now)
@@ -181,9 +183,12 @@ extension SQLWorkflowStore {
             """
             UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
                 task_ready_at = ?,
-                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0
+                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
+                stage = COALESCE(?, stage)
             WHERE run_id = ?
-            """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, runID)
+            """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, prepared.plan.stage,
+            runID)
+        try await writeSearchAttributes(connection, prepared.plan.searchAttributes, runID: runID)
         if let reason = prepared.plan.compensationFailure {
             // Its own statement: setting the indexed status column on every commit costs index writes.
             try await connection.execute(
@@ -242,11 +247,16 @@ extension SQLWorkflowStore {
             """
             INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
                                        history_length, needs_task, task_ready_at, task_queue, previous_run_id,
-                                       parent_workflow_id, parent_run_id, parent_seq, parent_close_policy)
+                                       parent_workflow_id, parent_run_id, parent_seq, parent_close_policy, stage)
             SELECT ?, workflow_id, workflow_type, 'running', ?, ?, ?, 1, \(dialect.true), ?, task_queue, run_id,
-                   parent_workflow_id, parent_run_id, parent_seq, parent_close_policy
+                   parent_workflow_id, parent_run_id, parent_seq, parent_close_policy, stage
             FROM workflow_runs WHERE run_id = ?
             """, continuation.runID, continuation.input.data, now, now, now, previousRunID)
+        try await connection.execute(
+            """
+            INSERT INTO run_search_attributes (run_id, name, kind, text_value, number_value, created_at)
+            SELECT ?, name, kind, text_value, number_value, ? FROM run_search_attributes WHERE run_id = ?
+            """, continuation.runID, now, previousRunID)
         try await connection.execute(
             """
             INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1, 'workflowStarted', ?, ?)
@@ -264,5 +274,30 @@ extension SQLWorkflowStore {
                 continuation.runID, kind.name, now, try EventCodec.encode(kind))
         }
         notifications.topics.insert(.workflowTasks)
+    }
+
+    /// Replaces the named search attributes of a run (an empty keyword list removes one); each
+    /// row carries the run's creation time for ordered listing.
+    private func writeSearchAttributes(
+        _ connection: any SQLConnection, _ attributes: [String: SearchAttributeValue], runID: String
+    ) async throws {
+        guard !attributes.isEmpty else { return }
+        let names = attributes.keys.sorted()
+        try await connection.execute(
+            "DELETE FROM run_search_attributes WHERE run_id = ? AND name IN (\(SQLDialect.placeholders(names.count)))",
+            [.text(runID)] + names.map(SQLValue.text))
+        let rows = names.flatMap { name in attributes[name]!.indexed.map { (name, attributes[name]!.kind, $0) } }
+        guard !rows.isEmpty,
+            let createdAt = try await connection.row("SELECT created_at FROM workflow_runs WHERE run_id = ?", runID)?
+                .get(0, as: Date.self)
+        else { return }
+        try await connection.execute(
+            """
+            INSERT INTO run_search_attributes (run_id, name, kind, text_value, number_value, created_at)
+            VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: rows.count).joined(separator: ", "))
+            """,
+            rows.flatMap { name, kind, value -> [SQLValue] in
+                [.text(runID), .text(name), .text(kind), value.text.sqlValue, value.number.sqlValue, createdAt.sqlValue]
+            })
     }
 }

@@ -196,7 +196,7 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     private static var runColumns: String {
         "run_id, workflow_id, workflow_type, status, input, result, failure, status_reason, created_at, "
-            + "updated_at, closed_at, history_length, previous_run_id, parent_workflow_id, parent_run_id"
+            + "updated_at, closed_at, history_length, previous_run_id, parent_workflow_id, parent_run_id, stage"
     }
 
     package func findRun(workflowID: String) async throws -> WorkflowRun? {
@@ -224,49 +224,100 @@ package final class SQLWorkflowStore: WorkflowStore {
         }
     }
 
+    /// Lists runs newest first with keyset paging. With search-attribute filters the first one
+    /// (by name) drives the query from its index, which holds each row's run creation time, so a
+    /// page is read in order without sorting; every other filter is a condition on the run.
     package func listRuns(_ query: RunQuery) async throws -> [WorkflowRun] {
         var conditions: [String] = []
         var binds: [SQLValue] = []
-        if let workflowID = query.workflowID {
-            conditions.append("workflow_id = ?")
-            binds.append(.text(workflowID))
+        func match(_ table: String, _ name: String, _ value: SearchAttributeValue) -> String {
+            let row = value.indexed.first ?? (text: "", number: nil)
+            binds.append(.text(name))
+            if let number = row.number {
+                binds.append(.double(number))
+                return "\(table).name = ? AND \(table).number_value = ?"
+            }
+            binds.append(.text(row.text ?? ""))
+            return "\(table).name = ? AND \(table).text_value = ?"
         }
-        if let parent = query.parentWorkflowID {
-            conditions.append("parent_workflow_id = ?")
-            binds.append(.text(parent))
+        let filters = query.searchAttributes.sorted { $0.key < $1.key }
+        var from = "workflow_runs"
+        var order = "workflow_runs.created_at DESC, workflow_runs.run_id DESC"
+        var keyset = "(workflow_runs.created_at, workflow_runs.run_id)"
+        if let (name, value) = filters.first {
+            from = "run_search_attributes AS driver JOIN workflow_runs ON workflow_runs.run_id = driver.run_id"
+            order = "driver.created_at DESC, driver.run_id DESC"
+            keyset = "(driver.created_at, driver.run_id)"
+            conditions.append(match("driver", name, value))
         }
-        if let parent = query.parentRunID {
-            conditions.append("parent_run_id = ?")
-            binds.append(.text(parent))
+        for (name, value) in filters.dropFirst() {
+            conditions.append(
+                "EXISTS (SELECT 1 FROM run_search_attributes AS a WHERE a.run_id = workflow_runs.run_id AND "
+                    + match("a", name, value) + ")")
+        }
+        for (column, value) in [
+            ("workflow_id", query.workflowID), ("parent_workflow_id", query.parentWorkflowID),
+            ("parent_run_id", query.parentRunID), ("stage", query.stage), ("status", query.status?.rawValue),
+            ("workflow_type", query.workflowType),
+        ] {
+            guard let value else { continue }
+            conditions.append("workflow_runs.\(column) = ?")
+            binds.append(.text(value))
         }
         if query.latestRunPerWorkflow {
             // A run continued as new always has a successor; other runs are superseded by a later
             // start of their id (index workflow_runs_workflow_id answers it).
             conditions.append(
                 """
-                status <> 'continuedAsNew' AND NOT EXISTS (SELECT 1 FROM workflow_runs AS later
+                workflow_runs.status <> 'continuedAsNew' AND NOT EXISTS (SELECT 1 FROM workflow_runs AS later
                     WHERE later.workflow_id = workflow_runs.workflow_id AND later.created_at > workflow_runs.created_at)
                 """)
         }
-        if let status = query.status {
-            conditions.append("status = ?")
-            binds.append(.text(status.rawValue))
-        }
-        if let type = query.workflowType {
-            conditions.append("workflow_type = ?")
-            binds.append(.text(type))
-        }
         if let after = query.after {
-            conditions.append("(created_at, run_id) < (?, ?)")
+            conditions.append("\(keyset) < (?, ?)")
             binds += [after.createdAt.sqlValue, .text(after.runID)]
         }
         binds.append(.int(Int64(query.limit)))
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql =
-            "SELECT \(Self.runColumns) FROM workflow_runs \(whereClause) ORDER BY created_at DESC, run_id DESC LIMIT ?"
+        let columns = Self.runColumns.split(separator: ", ").map { "workflow_runs.\($0)" }.joined(separator: ", ")
+        let sql = "SELECT \(columns) FROM \(from) \(whereClause) ORDER BY \(order) LIMIT ?"
         let finalBinds = binds
         return try await driver.read { connection in
             try await connection.query(sql, finalBinds).map(Self.run(from:))
+        }
+    }
+
+    package func searchAttributes(runID: String) async throws -> [String: SearchAttributeValue] {
+        try await driver.read { connection in
+            var attributes: [String: SearchAttributeValue] = [:]
+            for row in try await connection.query(
+                "SELECT name, kind, text_value, number_value FROM run_search_attributes WHERE run_id = ? ORDER BY name, text_value",
+                runID)
+            {
+                let name: String = try row.get(0)
+                let text: String? = try row.get(2)
+                let number: Double? = try row.get(3)
+                switch try row.get(1, as: String.self) {
+                case "keywords":
+                    if case .keywords(let existing)? = attributes[name] {
+                        attributes[name] = .keywords(existing + [text ?? ""])
+                    } else {
+                        attributes[name] = .keywords([text ?? ""])
+                    }
+                case "int": attributes[name] = .int(Int(exactly: (number ?? 0).rounded()) ?? 0)
+                case "double": attributes[name] = .double(number ?? 0)
+                case "bool": attributes[name] = .bool(number == 1)
+                case "date": attributes[name] = .date(Date(timeIntervalSince1970: number ?? 0))
+                default: attributes[name] = .string(text ?? "")
+                }
+            }
+            return attributes
+        }
+    }
+
+    package func searchAttributeKind(named name: String) async throws -> String? {
+        try await driver.read { connection in
+            try await connection.row("SELECT kind FROM run_search_attributes WHERE name = ? LIMIT 1", name)?.get(0)
         }
     }
 
@@ -383,6 +434,6 @@ package final class SQLWorkflowStore: WorkflowStore {
             historyLength: try row.get(11), previousRunID: try row.get(12),
             parent: try row.get(13, as: String?.self).map {
                 ParentWorkflowInfo(workflowID: $0, runID: try row.get(14))
-            })
+            }, stage: try row.get(15))
     }
 }
