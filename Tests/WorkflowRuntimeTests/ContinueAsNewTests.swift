@@ -91,7 +91,7 @@ struct ContinueAsNewTests {
         }
     }
 
-    @Test("a continue-as-new whose task missed a signal is refused; nothing starts and the signal waits",
+    @Test("a signal that arrives while a task continues as new moves to the next run, with its request id",
           arguments: StoreBackend.allCases)
     func signalRacingContinueAsNew(backend: StoreBackend) async throws {
         try await backend.withStore { store in
@@ -99,20 +99,60 @@ struct ContinueAsNewTests {
                 StartWorkflowRequest(workflowID: "w", workflowType: "race", input: .emptyObject, now: t0)).runID
             let task = try #require(try await store.claimWorkflowTasks(
                 owner: "a", limit: 1, lease: .seconds(10), now: t0, cachedTaskVersion: { _ in nil }).first)
-            _ = try await store.signal(SignalRequest(workflowID: "w", name: "late", now: t0))
+            _ = try await store.signal(SignalRequest(workflowID: "w", name: "late", requestID: "late-1", now: t0))
+            _ = try await store.requestCancellation(workflowID: "w", reason: "racing", now: t0)
             let next = RunID.make()
+            let carried = CarriedSignal(name: "early", payload: .emptyObject, requestID: nil)
             let result = try await store.completeWorkflowTask(WorkflowTaskCompletion(
                 runID: runID, workflowID: "w", leaseToken: task.leaseToken, expectedTaskVersion: task.taskVersion,
                 consumedInboxThrough: nil,
-                events: [(.workflowContinuedAsNew(input: .emptyObject, runID: next, signals: []), t0)],
+                events: [(.workflowContinuedAsNew(input: .emptyObject, runID: next, signals: [carried]), t0)],
                 eagerLeases: [:], now: t0))
-            guard case .rejected = result else {
-                Issue.record("the run continued as new over a signal it never saw")
-                return
+            #expect(result == .committed(taskVersion: 1))
+            #expect(try await store.run(runID: runID)?.status == .continuedAsNew)
+            // The carried signal first, then what the task never saw, in arrival order.
+            let inbox = try await store.inbox(runID: next, after: nil)
+            #expect(inbox.map(\.kind) == [
+                .signalReceived(name: "early", payload: .emptyObject, requestID: nil),
+                .signalReceived(name: "late", payload: .emptyObject, requestID: "late-1"),
+                .cancelRequested(reason: "racing"),
+            ])
+            #expect(try await store.signal(SignalRequest(workflowID: "w", name: "late", requestID: "late-1", now: t0))
+                    == .duplicate(runID: next))
+            #expect(try await store.pendingWork(runID: runID).inbox.isEmpty)
+        }
+    }
+
+    @Test("a burst of 450 signals that waited for the worker reaches the counter over several tasks; each run stays short",
+          arguments: StoreBackend.allCases)
+    func burstStaysShort(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let handle = try await env.client.start(DiagnosticCounter.self, id: "counter", input: .init(continueEvery: 100))
+            for amount in 1...450 {
+                try await env.client.signal(workflowID: "counter", name: "add", value: amount, requestID: "a-\(amount)")
             }
-            #expect(try await store.run(runID: next) == nil)
-            #expect(try await store.run(runID: runID)?.status == .running)
-            #expect(try await store.pendingWork(runID: runID).inbox.map(\.kind) == ["signalReceived"])
+            try await env.client.signal(workflowID: "counter", name: "stop")
+            let final = try await env.result(of: handle, as: DiagnosticCounter.self)
+            #expect(final.total == 450 * 451 / 2)
+            #expect(final.signals == 450)
+            let runs = try await env.client.list(RunQuery(workflowID: "counter"))
+            #expect(runs.count == 5)
+            let longest = runs.map(\.historyLength).max() ?? 0
+            #expect(longest <= SQLWorkflowStore.inboxBatch + 10, "\(runs.map(\.historyLength))")
+        }
+    }
+
+    @Test("a run that completes while more signals wait than a task takes sees them all first; nothing is refused forever",
+          arguments: StoreBackend.allCases)
+    func completionBeyondTheBatch(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: Self.registry()) { env in
+            let handle = try await env.client.start(Collector.self, id: "collector", input: 1)
+            for index in 0..<(SQLWorkflowStore.inboxBatch + 50) {
+                try await env.client.signal(workflowID: "collector", name: "item", value: "i\(index)")
+            }
+            #expect(try await env.result(of: handle, as: Collector.self) == ["i0"])
+            let signals = try await env.store.history(runID: handle.runID).filter { $0.kind.name == "signalReceived" }
+            #expect(signals.count == SQLWorkflowStore.inboxBatch + 50)
         }
     }
 

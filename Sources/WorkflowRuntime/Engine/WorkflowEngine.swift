@@ -129,8 +129,22 @@ package final class WorkflowEngine: Sendable {
             try? await store.blockRun(runID: task.runID, leaseToken: task.leaseToken, reason: reason, now: clock.now())
             return []
         }
+        var consumedThrough = task.inbox.last?.id
         for event in Self.deliveryOrder(task.inbox) {
             execution.apply(event.kind, at: event.timestamp)
+        }
+        if task.inboxTruncated, execution.isFinished, !execution.continuesAsNew {
+            // The code closes the run: it must see what waits beyond the batch first (the store
+            // refuses to close over an unseen event). A continue-as-new leaves it to the next run.
+            do {
+                let rest = try await store.inbox(runID: task.runID, after: consumedThrough)
+                for event in Self.deliveryOrder(rest) { execution.apply(event.kind, at: event.timestamp) }
+                consumedThrough = rest.last?.id ?? consumedThrough
+            } catch {
+                logger.warning("reading the rest of the inbox failed", metadata: runMetadata.merging(["error": "\(error)"]) { $1 })
+                execution.evict()
+                return []
+            }
         }
         if let failure = execution.taskFailure {
             logger.error(
@@ -147,7 +161,7 @@ package final class WorkflowEngine: Sendable {
         let completion = WorkflowTaskCompletion(
             runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken,
             expectedTaskVersion: execution.taskVersion,
-            consumedInboxThrough: task.inbox.last?.id, events: events, eagerLeases: leases,
+            consumedInboxThrough: consumedThrough, events: events, eagerLeases: leases,
             hasPendingApprovals: execution.hasPendingApprovals, parent: execution.info.parent,
             hasChildren: execution.hasChildren, now: now)
         do {

@@ -112,6 +112,12 @@ final class WorkflowExecution: @unchecked Sendable {
     /// Whether the code has returned or thrown (the run will close).
     var isFinished: Bool { result != nil }
 
+    /// Whether the code ended by continuing as new.
+    var continuesAsNew: Bool {
+        if case .failure(let error)? = result { return error is ContinueAsNewRequest }
+        return false
+    }
+
     /// Stops the suspended code: pending operations throw, and later ones throw at once.
     /// Call before dropping an execution that did not finish.
     func evict() {

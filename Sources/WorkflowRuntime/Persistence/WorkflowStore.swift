@@ -75,12 +75,15 @@ package protocol WorkflowStore: Sendable {
     /// or `nil` when no run has it.
     func searchAttributeKind(named name: String) async throws -> String?
     func history(runID: String) async throws -> [HistoryEvent]
+    /// The run's inbox events after id `after` (all of them), oldest first.
+    func inbox(runID: String, after: Int64?) async throws -> [InboxEvent]
     func pendingWork(runID: String) async throws -> PendingWork
 
     // MARK: Workflow tasks
 
     /// Leases up to `limit` runs on `taskQueues` that need a workflow task. Each task carries the
-    /// run's inbox, and its full history unless `cachedTaskVersion(runID)` equals the run's task version.
+    /// run's inbox (its oldest events, at most ``SQLWorkflowStore/inboxBatch``), and its full
+    /// history unless `cachedTaskVersion(runID)` equals the run's task version.
     func claimWorkflowTasks(
         owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
         cachedTaskVersion: @escaping @Sendable (String) -> Int?
@@ -224,13 +227,18 @@ package struct WorkflowTask: Sendable {
     /// Claims of this task in a row, this one included, that ended in no commit and no block: more
     /// than one means earlier claimers lost their lease (crashed, hung, killed). Reset by a commit.
     package var claims: Int
+    /// Whether more events wait in the inbox than a task takes (``SQLWorkflowStore/inboxBatch``):
+    /// the rest go to the next task — or, if this one closes the run, are read with
+    /// ``WorkflowStore/inbox(runID:after:)`` first.
+    package var inboxTruncated: Bool
 
     package init(
         runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
-        history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1
+        history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1, inboxTruncated: Bool = false
     ) {
         self.runID = runID; self.workflowID = workflowID; self.workflowType = workflowType; self.leaseToken = leaseToken
         self.taskVersion = taskVersion; self.history = history; self.inbox = inbox; self.claims = claims
+        self.inboxTruncated = inboxTruncated
     }
 }
 

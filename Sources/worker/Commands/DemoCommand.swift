@@ -13,7 +13,8 @@ struct DemoCommand: AsyncParsableCommand {
         abstract:
             "Run diagnostics.sequence in a worker process, SIGKILL the worker mid-run, restart it, and show the "
             + "run finish with every effect recorded once; then approve one diagnostics.approval run and "
-            + "reject another, which compensates."
+            + "reject another, which compensates; then a parent with three children and a counter that "
+            + "continues as new."
     )
 
     @Option(help: "Database URL (default: a new SQLite file in a temporary directory).")
@@ -69,8 +70,9 @@ struct DemoCommand: AsyncParsableCommand {
                 + "\(run.result?.description ?? run.failure?.description ?? "")"
         )
         let approvalsOK = try await demonstrateApprovals(client: client, store: store, path: path)
+        let longProcessesOK = try await demonstrateLongProcesses(client: client, store: store)
         let status = try await worker.stop()
-        print("9. stopped the worker with SIGTERM (exit status \(status))\n")
+        print("11. stopped the worker with SIGTERM (exit status \(status))\n")
 
         let history = try await store.history(runID: handle.runID)
         print("Activity completions (attempt > 1 = retried after the crash, with the same idempotency key):")
@@ -99,7 +101,37 @@ struct DemoCommand: AsyncParsableCommand {
             approvalsOK
                 ? "OK: the approved run completed; the rejected one undid its effect and ended compensated."
                 : "FAILED: the approval runs did not end as expected.")
-        if !ok || !approvalsOK { throw ExitCode.failure }
+        print(
+            longProcessesOK
+                ? "OK: the parent got its three children's results; the counter's total is exact across its runs."
+                : "FAILED: the parent or the counter did not end as expected.")
+        if !ok || !approvalsOK || !longProcessesOK { throw ExitCode.failure }
+    }
+
+    /// A `diagnostics.parent` with three children, and a `diagnostics.counter` fed 120 signals
+    /// that continues as new every 50. - Returns: whether both ended as expected.
+    private func demonstrateLongProcesses(client: WorkflowClient, store: any WorkflowStore) async throws -> Bool {
+        let suffix = UInt16.random(in: 1000...9999)
+        let parent = try await client.start(
+            DiagnosticParent.self, id: "demo-parent-\(suffix)", input: .init(children: 3, steps: 2))
+        let outputs = try await client.result(of: parent, as: DiagnosticParent.self, timeout: .seconds(30))
+        let children = try await client.list(RunQuery(parentWorkflowID: parent.workflowID))
+        print(
+            "9. diagnostics.parent '\(parent.workflowID)' started \(children.count) children in one commit and got "
+                + "\(outputs.count) results (worker list --parent \(parent.workflowID))")
+        let counterID = "demo-counter-\(suffix)"
+        let counter = try await client.start(DiagnosticCounter.self, id: counterID, input: .init(continueEvery: 50))
+        for amount in 1...120 {
+            try await client.signal(workflowID: counterID, name: "add", value: amount, requestID: "add-\(amount)")
+        }
+        try await client.signal(workflowID: counterID, name: "stop")
+        let state = try await client.result(of: counter, as: DiagnosticCounter.self, timeout: .seconds(30))
+        let runs = try await client.list(RunQuery(workflowID: counterID))
+        print(
+            "10. diagnostics.counter '\(counterID)' took 120 signals in \(runs.count) runs (continue-as-new every 50): "
+                + "total \(state.total), longest history \(runs.map(\.historyLength).max() ?? 0) events")
+        return outputs.count == 3 && children.count == 3 && state.total == 7260 && state.signals == 120
+            && runs.count == 3
     }
 
     /// Two `diagnostics.approval` runs: one approved (after a refused decision on the wrong payload

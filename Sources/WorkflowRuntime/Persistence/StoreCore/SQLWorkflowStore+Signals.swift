@@ -76,8 +76,18 @@ extension SQLWorkflowStore {
             .get(0) ?? false
     }
 
-    func inbox(_ connection: any SQLConnection, runID: String) async throws -> [InboxEvent] {
-        try await connection.query("SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? ORDER BY id", runID)
-            .map { InboxEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
+    /// The run's inbox after id `after`, oldest first, at most `limit` events.
+    func inbox(_ connection: any SQLConnection, runID: String, after: Int64? = nil, limit: Int? = nil) async throws
+        -> [InboxEvent]
+    {
+        try await connection.query(
+            "SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
+            runID, after ?? 0, limit ?? Int(Int32.max)
+        )
+        .map { InboxEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
+    }
+
+    package func inbox(runID: String, after: Int64?) async throws -> [InboxEvent] {
+        try await driver.read { [self] connection in try await inbox(connection, runID: runID, after: after) }
     }
 }

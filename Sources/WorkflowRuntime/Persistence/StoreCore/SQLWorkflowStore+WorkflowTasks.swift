@@ -5,6 +5,11 @@ extension SQLWorkflowStore {
     /// Rows of one multi-row `INSERT`, well below either backend's limit on bound values.
     private static var insertBatch: Int { 200 }
 
+    /// Most inbox events one workflow task takes: a burst of signals (thousands, while no worker
+    /// ran) reaches the code over several tasks, so a run that continues as new every N signals
+    /// keeps a history of about N events plus this, instead of taking the whole burst into one.
+    package static var inboxBatch: Int { 200 }
+
     package func claimWorkflowTasks(
         owner: String, limit: Int, lease: Duration, now: Date, taskQueues: [String],
         cachedTaskVersion: @escaping @Sendable (String) -> Int?
@@ -30,13 +35,15 @@ extension SQLWorkflowStore {
                 let runID: String = try row.get(0)
                 let version: Int = try row.get(3)
                 do {
+                    let inbox = try await inbox(connection, runID: runID, limit: Self.inboxBatch + 1)
                     let history =
                         cachedTaskVersion(runID) == version ? nil : try await history(connection, runID: runID)
                     tasks.append(
                         WorkflowTask(
                             runID: runID, workflowID: try row.get(1), workflowType: try row.get(2),
                             leaseToken: token, taskVersion: version, history: history,
-                            inbox: try await inbox(connection, runID: runID), claims: try row.get(4)))
+                            inbox: Array(inbox.prefix(Self.inboxBatch)), claims: try row.get(4),
+                            inboxTruncated: inbox.count > Self.inboxBatch))
                 } catch let error as KeelError where error.code == .storage {
                     // (Decoding's errors: database errors end the claim.)
                     // One undecodable row must not stop every claim: park its run, go on with the others.
@@ -64,7 +71,8 @@ extension SQLWorkflowStore {
                 return .rejected(
                     reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
-            if prepared.plan.closing != nil, run.hasInbox,
+            // A continue-as-new is not refused: what waits unseen moves to the next run (startContinuedRun).
+            if prepared.plan.closing != nil, prepared.plan.continuation == nil, run.hasInbox,
                 try await hasInbox(connection, runID: completion.runID, after: completion.consumedInboxThrough)
             {
                 // Refuse to close the run over an event it has not seen; release the lease so it runs again.
@@ -117,13 +125,14 @@ extension SQLWorkflowStore {
                 completion.now,
                 completion.now, historyLength, newVersion, prepared.plan.stage, runID)
             try await writeSearchAttributes(connection, prepared.plan.searchAttributes, runID: runID)
-            try await deletePendingWork(
-                connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
-                now: completion.now)
             if let continuation = prepared.plan.continuation {
                 try await startContinuedRun(
                     connection, continuation, after: runID, now: completion.now, notifications: &notifications)
-            } else if completion.parent != nil {
+            }
+            try await deletePendingWork(
+                connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
+                now: completion.now)
+            if prepared.plan.continuation == nil, completion.parent != nil {
                 try await notifyParent(
                     connection, ofClosedRun: runID, closing, now: completion.now, notifications: &notifications)
             }
@@ -225,7 +234,9 @@ extension SQLWorkflowStore {
     }
 
     /// Starts the run that `previousRunID` (closed by this transaction) continues as: same
-    /// workflow id, type and task queue, the new input; the carried signals wait in its inbox, and
+    /// workflow id, type and task queue, the new input. Its inbox gets the carried signals, then
+    /// the signals and cancellation requests still waiting in the previous run's inbox (its task
+    /// did not take them: they came after its claim, or beyond ``inboxBatch``), in arrival order;
     /// the request ids the previous run accepted stay accepted, so a retried signal is not counted twice.
     private func startContinuedRun(
         _ connection: any SQLConnection, _ continuation: CommitPlan.Continuation, after previousRunID: String,
@@ -273,6 +284,12 @@ extension SQLWorkflowStore {
                 "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
                 continuation.runID, kind.name, now, try EventCodec.encode(kind))
         }
+        try await connection.execute(
+            """
+            INSERT INTO run_inbox (run_id, kind, timestamp, body)
+            SELECT ?, kind, timestamp, body FROM run_inbox
+            WHERE run_id = ? AND kind IN ('signalReceived', 'cancelRequested') ORDER BY id
+            """, continuation.runID, previousRunID)
         notifications.topics.insert(.workflowTasks)
     }
 
