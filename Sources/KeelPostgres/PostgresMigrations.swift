@@ -194,7 +194,8 @@ extension PostgresDriver {
                 -- names it back in previous_run_id.
 
                 ALTER TABLE workflow_runs ADD COLUMN previous_run_id TEXT;
-                CREATE INDEX workflow_runs_previous ON workflow_runs (previous_run_id) WHERE previous_run_id IS NOT NULL;
+                CREATE INDEX workflow_runs_previous ON workflow_runs (previous_run_id)
+                    WHERE previous_run_id IS NOT NULL;
                 """#),
         SchemaMigration(
             name: "0008_child_workflows",
@@ -235,8 +236,10 @@ extension PostgresDriver {
                     created_at    DOUBLE PRECISION NOT NULL
                 );
                 CREATE INDEX run_search_attributes_run ON run_search_attributes (run_id, name);
-                CREATE INDEX run_search_attributes_text ON run_search_attributes (name, text_value, created_at, run_id);
-                CREATE INDEX run_search_attributes_number ON run_search_attributes (name, number_value, created_at, run_id);
+                CREATE INDEX run_search_attributes_text
+                    ON run_search_attributes (name, text_value, created_at, run_id);
+                CREATE INDEX run_search_attributes_number
+                    ON run_search_attributes (name, number_value, created_at, run_id);
                 """#),
     ]
 }

@@ -16,9 +16,7 @@ struct LongProcessCrashTests {
         let db = scratch.databaseURL
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
         func startDaemon(_ number: Int) async throws -> Daemon {
-            let daemon = try await Daemon(database: db, logPath: scratch.logPath, extraArguments: ["--identity", "w\(number)"])
-            try await Daemon.waitForStart(logPath: scratch.logPath, count: number)
-            return daemon
+            try await Daemon.started(number, database: db, logPath: scratch.logPath)
         }
         let database = try DatabaseQueue(path: scratch.databasePath)
         func count(_ sql: String) async throws -> Int {
@@ -71,9 +69,7 @@ struct LongProcessCrashTests {
         let db = scratch.databaseURL
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
         func startDaemon(_ number: Int) async throws -> Daemon {
-            let daemon = try await Daemon(database: db, logPath: scratch.logPath, extraArguments: ["--identity", "w\(number)"])
-            try await Daemon.waitForStart(logPath: scratch.logPath, count: number)
-            return daemon
+            try await Daemon.started(number, database: db, logPath: scratch.logPath)
         }
         var daemon = try await startDaemon(1)
         let start = try await WorkerBinary.run(

@@ -56,6 +56,14 @@ struct Daemon {
             logPath: logPath)
     }
 
+    /// Starts the `number`th daemon of a series sharing one log (identity `wNUMBER`) and waits
+    /// until it is up — what a test that kills and restarts its worker does each time.
+    static func started(_ number: Int, database: String, logPath: String) async throws -> Daemon {
+        let daemon = try await Daemon(database: database, logPath: logPath, extraArguments: ["--identity", "w\(number)"])
+        try await waitForStart(logPath: logPath, count: number)
+        return daemon
+    }
+
     /// Waits until the log shows `count` worker start-ups (signal handlers are installed by then).
     static func waitForStart(logPath: String, count: Int) async throws {
         for _ in 0..<500 {

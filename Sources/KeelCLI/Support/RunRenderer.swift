@@ -31,7 +31,8 @@ enum RunRenderer {
         if !description.searchAttributes.isEmpty {
             fields.append(
                 (
-                    "Search", description.searchAttributes.sorted { $0.key < $1.key }
+                    "Search",
+                    description.searchAttributes.sorted { $0.key < $1.key }
                         .map { "\($0.key)=\($0.value.text)" }.joined(separator: " ")
                 ))
         }

@@ -117,7 +117,8 @@ extension SearchAttributeValue {
     func validate(name: String) throws {
         switch self {
         case .double(let value) where !value.isFinite:
-            throw InvalidValueError(name: "search attribute '\(name)'", value: "\(value)", requirement: "a finite number")
+            throw InvalidValueError(
+                name: "search attribute '\(name)'", value: "\(value)", requirement: "a finite number")
         case .keywords(let values) where values.count > Self.maximumKeywords:
             throw InvalidValueError(
                 name: "search attribute '\(name)'", value: "\(values.count) keywords",

@@ -271,7 +271,8 @@ public final class WorkflowContext: @unchecked Sendable {
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) {
             try checkName(name, "search attribute name")
             do { try value.validate(name: name) } catch let error as KeelError {
-                throw InvalidValueError(name: "search attribute '\(name)'", value: value.text, requirement: error.message)
+                throw InvalidValueError(
+                    name: "search attribute '\(name)'", value: value.text, requirement: error.message)
             }
         }
         try await execution.upsertSearchAttributes(attributes)
@@ -300,7 +301,8 @@ public final class WorkflowContext: @unchecked Sendable {
         if let queue = options.taskQueue { try checkName(queue, "child task queue") }
         let started = try await execution.startChild(
             workflowType: W.name, workflowID: id, input: try Payload.encode(input), options: options)
-        return ChildWorkflowHandle(workflowID: started.workflowID, runID: started.runID, seq: started.seq, context: self)
+        return ChildWorkflowHandle(
+            workflowID: started.workflowID, runID: started.runID, seq: started.seq, context: self)
     }
 
     /// Starts a child workflow and waits for its result (``startChild(_:id:input:options:)``, then
@@ -312,7 +314,8 @@ public final class WorkflowContext: @unchecked Sendable {
     }
 
     func childResult<W: Workflow>(of handle: ChildWorkflowHandle<W>) async throws -> W.Output {
-        let payload = try await execution.childResult(seq: handle.seq, workflowType: W.name, workflowID: handle.workflowID)
+        let payload = try await execution.childResult(
+            seq: handle.seq, workflowType: W.name, workflowID: handle.workflowID)
         do { return try payload.decode(as: W.Output.self) } catch {
             try await execution.failTask("cannot decode the result of child workflow '\(W.name)': \(error)")
         }

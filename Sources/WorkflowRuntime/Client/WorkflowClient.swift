@@ -79,7 +79,8 @@ public struct WorkflowClient: Sendable {
     /// `requestID` deduplicates as in ``signal(workflowID:name:payload:requestID:)``.
     /// - Returns: the run (``WorkflowHandle/created`` says whether this call started it) and
     ///   whether the signal was delivered or a duplicate.
-    /// - Throws: as ``start(workflowType:id:input:taskQueue:idReusePolicy:)`` and ``signal(workflowID:name:payload:requestID:)``.
+    /// - Throws: as ``start(workflowType:id:input:taskQueue:idReusePolicy:)`` and
+    ///   ``signal(workflowID:name:payload:requestID:)``.
     @discardableResult
     public func signalWithStart(
         workflowType: String, id: String, input: Payload, signal name: String, payload: Payload = .emptyObject,
@@ -130,7 +131,8 @@ public struct WorkflowClient: Sendable {
         if let requestID { try NameRules.check(requestID, as: "the signal's request id") }
         try checkSize(payload, of: "signal payload")
         try payload.validateJSON()
-        return SignalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now())
+        return SignalRequest(
+            workflowID: workflowID, name: name, payload: payload, requestID: requestID, now: clock.now())
     }
 
     /// Sends a signal; it is stored before this returns and delivered in order.
@@ -142,7 +144,8 @@ public struct WorkflowClient: Sendable {
     public func signal(workflowID: String, name: String, payload: Payload = .emptyObject, requestID: String? = nil)
         async throws -> SignalOutcome
     {
-        try await store.signal(signalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID))
+        try await store.signal(
+            signalRequest(workflowID: workflowID, name: name, payload: payload, requestID: requestID))
     }
 
     /// Sends a signal with an encodable payload.

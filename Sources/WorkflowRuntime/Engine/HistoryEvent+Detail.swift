@@ -43,7 +43,8 @@ extension HistoryEvent.Kind {
         case .childWorkflowStarted(let seq, let runID): "#\(seq) run \(runID)"
         case .stageChanged(let seq, let stage): "#\(seq) \(stage)"
         case .searchAttributesUpserted(let seq, let attributes):
-            "#\(seq) " + attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.text)" }.joined(separator: " ")
+            "#\(seq) "
+                + attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.text)" }.joined(separator: " ")
         case .childWorkflowClosed(let seq, let runID, let status, let result, let failure):
             "#\(seq) run \(runID) \(status.rawValue)" + (result.map { " result=\(Payload.abbreviated($0))" } ?? "")
                 + (failure.map { " \($0)" } ?? "")

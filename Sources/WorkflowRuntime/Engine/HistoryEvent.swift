@@ -19,7 +19,8 @@ public struct HistoryEvent: Sendable, Hashable, Codable {
     /// What happened. Cases with a `seq` belong to the workflow operation with that sequence number.
     public enum Kind: Sendable, Hashable {
         /// The run started; a child workflow's names its parent.
-        case workflowStarted(workflowType: String, workflowID: String, input: Payload, parent: ParentWorkflowInfo? = nil)
+        case workflowStarted(
+            workflowType: String, workflowID: String, input: Payload, parent: ParentWorkflowInfo? = nil)
         case activityScheduled(
             seq: Int, activity: String, input: Payload, idempotencyKey: String, options: ActivityOptions)
         case activityCompleted(seq: Int, result: Payload, attempt: Int)

@@ -141,7 +141,8 @@ package final class WorkflowEngine: Sendable {
                 for event in Self.deliveryOrder(rest) { execution.apply(event.kind, at: event.timestamp) }
                 consumedThrough = rest.last?.id ?? consumedThrough
             } catch {
-                logger.warning("reading the rest of the inbox failed", metadata: runMetadata.merging(["error": "\(error)"]) { $1 })
+                logger.warning(
+                    "reading the rest of the inbox failed", metadata: runMetadata.merging(["error": "\(error)"]) { $1 })
                 execution.evict()
                 return []
             }

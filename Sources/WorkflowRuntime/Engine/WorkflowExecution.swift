@@ -445,7 +445,7 @@ final class WorkflowExecution: @unchecked Sendable {
             throw ChildWorkflowFailure(
                 workflowType: workflowType, workflowID: workflowID, runID: closure.runID, status: closure.status,
                 cause: closure.failure
-                    ?? ErrorInfo(type: "Workflow\(closure.status.rawValue)", message: closure.status.rawValue))
+                    ?? ErrorInfo(type: "ChildWorkflow.\(closure.status.rawValue)", message: closure.status.rawValue))
         }
         return closure.result ?? .emptyObject
     }

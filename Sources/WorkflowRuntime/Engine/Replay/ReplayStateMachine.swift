@@ -6,7 +6,7 @@ import Foundation
 /// continuation and runs no code, so it is tested with plain values (``WorkflowExecution`` is the
 /// shell that runs the code and owns the continuations).
 ///
-/// (One file of some 500 lines on purpose: the machine's state is private, so every transition —
+/// (One file of some 650 lines on purpose: the machine's state is private, so every transition —
 /// each event kind, each operation, each cancellation — is written here and nowhere else.)
 ///
 /// Every operation gets the next sequence number. An operation whose command history already
@@ -247,7 +247,8 @@ package struct ReplayStateMachine {
         case .workflowStarted, .activityScheduled, .activityCancelRequested, .timerStarted, .timerCancelled,
             .markerRecorded, .approvalRequested, .externalSignalRequested, .externalCancelRequested,
             .compensationStarted, .compensationFailed, .childWorkflowRequested, .stageChanged,
-            .searchAttributesUpserted, .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated, .workflowCompensated,
+            .searchAttributesUpserted, .workflowCompleted, .workflowFailed, .workflowCancelled, .workflowTerminated,
+            .workflowCompensated,
             .workflowContinuedAsNew:
             return []  // commands and closings: the code's own, or the end of the run
         }

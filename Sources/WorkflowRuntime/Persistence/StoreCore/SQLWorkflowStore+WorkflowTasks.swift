@@ -195,7 +195,8 @@ extension SQLWorkflowStore {
                 lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
                 stage = COALESCE(?, stage)
             WHERE run_id = ?
-            """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, prepared.plan.stage,
+            """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil,
+            prepared.plan.stage,
             runID)
         try await writeSearchAttributes(connection, prepared.plan.searchAttributes, runID: runID)
         if let reason = prepared.plan.compensationFailure {
@@ -244,7 +245,9 @@ extension SQLWorkflowStore {
     ) async throws {
         guard
             let previous = try await connection.row(
-                "SELECT workflow_id, workflow_type, parent_workflow_id, parent_run_id FROM workflow_runs WHERE run_id = ?",
+                """
+                SELECT workflow_id, workflow_type, parent_workflow_id, parent_run_id FROM workflow_runs WHERE run_id = ?
+                """,
                 previousRunID)
         else { throw KeelError(.storage, "run \(previousRunID) vanished while it continued as new") }
         let workflowID: String = try previous.get(0)
@@ -314,7 +317,10 @@ extension SQLWorkflowStore {
             VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: rows.count).joined(separator: ", "))
             """,
             rows.flatMap { name, kind, value -> [SQLValue] in
-                [.text(runID), .text(name), .text(kind), value.text.sqlValue, value.number.sqlValue, createdAt.sqlValue]
+                [
+                    .text(runID), .text(name), .text(kind), value.text.sqlValue, value.number.sqlValue,
+                    createdAt.sqlValue,
+                ]
             })
     }
 }

@@ -55,7 +55,8 @@ package final class SQLWorkflowStore: WorkflowStore {
         -> (start: StartWorkflowResult, signal: SignalOutcome)
     {
         let started = try startedEvent(start)
-        let kind = HistoryEvent.Kind.signalReceived(name: signal.name, payload: signal.payload, requestID: signal.requestID)
+        let kind = HistoryEvent.Kind.signalReceived(
+            name: signal.name, payload: signal.payload, requestID: signal.requestID)
         let body = try EventCodec.encode(kind)
         return try await driver.write { [self] connection, notifications in
             let result = try await insertRun(
@@ -78,11 +79,13 @@ package final class SQLWorkflowStore: WorkflowStore {
         _ connection: any SQLConnection, _ request: StartWorkflowRequest, started: Data, needsTask: Bool,
         notifications: inout StoreNotifications
     ) async throws -> StartWorkflowResult {
-        if request.idReusePolicy != .allowDuplicate, let latest = try await connection.row(
-            """
-            SELECT run_id, status FROM workflow_runs WHERE workflow_id = ?
-            ORDER BY status IN \(RunStatus.openSQLList) DESC, created_at DESC, run_id DESC LIMIT 1\(dialect.lockRows)
-            """, request.workflowID)
+        if request.idReusePolicy != .allowDuplicate,
+            let latest = try await connection.row(
+                """
+                SELECT run_id, status FROM workflow_runs WHERE workflow_id = ?
+                ORDER BY status IN \(RunStatus.openSQLList) DESC, created_at DESC, run_id DESC
+                LIMIT 1\(dialect.lockRows)
+                """, request.workflowID)
         {
             let runID: String = try latest.get(0)
             let status = RunStatus(rawValue: try latest.get(1)) ?? .running
@@ -291,7 +294,10 @@ package final class SQLWorkflowStore: WorkflowStore {
         try await driver.read { connection in
             var attributes: [String: SearchAttributeValue] = [:]
             for row in try await connection.query(
-                "SELECT name, kind, text_value, number_value FROM run_search_attributes WHERE run_id = ? ORDER BY name, text_value",
+                """
+                SELECT name, kind, text_value, number_value FROM run_search_attributes WHERE run_id = ?
+                ORDER BY name, text_value
+                """,
                 runID)
             {
                 let name: String = try row.get(0)
