@@ -251,5 +251,39 @@ extension SQLiteDriver {
                 CREATE INDEX run_search_attributes_number
                     ON run_search_attributes (name, number_value, created_at, run_id);
                 """#),
+        SchemaMigration(
+            name: "0010_schedules",
+            sql: #"""
+                -- Keel schema, version 10 (same number and meaning as PostgreSQL's 0010): cron schedules, fired by
+                -- the workers. A tick starts its run in the transaction that advances next_fire_at, so each
+                -- tick starts once whatever the number of workers; schedules_due finds the due ones.
+
+                CREATE TABLE schedules (
+                    schedule_id       TEXT PRIMARY KEY,
+                    spec              TEXT NOT NULL,
+                    time_zone         TEXT NOT NULL,
+                    workflow_type     TEXT NOT NULL,
+                    input             BLOB NOT NULL,
+                    task_queue        TEXT NOT NULL,
+                    overlap_policy    TEXT NOT NULL,
+                    catchup_window    REAL NOT NULL,
+                    jitter            REAL NOT NULL,
+                    note              TEXT,
+                    paused            INTEGER NOT NULL DEFAULT 0,
+                    pause_note        TEXT,
+                    start_at          REAL,
+                    end_at            REAL,
+                    fired_count       INTEGER NOT NULL DEFAULT 0,
+                    skipped_count     INTEGER NOT NULL DEFAULT 0,
+                    missed_count      INTEGER NOT NULL DEFAULT 0,
+                    last_fire_at      REAL,
+                    next_fire_at      REAL,
+                    last_workflow_id  TEXT,
+                    buffered_tick_at  REAL,
+                    created_at        REAL NOT NULL,
+                    updated_at        REAL NOT NULL
+                );
+                CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = 0;
+                """#),
     ]
 }

@@ -28,8 +28,8 @@ func exitCode(for code: KeelError.Code) -> Int32 {
     case .unknownWorkflowType, .malformedInput, .payloadEncoding, .payloadDecoding,
         .invalidArgument, .invalidDatabaseURL, .requestIDReused:
         2
-    case .workflowNotFound, .approvalNotFound: 3
-    case .workflowClosed, .invalidState, .workflowIDReused: 4
+    case .workflowNotFound, .approvalNotFound, .scheduleNotFound: 3
+    case .workflowClosed, .invalidState, .workflowIDReused, .scheduleExists: 4
     case .databaseUnreachable, .storage: 5
     case .nonDeterminism: 6
     case .timeout: 1

@@ -25,6 +25,9 @@ public struct KeelError: Error, Sendable, Equatable, CustomStringConvertible {
         case requestIDReused
         /// A start refused by its ``WorkflowIDReusePolicy``: the id already ran.
         case workflowIDReused
+        case scheduleNotFound
+        /// A schedule with that id exists already.
+        case scheduleExists
         case invalidDatabaseURL
         case databaseUnreachable
         /// The database's schema is older than this version: run `worker migrate`.

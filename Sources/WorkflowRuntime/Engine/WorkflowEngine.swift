@@ -254,9 +254,11 @@ package final class WorkflowEngine: Sendable {
     /// Due timers fired in one transaction; a full batch means more are due.
     package static let timerBatch = 1000
 
-    /// Fires due timers. - Returns: how many fired.
+    /// Fires due timers and due schedules' ticks. - Returns: how many fired (at `limit`, more may be due).
     package func fireDueTimers(limit: Int = WorkflowEngine.timerBatch) async throws -> Int {
-        try await store.fireDueTimers(now: clock.now(), limit: limit)
+        let now = clock.now()
+        let timers = try await store.fireDueTimers(now: now, limit: limit)
+        return timers + (try await store.fireDueSchedules(now: now, limit: limit))
     }
 
     /// Stops leasing new activities to this worker: work in hand finishes, new work is left to others.

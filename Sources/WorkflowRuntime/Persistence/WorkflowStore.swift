@@ -111,6 +111,28 @@ package protocol WorkflowStore: Sendable {
     func heartbeat(runID: String, seq: Int, leaseToken: Int64, details: Payload?, leaseUntil: Date) async throws
         -> HeartbeatResponse
 
+    // MARK: Schedules
+
+    /// - Throws: `.scheduleExists`, `.invalidArgument` (an unknown time zone, a spec that never fires).
+    func createSchedule(_ definition: ScheduleDefinition, now: Date) async throws -> ScheduleRecord
+    func schedule(id: String) async throws -> ScheduleRecord?
+    /// Every schedule, by id.
+    func listSchedules() async throws -> [ScheduleRecord]
+    /// Pauses (`paused`) or resumes a schedule; a resumed one fires from its next tick after `now`.
+    /// - Throws: `.scheduleNotFound`.
+    func setSchedulePaused(id: String, paused: Bool, note: String?, now: Date) async throws -> ScheduleRecord
+    /// - Throws: `.scheduleNotFound`.
+    func deleteSchedule(id: String) async throws
+    /// Fires a tick at `now`, honouring the overlap policy. - Throws: `.scheduleNotFound`.
+    func triggerSchedule(id: String, now: Date) async throws -> ScheduleTickOutcome
+    /// Fires every tick from `from` to `to` (both included) under `overlap`.
+    /// - Throws: `.scheduleNotFound`, `.invalidArgument` for more than 10,000 ticks.
+    func backfillSchedule(id: String, from: Date, to: Date, overlap: ScheduleOverlapPolicy, now: Date) async throws
+        -> [ScheduleTickOutcome]
+    /// Fires the ticks of due schedules (and runs buffered ticks whose previous run closed), each
+    /// schedule in the transaction that advances it. - Returns: how many schedules it advanced.
+    func fireDueSchedules(now: Date, limit: Int) async throws -> Int
+
     // MARK: Timers
 
     /// Moves due timers into their runs' inboxes. - Returns: how many fired.
@@ -133,6 +155,10 @@ package struct StartWorkflowRequest: Sendable {
     package var idReusePolicy: WorkflowIDReusePolicy
     /// For a child workflow: its parent, the parent's operation that starts it, and its parent-close policy.
     package var parent: ParentLink?
+    /// The run's first task is not claimed before this time (a schedule's jitter).
+    package var notBefore: Date?
+    /// Search attributes the run starts with (a schedule's id and tick).
+    package var searchAttributes: [String: SearchAttributeValue] = [:]
 
     package init(
         workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,

@@ -44,6 +44,7 @@ extension SQLWorkflowStore {
                     UNION ALL SELECT MIN(visible_at) FROM activity_tasks
                     UNION ALL SELECT MIN(task_ready_at) FROM workflow_runs WHERE needs_task = \(dialect.true)
                         AND status = 'running'
+                    UNION ALL SELECT MIN(next_fire_at) FROM schedules WHERE paused = \(dialect.false)
                 ) AS due
                 """)?.get(0, as: Date?.self)
         }

@@ -298,7 +298,7 @@ extension SQLWorkflowStore {
 
     /// Replaces the named search attributes of a run (an empty keyword list removes one); each
     /// row carries the run's creation time for ordered listing.
-    private func writeSearchAttributes(
+    func writeSearchAttributes(
         _ connection: any SQLConnection, _ attributes: [String: SearchAttributeValue], runID: String
     ) async throws {
         guard !attributes.isEmpty else { return }

@@ -110,7 +110,8 @@ package final class SQLWorkflowStore: WorkflowStore {
             VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
             """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
-            request.now, needsTask, needsTask ? request.now : nil, request.taskQueue, request.parent?.parent.workflowID,
+            request.now, needsTask, needsTask ? max(request.now, request.notBefore ?? request.now) : nil, request.taskQueue,
+            request.parent?.parent.workflowID,
             request.parent?.parent.runID, request.parent?.seq, request.parent?.closePolicy.rawValue)
         guard inserted > 0 else {
             // A concurrent start won (PostgreSQL): its run is the id's open run.
@@ -123,6 +124,7 @@ package final class SQLWorkflowStore: WorkflowStore {
             INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1,
                 'workflowStarted', ?, ?)
             """, request.runID, request.now, started)
+        try await writeSearchAttributes(connection, request.searchAttributes, runID: request.runID)
         return StartWorkflowResult(runID: request.runID, created: true)
     }
 
