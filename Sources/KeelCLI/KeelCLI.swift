@@ -99,7 +99,7 @@ struct KeelCommand: AsyncParsableCommand {
                 RunCommand.self, MigrateCommand.self, StartCommand.self, ListCommand.self, ShowCommand.self,
                 SignalCommand.self, CancelCommand.self, TerminateCommand.self, ApprovalsCommand.self,
                 ApproveCommand.self,
-                RejectCommand.self, RetryCommand.self, ReplayCommand.self,
+                RejectCommand.self, RetryCommand.self, ReplayCommand.self, ScheduleCommand.self,
             ] + setup.extraCommands)
     }
 }

@@ -89,6 +89,9 @@ struct ListCommand: AsyncParsableCommand {
     @Option(help: "Only runs in this stage (as their code set it).")
     var stage: String?
 
+    @Option(help: "Only runs started by this schedule.")
+    var schedule: String?
+
     @Option(
         help: ArgumentHelp(
             "Only runs whose search attribute NAME holds VALUE (for a keyword list: holds the keyword; dates in "
@@ -122,6 +125,7 @@ struct ListCommand: AsyncParsableCommand {
                     }
                     filters[name] = try SearchAttributeValue.parse(text, kind: kind, name: name)
                 }
+                if let schedule { filters["scheduleID"] = .string(schedule) }
                 let runs = try await client.list(
                     RunQuery(
                         status: status, workflowType: type, parentWorkflowID: parent, stage: stage,
