@@ -39,6 +39,9 @@ struct CronExpressionTests {
         // (1 January 2027 is a Friday, but a fire is strictly after the start.)
         #expect(try fires("0 0 13 * fri", 3) == ["2027-01-08T00:00:00Z", "2027-01-13T00:00:00Z", "2027-01-15T00:00:00Z"])
         #expect(try fires("0 0 29 2 *", 2) == ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"])
+        // Six fields: seconds first.
+        #expect(try fires("*/20 * * * * *", 3) == ["2027-01-01T00:00:20Z", "2027-01-01T00:00:40Z", "2027-01-01T00:01:00Z"])
+        #expect(try fires("15 30 9 * * *", 1) == ["2027-01-01T09:30:15Z"])
         for (macro, spec) in [("@hourly", "0 * * * *"), ("@daily", "0 0 * * *"), ("@midnight", "0 0 * * *"),
                               ("@weekly", "0 0 * * 0"), ("@monthly", "0 0 1 * *"), ("@yearly", "0 0 1 1 *"),
                               ("@annually", "0 0 1 1 *")] {
@@ -49,6 +52,8 @@ struct CronExpressionTests {
     @Test("an invalid expression names the field and the value", arguments: [
         ("* * * *", "expression", "has 4 fields"),
         ("60 * * * *", "minute", "holds 60, outside 0-59"),
+        ("61 * * * * *", "second", "outside 0-59"),
+        ("* * * * * * *", "expression", "has 7 fields"),
         ("* 24 * * *", "hour", "outside 0-23"),
         ("* * 0 * *", "day-of-month", "outside 1-31"),
         ("* * * 13 *", "month", "outside 1-12"),

@@ -16,20 +16,25 @@ extension CronExpression {
         let zone = ZoneClock(timeZone)
         let after = date.timeIntervalSince1970
         let now = Int64(after.rounded(.down))
-        let startWall = (now + zone.offset(at: now)).floorDivided(by: 60) * 60
+        let startWall = now + zone.offset(at: now)
         let startDay = startWall.floorDivided(by: 86_400)
         let hourValues = hours.values(in: 0...23)
         let minuteValues = minutes.values(in: 0...59)
+        let secondValues = seconds.values(in: 0...59)
         for dayNumber in startDay..<(startDay + Int64(Self.searchDays)) {
             guard matches(CivilDate(daysSince1970: dayNumber)) else { continue }
             for hour in hourValues {
                 let hourWall = dayNumber * 86_400 + Int64(hour) * 3_600
-                if hourWall + 3_540 < startWall { continue }
+                if hourWall + 3_599 < startWall { continue }
                 for minute in minuteValues {
-                    let wall = hourWall + Int64(minute) * 60
-                    guard wall >= startWall else { continue }
-                    let instant = zone.firstInstant(atOrAfterWall: wall)
-                    if Double(instant) > after { return Date(timeIntervalSince1970: Double(instant)) }
+                    let minuteWall = hourWall + Int64(minute) * 60
+                    if minuteWall + 59 < startWall { continue }
+                    for second in secondValues {
+                        let wall = minuteWall + Int64(second)
+                        guard wall >= startWall else { continue }
+                        let instant = zone.firstInstant(atOrAfterWall: wall)
+                        if Double(instant) > after { return Date(timeIntervalSince1970: Double(instant)) }
+                    }
                 }
             }
         }

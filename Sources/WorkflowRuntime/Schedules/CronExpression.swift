@@ -1,4 +1,5 @@
-/// A cron expression: five fields — minute, hour, day of month, month, day of week — or a macro.
+/// A cron expression: five fields — minute, hour, day of month, month, day of week — or a macro;
+/// or six, with a leading seconds field (`*/10 * * * * *`: every ten seconds).
 ///
 /// Each field is `*`, a value, a range `a-b`, a step `*/n`, `a-b/n` or `a/n` (from `a` to the
 /// field's end), or a comma-separated list of those. Months take `jan`…`dec`, days of the week
@@ -15,6 +16,7 @@
 public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     /// The text it was parsed from.
     public let text: String
+    let seconds: FieldSet
     let minutes: FieldSet
     let hours: FieldSet
     let daysOfMonth: FieldSet
@@ -42,13 +44,21 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         } else {
             expanded = trimmed
         }
-        let fields = expanded.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
-        guard fields.count == 5 else {
+        var fields = expanded.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        guard fields.count == 5 || fields.count == 6 else {
             throw CronExpressionError(
                 field: "expression", value: text,
                 problem: "has \(fields.count) field\(fields.count == 1 ? "" : "s"); a cron expression has 5 "
-                    + "(minute hour day-of-month month day-of-week) or is a macro such as @daily")
+                    + "(minute hour day-of-month month day-of-week), or 6 with seconds first, or is a macro "
+                    + "such as @daily")
         }
+        var secondValues = FieldSet()
+        if fields.count == 6 {
+            secondValues = try Field.second.parse(fields.removeFirst())
+        } else {
+            secondValues.insert(0)
+        }
+        seconds = secondValues
         minutes = try Field.minute.parse(fields[0])
         hours = try Field.hour.parse(fields[1])
         daysOfMonth = try Field.dayOfMonth.parse(fields[2])
@@ -101,7 +111,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
 
 /// A cron expression that does not parse, naming the field and the value that is wrong.
 public struct CronExpressionError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// `minute`, `hour`, `day-of-month`, `month`, `day-of-week`, `macro` or `expression`.
+    /// `second`, `minute`, `hour`, `day-of-month`, `month`, `day-of-week`, `macro` or `expression`.
     public var field: String
     public var value: String
     public var problem: String
@@ -127,6 +137,7 @@ struct Field {
     let range: ClosedRange<Int>
     let names: [String: Int]
 
+    static let second = Field(name: "second", range: 0...59, names: [:])
     static let minute = Field(name: "minute", range: 0...59, names: [:])
     static let hour = Field(name: "hour", range: 0...23, names: [:])
     static let dayOfMonth = Field(name: "day-of-month", range: 1...31, names: [:])
