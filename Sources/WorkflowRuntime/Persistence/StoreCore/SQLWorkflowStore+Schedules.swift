@@ -117,7 +117,17 @@ extension SQLWorkflowStore {
     }
 
     package func fireDueSchedules(now: Date, limit: Int) async throws -> Int {
-        try await driver.write { [self] connection, notifications in
+        // Called on every pass of every worker's timer loop: a read finds nothing due in one round
+        // trip, without a write transaction (and its commit) for nothing.
+        let anyDue = try await driver.read { [self] connection in
+            try await connection.row(
+                """
+                SELECT EXISTS (SELECT 1 FROM schedules WHERE paused = \(dialect.false)
+                                   AND (next_fire_at <= ? OR buffered_tick_at IS NOT NULL))
+                """, now)?.get(0, as: Bool.self) ?? false
+        }
+        guard anyDue else { return 0 }
+        return try await driver.write { [self] connection, notifications in
             let due = try await connection.query(
                 """
                 SELECT \(Self.scheduleColumns) FROM schedules
