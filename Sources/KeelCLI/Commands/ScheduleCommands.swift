@@ -99,12 +99,18 @@ struct ScheduleCommand: AsyncParsableCommand {
                     let client = WorkflowClient(store: store)
                     let record = try await client.schedule(id)
                     let zone = TimeZone(identifier: record.definition.timeZone) ?? .gmt
-                    let next = record.paused ? [] : record.nextFireAt.map { first in
-                        [first] + record.definition.cron.nextFires(4, after: first, in: zone)
-                    } ?? []
+                    let next =
+                        record.paused
+                        ? []
+                        : record.nextFireAt.map { first in
+                            [first] + record.definition.cron.nextFires(4, after: first, in: zone)
+                        } ?? []
                     let runs = try await client.list(
                         RunQuery(searchAttributes: ["scheduleID": .string(id)], limit: 10))
-                    if json { return try printJSON(ScheduleDetails(schedule: ScheduleView(record), nextTicks: next, recentRuns: runs)) }
+                    if json {
+                        return try printJSON(
+                            ScheduleDetails(schedule: ScheduleView(record), nextTicks: next, recentRuns: runs))
+                    }
                     print(ScheduleRenderer.details(record, next: next, zone: zone, runs: runs))
                 }
             }
@@ -247,7 +253,8 @@ enum ScheduleRenderer {
             ("Schedule", definition.id), ("Cron", "\(definition.cron.text) in \(definition.timeZone)"),
             ("Workflow", "\(definition.workflowType) on queue \(definition.taskQueue)"),
             ("Input", definition.input.description), ("Overlap", definition.overlap.rawValue),
-            ("Catch-up", "\(Int(definition.catchupWindow.seconds)) s"), ("Jitter", "\(Int(definition.jitter.seconds)) s"),
+            ("Catch-up", "\(Int(definition.catchupWindow.seconds)) s"),
+            ("Jitter", "\(Int(definition.jitter.seconds)) s"),
             ("State", record.paused ? "paused" + (record.pauseNote.map { ": \($0)" } ?? "") : "active"),
             ("Counts", "fired \(record.firedCount), skipped \(record.skippedCount), missed \(record.missedCount)"),
             ("Last", Formatting.time(record.lastFireAt) + (record.lastWorkflowID.map { " (\($0))" } ?? "")),
@@ -255,8 +262,10 @@ enum ScheduleRenderer {
         if let note = definition.note { fields.append(("Note", note)) }
         if let buffered = record.bufferedTick { fields.append(("Buffered", Formatting.time(buffered))) }
         var sections = [
-            fields.map { "\($0.0.padding(toLength: 10, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))" }
-                .joined(separator: "\n")
+            fields.map {
+                "\($0.0.padding(toLength: 10, withPad: " ", startingAt: 0))\(NameRules.escapingControls($0.1))"
+            }
+            .joined(separator: "\n")
         ]
         var ticks = TextTable("NEXT TICK (\(definition.timeZone))", "UTC")
         for tick in next {
@@ -301,7 +310,8 @@ enum DurationArgument {
 enum TimeArgument {
     static func parse(_ text: String, option: String) throws -> Date {
         guard let date = try? Date(text, strategy: .iso8601) else {
-            throw KeelError(.invalidArgument, "\(option) '\(text)' is not an ISO-8601 time such as 2027-01-15T08:00:00Z")
+            throw KeelError(
+                .invalidArgument, "\(option) '\(text)' is not an ISO-8601 time such as 2027-01-15T08:00:00Z")
         }
         return date
     }

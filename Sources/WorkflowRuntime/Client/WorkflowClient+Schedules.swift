@@ -11,8 +11,10 @@ extension WorkflowClient {
     public func createSchedule(_ definition: ScheduleDefinition) async throws -> ScheduleRecord {
         try NameRules.check(definition.id, as: "the schedule id")
         if definition.id.contains("@") {
-            throw KeelError(.invalidArgument, "the schedule id '\(definition.id)' must not hold '@' (it separates "
-                + "the schedule id from the tick in its runs' workflow ids)")
+            throw KeelError(
+                .invalidArgument,
+                "the schedule id '\(definition.id)' must not hold '@' (it separates "
+                    + "the schedule id from the tick in its runs' workflow ids)")
         }
         try NameRules.check(definition.workflowType, as: "the workflow type")
         try NameRules.check(definition.taskQueue, as: "the task queue name")
@@ -26,11 +28,14 @@ extension WorkflowClient {
         _ = try definition.jitter.checked("the jitter")
         let zone = try definition.zone()
         if let startAt = definition.startAt, let endAt = definition.endAt, endAt < startAt {
-            throw KeelError(.invalidArgument, "the schedule ends (\(endAt.formatted(.iso8601))) before it starts "
-                + "(\(startAt.formatted(.iso8601)))")
+            throw KeelError(
+                .invalidArgument,
+                "the schedule ends (\(endAt.formatted(.iso8601))) before it starts "
+                    + "(\(startAt.formatted(.iso8601)))")
         }
         guard definition.nextTick(after: clock.now(), in: zone) != nil else {
-            throw KeelError(.invalidArgument, "schedule '\(definition.id)' has no tick left after now (its end has passed)")
+            throw KeelError(
+                .invalidArgument, "schedule '\(definition.id)' has no tick left after now (its end has passed)")
         }
         return try await store.createSchedule(definition, now: clock.now())
     }
@@ -80,8 +85,10 @@ extension WorkflowClient {
         _ id: String, from: Date, to: Date, overlap: ScheduleOverlapPolicy = .allowAll
     ) async throws -> [ScheduleTickOutcome] {
         guard from <= to else {
-            throw KeelError(.invalidArgument, "the backfill's end (\(to.formatted(.iso8601))) is before its start "
-                + "(\(from.formatted(.iso8601)))")
+            throw KeelError(
+                .invalidArgument,
+                "the backfill's end (\(to.formatted(.iso8601))) is before its start "
+                    + "(\(from.formatted(.iso8601)))")
         }
         return try await store.backfillSchedule(id: id, from: from, to: to, overlap: overlap, now: clock.now())
     }

@@ -109,7 +109,8 @@ extension SQLWorkflowStore {
             var outcomes: [ScheduleTickOutcome] = []
             for tick in ticks {
                 outcomes.append(
-                    try await fire(connection, &record, tick: tick, overlap: overlap, now: now, notifications: &notifications))
+                    try await fire(
+                        connection, &record, tick: tick, overlap: overlap, now: now, notifications: &notifications))
             }
             try await save(connection, record, now: now)
             return outcomes
@@ -157,7 +158,8 @@ extension SQLWorkflowStore {
         let definition = record.definition
         if let buffered = record.bufferedTick, try await openRun(connection, of: record) == nil {
             record.bufferedTick = nil
-            _ = try await fire(connection, &record, tick: buffered, overlap: .allowAll, now: now, notifications: &notifications)
+            _ = try await fire(
+                connection, &record, tick: buffered, overlap: .allowAll, now: now, notifications: &notifications)
         }
         let zone = try definition.zone()
         let oldestFired = now.addingTimeInterval(-definition.catchupWindow.seconds)
@@ -238,7 +240,8 @@ extension SQLWorkflowStore {
         guard let workflowID = record.lastWorkflowID else { return nil }
         return try await connection.row(
             """
-            SELECT run_id FROM workflow_runs WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)\(dialect.lockRows)
+            SELECT run_id FROM workflow_runs
+            WHERE workflow_id = ? AND status IN \(RunStatus.openSQLList)\(dialect.lockRows)
             """, workflowID)?.get(0)
     }
 
@@ -269,7 +272,8 @@ extension SQLWorkflowStore {
         let spec: String = try row.get(1)
         let cron: CronExpression
         do { cron = try CronExpression(spec) } catch {
-            throw KeelError(.storage, "the stored schedule '\(try row.get(0, as: String.self))' has an invalid spec: \(error)")
+            throw KeelError(
+                .storage, "the stored schedule '\(try row.get(0, as: String.self))' has an invalid spec: \(error)")
         }
         let definition = ScheduleDefinition(
             id: try row.get(0), cron: cron, timeZone: try row.get(2), workflowType: try row.get(3),

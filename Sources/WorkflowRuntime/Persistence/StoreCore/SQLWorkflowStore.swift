@@ -110,7 +110,8 @@ package final class SQLWorkflowStore: WorkflowStore {
             VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
             """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
-            request.now, needsTask, needsTask ? max(request.now, request.notBefore ?? request.now) : nil, request.taskQueue,
+            request.now, needsTask, needsTask ? max(request.now, request.notBefore ?? request.now) : nil,
+            request.taskQueue,
             request.parent?.parent.workflowID,
             request.parent?.parent.runID, request.parent?.seq, request.parent?.closePolicy.rawValue)
         guard inserted > 0 else {
