@@ -2,7 +2,7 @@ import Foundation
 import WorkflowRuntime
 import Workflows
 
-/// The peers' workloads W1-W3 (README: Performance), run against an in-process worker.
+/// The peers' workloads W1-W4 (README: Performance), run against an in-process worker.
 struct Workloads {
     static let startConcurrency = 100
     static let resultConcurrency = 200
@@ -66,6 +66,30 @@ struct Workloads {
             guard result == .number(Double(index)) else {
                 throw BenchmarkError("W3 run \(handle.workflowID) returned \(result)")
             }
+        }
+        return LatencySummary.metrics(samples)
+    }
+
+    /// W4: N `diagnostics.sleep` runs of 2 s started together; lateness of each is the time its
+    /// run closed (the commit of the task that woke) after its intended wake.
+    func timerLateness(n: Int) async throws -> [String: Double] {
+        var handles: [WorkflowHandle] = []
+        try await withThrowingTaskGroup(of: WorkflowHandle.self) { group in
+            for index in 0..<n {
+                group.addTask {
+                    try await client.start(DiagnosticSleep.self, id: "\(prefix)-w4-\(index)", input: .init(seconds: 2))
+                }
+            }
+            for try await handle in group { handles.append(handle) }
+        }
+        var samples: [Double] = []
+        for handle in handles {
+            let output = try await client.result(of: handle, as: DiagnosticSleep.self, timeout: .seconds(60))
+            let run = try await client.waitForClose(runID: handle.runID)
+            guard let closed = run.closedAt else {
+                throw BenchmarkError("W4 run \(handle.workflowID) has no close time")
+            }
+            samples.append(closed.timeIntervalSince(output.intendedWake) * 1000)
         }
         return LatencySummary.metrics(samples)
     }

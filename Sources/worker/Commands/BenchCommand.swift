@@ -4,23 +4,23 @@ import KeelCLI
 import Logging
 import WorkflowRuntime
 
-/// `worker bench W1|W2|W3`: the peers' workloads against an in-process worker; prints one JSON record.
+/// `worker bench W1|W2|W3|W4`: the peers' workloads against an in-process worker; prints one JSON record.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract:
-            "Run a benchmark workload (W1 throughput, W2 latency, W3 signal latency) with an in-process worker "
-            + "and print one JSON line in the peers' record format."
+            "Run a benchmark workload (W1 throughput, W2 latency, W3 signal latency, W4 timer lateness) with an "
+            + "in-process worker and print one JSON line in the peers' record format."
     )
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
-        case W1, W2, W3
+        case W1, W2, W3, W4
     }
 
-    @Argument(help: "W1, W2 or W3.")
+    @Argument(help: "W1, W2, W3 or W4.")
     var workload: Workload
 
-    @Option(help: "Workflows (default: 1000 for W1, 100 for W2 and W3).")
+    @Option(help: "Workflows (default: 1000 for W1, 100 for W2 and W3, 200 for W4).")
     var n: Int?
 
     @Option(
@@ -31,7 +31,7 @@ struct BenchCommand: AsyncParsableCommand {
     var results: String?
 
     func run() async throws {
-        let count = n ?? (workload == .W1 ? 1000 : 100)
+        let count = n ?? (workload == .W1 ? 1000 : workload == .W4 ? 200 : 100)
         guard count > 0 else { throw ValidationError("--n must be positive") }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "keel-bench-\(UInt32.random(in: 0...UInt32.max))")
@@ -66,6 +66,7 @@ struct BenchCommand: AsyncParsableCommand {
                 case .W1: return try await workloads.throughput(n: count)
                 case .W2: return try await workloads.latency(n: count)
                 case .W3: return try await workloads.signalLatency(n: count)
+                case .W4: return try await workloads.timerLateness(n: count)
                 }
             }
             metrics["setup_s"] = (setupSeconds * 1000).rounded() / 1000
