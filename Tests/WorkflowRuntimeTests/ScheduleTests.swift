@@ -12,6 +12,13 @@ struct ShoutOnce: Workflow {
     }
 }
 
+/// Returns at once: a tick's run that closes in its first task.
+struct TickNoop: Workflow {
+    static let name = "test.tick-noop"
+
+    func run(context: WorkflowContext, input: Empty) async throws -> Empty { Empty() }
+}
+
 /// 2027-01-15 08:00:00 UTC, the test environment's start: on the hour.
 private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
@@ -20,6 +27,7 @@ struct ScheduleTests {
     static func registry() -> WorkflowRegistry {
         var registry = testRegistry()
         registry.register(ShoutOnce.self)
+        registry.register(TickNoop.self)
         return registry
     }
 
@@ -34,6 +42,73 @@ struct ScheduleTests {
 
     static func runID(_ env: TestWorkflowEnvironment, _ id: String, tick: Date) async throws -> WorkflowRun? {
         try await env.store.findRun(workflowID: "\(id)@\(tick.formatted(.iso8601))")
+    }
+
+    /// The four business schedules run by the engine on the manual clock through 2027: each run
+    /// is created at its tick exactly, across both Sydney daylight-saving changes. (PostgreSQL runs
+    /// the two daily ones, 730 runs; the hourly ones' 4,300 runs take SQLite seconds and PostgreSQL
+    /// minutes, through the same store core.)
+    @Test("the four business schedules fire at exactly the right instants over a whole year",
+          .timeLimit(.minutes(5)), arguments: StoreBackend.allCases)
+    func businessSchedulesOverAYear(backend: StoreBackend) async throws {
+        let start = try Date("2026-12-31T12:59:00Z", strategy: .iso8601)  // 23:59 on 31 December in Sydney
+        let end = try Date("2027-12-31T13:00:00Z", strategy: .iso8601)
+        try await backend.withStore { store in
+            let env = TestWorkflowEnvironment(registry: Self.registry(), store: store, startTime: start)
+            defer { env.shutdown() }
+            var specs = [("enrichment", "0 2 * * *", "Australia/Sydney"), ("stall-check", "0 10 * * *", "UTC")]
+            if backend == .sqlite {
+                specs += [("outreach", "0 8-18 * * mon-fri", "Australia/Sydney"), ("recovery", "0 */6 * * *", "Australia/Sydney")]
+            }
+            for (id, cron, zone) in specs {
+                try await env.client.createSchedule(ScheduleDefinition(
+                    id: id, cron: try CronExpression(cron), timeZone: zone, workflowType: TickNoop.name,
+                    endAt: end.addingTimeInterval(-1)))
+            }
+            while let next = try await env.store.nextWakeUp(), next < end {
+                env.clock.advance(to: next)
+                try await env.runUntilIdle()
+            }
+            func ticks(_ id: String) async throws -> [Date] {
+                var runs: [WorkflowRun] = []
+                var after: (Date, String)?
+                repeat {
+                    let page = try await env.client.list(RunQuery(
+                        searchAttributes: ["scheduleID": .string(id)], limit: 1000, after: after))
+                    runs += page
+                    after = page.last.map { ($0.createdAt, $0.runID) }
+                    if page.count < 1000 { break }
+                } while true
+                #expect(runs.allSatisfy { $0.status == .completed && $0.workflowID == "\(id)@\($0.createdAt.formatted(.iso8601))" },
+                        "\(id): each run started at its tick")
+                return runs.map(\.createdAt).sorted()
+            }
+            var sydneyCalendar = Calendar(identifier: .gregorian)
+            sydneyCalendar.timeZone = TimeZone(identifier: "Australia/Sydney")!
+            let enrichment = try await ticks("enrichment")
+            #expect(enrichment.count == 365)
+            // 4 April 2027: 2:00 happens twice — once, at the first (AEDT, 15:00Z). 3 October: 2:00
+            // does not exist — once, at 3:00 AEDT (16:00Z).
+            #expect(enrichment.contains(try Date("2027-04-03T15:00:00Z", strategy: .iso8601)))
+            #expect(!enrichment.contains(try Date("2027-04-03T16:00:00Z", strategy: .iso8601)))
+            #expect(enrichment.filter { sydneyCalendar.component(.hour, from: $0) != 2 }
+                    == [try Date("2027-10-02T16:00:00Z", strategy: .iso8601)])
+            if backend == .sqlite {
+                let outreach = try await ticks("outreach")
+                #expect(outreach.count == 261 * 11)
+                #expect(outreach.allSatisfy {
+                    (8...18).contains(sydneyCalendar.component(.hour, from: $0))
+                        && (2...6).contains(sydneyCalendar.component(.weekday, from: $0))
+                })
+                #expect(try await ticks("recovery").count == 365 * 4)
+            }
+            let stall = try await ticks("stall-check")
+            #expect(stall.count == 365 && stall.allSatisfy { Int($0.timeIntervalSince1970) % 86_400 == 36_000 })
+            for (id, _, _) in specs {
+                let record = try await env.client.schedule(id)
+                #expect(record.missedCount == 0 && record.skippedCount == 0 && record.nextFireAt == nil, "\(id)")
+            }
+        }
     }
 
     @Test("each overlap policy, ticking while the previous run is open", arguments: StoreBackend.allCases)
