@@ -94,6 +94,28 @@ struct Workloads {
         return LatencySummary.metrics(samples)
     }
 
+    /// W4S: an every-second schedule of `diagnostics.three-steps` for N ticks; lateness of each
+    /// tick is when its run was created (the commit that fired it) after the tick.
+    func tickLateness(n: Int) async throws -> [String: Double] {
+        let id = "\(prefix)-ticks"
+        let first = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 2).rounded(.down))
+        try await client.createSchedule(
+            ScheduleDefinition(
+                id: id, cron: try CronExpression("* * * * * *"), workflowType: DiagnosticThreeSteps.name,
+                input: try Payload.encode("tick"), overlap: .allowAll, startAt: first,
+                endAt: first.addingTimeInterval(Double(n - 1))))
+        try await Task.sleep(for: .seconds(Double(n) + 2.5))
+        let runs = try await client.list(RunQuery(searchAttributes: ["scheduleID": .string(id)], limit: n + 10))
+        guard runs.count == n else { throw BenchmarkError("W4S fired \(runs.count) of \(n) ticks") }
+        var samples: [Double] = []
+        for run in runs {
+            guard let tick = try? Date(String(run.workflowID.split(separator: "@").last ?? ""), strategy: .iso8601)
+            else { throw BenchmarkError("W4S run \(run.workflowID) names no tick") }
+            samples.append(run.createdAt.timeIntervalSince(tick) * 1000)
+        }
+        return LatencySummary.metrics(samples)
+    }
+
     private func forEach<T: Sendable>(
         _ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async throws -> Void
     ) async throws {
