@@ -15,14 +15,11 @@ struct LongProcessCrashTests {
         defer { scratch.remove() }
         let db = scratch.databaseURL
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
-        func startDaemon(_ number: Int) async throws -> Daemon {
-            try await Daemon.started(number, database: db, logPath: scratch.logPath)
-        }
         let database = try DatabaseQueue(path: scratch.databasePath)
         func count(_ sql: String) async throws -> Int {
             try await database.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
         }
-        var daemon = try await startDaemon(1)
+        var daemon = try await Daemon.started(1, database: db, logPath: scratch.logPath)
         let start = try await WorkerBinary.run(
             ["start", "diagnostics.parent", "--id", "dd", "--input",
              #"{"children":20,"steps":2,"stepDelayMilliseconds":150,"stepTimeoutSeconds":1}"#], database: db)
@@ -33,13 +30,13 @@ struct LongProcessCrashTests {
                 + count("SELECT COUNT(*) FROM workflow_runs WHERE parent_workflow_id = 'dd'") > 0 ? true : nil
         }
         await daemon.kill()
-        daemon = try await startDaemon(2)
+        daemon = try await Daemon.started(2, database: db, logPath: scratch.logPath)
         // Second kill: while the children's steps run.
         _ = try await eventually("children's steps in flight", interval: .milliseconds(10)) {
             try await count("SELECT COUNT(*) FROM activity_tasks WHERE lease_owner = 'w2'") > 0 ? true : nil
         }
         await daemon.kill()
-        daemon = try await startDaemon(3)
+        daemon = try await Daemon.started(3, database: db, logPath: scratch.logPath)
 
         let store = try SQLWorkflowStore(sqlitePath: scratch.databasePath)
         let parent = try #require(try await store.findRun(workflowID: "dd"))
@@ -68,10 +65,7 @@ struct LongProcessCrashTests {
         defer { scratch.remove() }
         let db = scratch.databaseURL
         #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
-        func startDaemon(_ number: Int) async throws -> Daemon {
-            try await Daemon.started(number, database: db, logPath: scratch.logPath)
-        }
-        var daemon = try await startDaemon(1)
+        var daemon = try await Daemon.started(1, database: db, logPath: scratch.logPath)
         let start = try await WorkerBinary.run(
             ["start", "diagnostics.counter", "--id", "counter", "--input", #"{"continueEvery":100}"#], database: db)
         #expect(start.status == 0, "\(start.stderr)")
@@ -105,7 +99,7 @@ struct LongProcessCrashTests {
             }
             if batch < batches - 1 {
                 await daemon.kill()
-                daemon = try await startDaemon(batch + 2)
+                daemon = try await Daemon.started(batch + 2, database: db, logPath: scratch.logPath)
             }
         }
         #expect(failures.isEmpty, "\(failures.prefix(3))")

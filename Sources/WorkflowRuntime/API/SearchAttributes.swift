@@ -109,6 +109,19 @@ extension SearchAttributeValue {
         }
     }
 
+    /// The value stored as `rows` of `kind` (the inverse of ``indexed``); an unknown kind reads as text.
+    package init(kind: String, rows: [(text: String?, number: Double?)]) {
+        let number = rows.first?.number ?? 0
+        switch kind {
+        case "keywords": self = .keywords(rows.map { $0.text ?? "" })
+        case "int": self = .int(Int(exactly: number.rounded()) ?? 0)
+        case "double": self = .double(number)
+        case "bool": self = .bool(number == 1)
+        case "date": self = .date(Date(timeIntervalSince1970: number))
+        default: self = .string(rows.first?.text ?? "")
+        }
+    }
+
     /// Limits on what one upsert may hold, checked before anything is recorded.
     static let maximumAttributes = 64
     static let maximumKeywords = 100

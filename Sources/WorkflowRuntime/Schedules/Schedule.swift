@@ -78,11 +78,8 @@ public struct ScheduleDefinition: Sendable, Hashable {
     /// A tick's start delay within ``jitter``: the same for the same tick on every worker.
     func jitterDelay(for tick: Date) -> Double {
         guard jitter > .zero else { return 0 }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(id)@\(tick.timeIntervalSince1970)".utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
-        return Double(hash % 1_000_000) / 1_000_000 * jitter.seconds
+        var random = WorkflowRandom(seed: "\(id)@\(tick.timeIntervalSince1970)")
+        return Double.random(in: 0...jitter.seconds, using: &random)
     }
 }
 

@@ -33,11 +33,15 @@ extension SQLWorkflowStore {
             conditions.append("(parent_run_id = ? AND status IN \(RunStatus.openSQLList))")
             binds.append(.text(completion.runID))
         }
+        try await lockInRunIDOrder(connection, where: conditions.joined(separator: " OR "), binds)
+    }
+
+    /// Locks the runs matching `condition` in run-id order, in one statement (PostgreSQL).
+    private func lockInRunIDOrder(_ connection: any SQLConnection, where condition: String, _ binds: [SQLValue])
+        async throws
+    {
         _ = try await connection.query(
-            """
-            SELECT run_id FROM workflow_runs WHERE \(conditions.joined(separator: " OR "))
-            ORDER BY run_id\(dialect.lockRows)
-            """, binds)
+            "SELECT run_id FROM workflow_runs WHERE \(condition) ORDER BY run_id\(dialect.lockRows)", binds)
     }
 
     /// Locks the open run of `workflowID`, its parent and its open children, in run-id order (an
@@ -52,12 +56,9 @@ extension SQLWorkflowStore {
                 """, workflowID)
         else { return }
         let runID: String = try row.get(0)
-        _ = try await connection.query(
-            """
-            SELECT run_id FROM workflow_runs
-            WHERE run_id = ? OR run_id = ? OR (parent_run_id = ? AND status IN \(RunStatus.openSQLList))
-            ORDER BY run_id\(dialect.lockRows)
-            """, runID, try row.get(1, as: String?.self), runID)
+        try await lockInRunIDOrder(
+            connection, where: "run_id = ? OR run_id = ? OR (parent_run_id = ? AND status IN \(RunStatus.openSQLList))",
+            [.text(runID), try row.get(1, as: String?.self).sqlValue, .text(runID)])
     }
 
     /// Starts the plan's child workflows and, unless the parent is closing, queues each start's

@@ -295,32 +295,18 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     package func searchAttributes(runID: String) async throws -> [String: SearchAttributeValue] {
         try await driver.read { connection in
-            var attributes: [String: SearchAttributeValue] = [:]
+            var rows: [String: (kind: String, values: [(text: String?, number: Double?)])] = [:]
             for row in try await connection.query(
                 """
                 SELECT name, kind, text_value, number_value FROM run_search_attributes WHERE run_id = ?
                 ORDER BY name, text_value
-                """,
-                runID)
+                """, runID)
             {
-                let name: String = try row.get(0)
-                let text: String? = try row.get(2)
-                let number: Double? = try row.get(3)
-                switch try row.get(1, as: String.self) {
-                case "keywords":
-                    if case .keywords(let existing)? = attributes[name] {
-                        attributes[name] = .keywords(existing + [text ?? ""])
-                    } else {
-                        attributes[name] = .keywords([text ?? ""])
-                    }
-                case "int": attributes[name] = .int(Int(exactly: (number ?? 0).rounded()) ?? 0)
-                case "double": attributes[name] = .double(number ?? 0)
-                case "bool": attributes[name] = .bool(number == 1)
-                case "date": attributes[name] = .date(Date(timeIntervalSince1970: number ?? 0))
-                default: attributes[name] = .string(text ?? "")
-                }
+                let value = (text: try row.get(2, as: String?.self), number: try row.get(3, as: Double?.self))
+                let kind: String = try row.get(1)
+                rows[try row.get(0), default: (kind, [])].values.append(value)
             }
-            return attributes
+            return rows.mapValues { SearchAttributeValue(kind: $0.kind, rows: $0.values) }
         }
     }
 
