@@ -275,5 +275,14 @@ extension PostgresDriver {
                 );
                 CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE paused = FALSE;
                 """#),
+        SchemaMigration(
+            name: "0011_schedule_runs",
+            sql: #"""
+                -- Keel schema, version 11 (same number and meaning as SQLite's 0011): the schedule that started a
+                -- run, so that the commit closing it wakes the timer loop at once (a buffered tick starts
+                -- when the run it waited for closes, not at the next tick).
+
+                ALTER TABLE workflow_runs ADD COLUMN schedule_id TEXT;
+                """#),
     ]
 }

@@ -8,7 +8,9 @@ import Workflows
 
 @Suite("Worker service in process")
 struct WorkerServiceTests {
-    private func makeWorker(_ path: String) async throws -> (Worker, WorkflowClient, SQLWorkflowStore) {
+    private func makeWorker(_ path: String, pollInterval: Duration = .milliseconds(50)) async throws
+        -> (Worker, WorkflowClient, SQLWorkflowStore)
+    {
         let store = try SQLWorkflowStore(sqlitePath: path)
         try await store.migrate()
         var registry = testRegistry()
@@ -16,7 +18,7 @@ struct WorkerServiceTests {
         registry.registerDiagnosticActivities(effects: try SQLiteDiagnosticEffects(path: path))
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(pollInterval: .milliseconds(50)), logger: logger)
+        let worker = Worker(store: store, registry: registry, configuration: WorkerConfiguration(pollInterval: pollInterval), logger: logger)
         var client = WorkflowClient(store: store, registry: registry)
         client.localWorker = worker
         return (worker, client, store)
@@ -83,5 +85,38 @@ struct WorkerServiceTests {
             try await broken.withRunning { try await Task.sleep(for: .seconds(3600)) }
         }
         #expect(error?.code == .invalidArgument)
+    }
+
+    @Test("bufferOne: the tick buffered behind a schedule's open run starts when that run closes, not at a poll",
+          .timeLimit(.minutes(1)))
+    func bufferedTickStartsOnClose() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-worker-\(UUID().uuidString).sqlite").path
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        // Idle loops look for work every 30 s: only the close's own wake-up can start the buffered tick in time.
+        let (worker, client, _) = try await makeWorker(path, pollInterval: .seconds(30))
+        try await worker.withRunning {
+            try await client.createSchedule(ScheduleDefinition(
+                id: "yearly", cron: try CronExpression("@yearly"), workflowType: Collector.name,
+                input: Payload(json: "1"), overlap: .bufferOne))
+            guard case .started(let first, _) = try await client.triggerSchedule("yearly") else {
+                Issue.record("the first trigger did not start a run")
+                return
+            }
+            guard case .buffered(let tick) = try await client.triggerSchedule("yearly") else {
+                Issue.record("the second trigger was not buffered behind the open run")
+                return
+            }
+            let buffered = ScheduleDefinition.workflowID(scheduleID: "yearly", tick: tick)
+            try await client.signal(workflowID: first, name: "item", value: "done")
+            let closedAt = ContinuousClock.now
+            var started: WorkflowRun?
+            while started == nil, ContinuousClock.now - closedAt < .seconds(10) {
+                try await Task.sleep(for: .milliseconds(20))
+                started = try await client.list(RunQuery(workflowID: buffered)).first
+            }
+            #expect(started != nil, "the buffered tick did not start within 10 s of the run's close")
+            #expect(ContinuousClock.now - closedAt < .seconds(10))
+            #expect(try await client.schedule("yearly").bufferedTick == nil)
+        }
     }
 }

@@ -25,6 +25,9 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
     public var attempts: Int?
     /// For an activity's failure: why it was not retried again.
     public var retryState: RetryState?
+    /// The delay the thrower asked for before the next attempt, in seconds
+    /// (``ApplicationError/nextRetryDelay``).
+    public var nextRetryDelay: Double?
     /// One element at most (an array gives the recursive value its storage).
     private var causes: [ErrorInfo]
 
@@ -55,6 +58,7 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
         case let error as ApplicationError:
             self.init(
                 type: error.type, message: error.message, nonRetryable: error.nonRetryable, details: error.details)
+            nextRetryDelay = error.nextRetryDelay.map { max(0, $0.seconds) }
         case let error as KeelError:
             self.init(type: "KeelError.\(error.code.rawValue)", message: error.message)
         case let error as ExternalWorkflowError:
@@ -85,7 +89,7 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
     }
 
     private enum Key: String, CodingKey {
-        case type, message, nonRetryable, details, attempts, retryState, cause
+        case type, message, nonRetryable, details, attempts, retryState, nextRetryDelay, cause
     }
 
     public init(from decoder: Decoder) throws {
@@ -97,6 +101,7 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
             cause: try c.decodeIfPresent(ErrorInfo.self, forKey: .cause),
             attempts: try c.decodeIfPresent(Int.self, forKey: .attempts),
             retryState: try c.decodeIfPresent(RetryState.self, forKey: .retryState))
+        nextRetryDelay = try c.decodeIfPresent(Double.self, forKey: .nextRetryDelay)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -107,6 +112,7 @@ public struct ErrorInfo: Sendable, Hashable, Codable, CustomStringConvertible {
         try c.encodeIfPresent(details, forKey: .details)
         try c.encodeIfPresent(attempts, forKey: .attempts)
         try c.encodeIfPresent(retryState, forKey: .retryState)
+        try c.encodeIfPresent(nextRetryDelay, forKey: .nextRetryDelay)
         try c.encodeIfPresent(cause, forKey: .cause)
     }
 }
@@ -124,11 +130,19 @@ public struct ApplicationError: Error, Sendable, Hashable, CustomStringConvertib
     /// Typed details for whoever handles the failure (the workflow, an operator): kept in history
     /// as ``ErrorInfo/details``.
     public var details: Payload?
+    /// The delay before the next attempt, in place of the retry policy's backoff (as Temporal's
+    /// `nextRetryDelay`): a provider's `Retry-After`, a send deferred to tomorrow. The attempt still
+    /// counts against ``RetryPolicy/maximumAttempts``; a non-retryable error ignores it.
+    public var nextRetryDelay: Duration?
 
-    public init(_ message: String, type: String = "ApplicationError", nonRetryable: Bool = false) {
+    public init(
+        _ message: String, type: String = "ApplicationError", nonRetryable: Bool = false,
+        nextRetryDelay: Duration? = nil
+    ) {
         self.message = message
         self.type = type
         self.nonRetryable = nonRetryable
+        self.nextRetryDelay = nextRetryDelay
     }
 
     /// An error with typed details, e.g. a provider's error body.

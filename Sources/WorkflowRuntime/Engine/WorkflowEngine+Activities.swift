@@ -181,7 +181,9 @@ extension WorkflowEngine {
             final.retryState = policy.isNonRetryable(failure) ? .nonRetryableFailure : .maximumAttemptsReached
             return .failed(final)
         }
-        let retryAt = clock.now().addingTimeInterval(policy.delay(afterAttempt: task.attempt).seconds)
+        // The error's own delay (a provider's Retry-After) takes the place of the policy's backoff.
+        let delay = failure.nextRetryDelay ?? policy.delay(afterAttempt: task.attempt).seconds
+        let retryAt = clock.now().addingTimeInterval(min(delay, Duration.longestAccepted.seconds))
         if let limit = task.options.scheduleToCloseTimeout, retryAt > task.scheduledAt.addingTimeInterval(limit.seconds)
         {
             return .failed(

@@ -9,13 +9,16 @@ package struct RunFence {
     /// Whether anything may wait in the run's inbox (it needs a task, or its inbox is not empty);
     /// `false` is certain, `true` is checked again where it matters.
     package var hasInbox: Bool
+    /// Whether a schedule's tick started the run (its close may let a buffered tick start).
+    package var startedBySchedule: Bool
 
     package init(
         status: RunStatus, taskVersion: Int, historyLength: Int, leaseToken: Int64?, leaseExpiresAt: Double?,
-        hasInbox: Bool
+        hasInbox: Bool, startedBySchedule: Bool = false
     ) {
         self.status = status; self.taskVersion = taskVersion; self.historyLength = historyLength
         self.leaseToken = leaseToken; self.leaseExpiresAt = leaseExpiresAt; self.hasInbox = hasInbox
+        self.startedBySchedule = startedBySchedule
     }
 
     /// The state of a run just inserted by its start.

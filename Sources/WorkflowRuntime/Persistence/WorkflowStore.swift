@@ -159,6 +159,8 @@ package struct StartWorkflowRequest: Sendable {
     package var notBefore: Date?
     /// Search attributes the run starts with (a schedule's id and tick).
     package var searchAttributes: [String: SearchAttributeValue] = [:]
+    /// The schedule whose tick starts the run: its close wakes the timer loop (a buffered tick).
+    package var scheduleID: String?
 
     package init(
         workflowID: String, runID: String = RunID.make(), workflowType: String, input: Payload, now: Date,

@@ -70,9 +70,15 @@ public struct ScheduleDefinition: Sendable, Hashable {
         return tick
     }
 
-    /// The workflow id of the run a tick starts.
-    static func workflowID(scheduleID: String, tick: Date) -> String {
-        "\(scheduleID)@\(tick.formatted(.iso8601))"
+    /// The workflow id of the run a tick starts (`SCHEDULE@TICK`, the tick in ISO 8601 UTC).
+    ///
+    /// Cron ticks fall on whole seconds and read `daily@2027-01-15T02:00:00Z`; a tick of
+    /// `worker schedule trigger` is the moment of the trigger and keeps its milliseconds, so two
+    /// triggers within one second start two runs.
+    public static func workflowID(scheduleID: String, tick: Date) -> String {
+        let wholeSecond = tick.timeIntervalSinceReferenceDate.rounded(.down) == tick.timeIntervalSinceReferenceDate
+        let format = Date.ISO8601FormatStyle(includingFractionalSeconds: !wholeSecond)
+        return "\(scheduleID)@\(tick.formatted(format))"
     }
 
     /// A tick's start delay within ``jitter``: the same for the same tick on every worker.

@@ -215,6 +215,7 @@ extension SQLWorkflowStore {
             idReusePolicy: .rejectDuplicate)
         request.notBefore = tick.addingTimeInterval(definition.jitterDelay(for: tick))
         request.searchAttributes = ["scheduleID": .string(definition.id), "scheduledTime": .date(tick)]
+        request.scheduleID = definition.id
         let started: StartWorkflowResult
         do {
             started = try await insertRun(

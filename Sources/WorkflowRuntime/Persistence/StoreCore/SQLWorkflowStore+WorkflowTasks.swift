@@ -140,6 +140,8 @@ extension SQLWorkflowStore {
                 try await applyParentClosePolicy(
                     connection, closedRun: runID, now: completion.now, notifications: &notifications)
             }
+            // A tick buffered behind this run (overlap policy bufferOne) starts on the pass this wakes.
+            if run.startedBySchedule { notifications.topics.insert(.timers) }
             notifications.closedRuns.append(runID)
             return newVersion
         }
@@ -261,9 +263,10 @@ extension SQLWorkflowStore {
             """
             INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
                                        history_length, needs_task, task_ready_at, task_queue, previous_run_id,
-                                       parent_workflow_id, parent_run_id, parent_seq, parent_close_policy, stage)
+                                       parent_workflow_id, parent_run_id, parent_seq, parent_close_policy, stage,
+                                       schedule_id)
             SELECT ?, workflow_id, workflow_type, 'running', ?, ?, ?, 1, \(dialect.true), ?, task_queue, run_id,
-                   parent_workflow_id, parent_run_id, parent_seq, parent_close_policy, stage
+                   parent_workflow_id, parent_run_id, parent_seq, parent_close_policy, stage, schedule_id
             FROM workflow_runs WHERE run_id = ?
             """, continuation.runID, continuation.input.data, now, now, now, previousRunID)
         try await connection.execute(

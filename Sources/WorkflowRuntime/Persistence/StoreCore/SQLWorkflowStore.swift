@@ -106,14 +106,15 @@ package final class SQLWorkflowStore: WorkflowStore {
             """
             INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
                                        history_length, needs_task, task_ready_at, task_queue, parent_workflow_id,
-                                       parent_run_id, parent_seq, parent_close_policy)
-            VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+                                       parent_run_id, parent_seq, parent_close_policy, schedule_id)
+            VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
             """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
             request.now, needsTask, needsTask ? max(request.now, request.notBefore ?? request.now) : nil,
             request.taskQueue,
             request.parent?.parent.workflowID,
-            request.parent?.parent.runID, request.parent?.seq, request.parent?.closePolicy.rawValue)
+            request.parent?.parent.runID, request.parent?.seq, request.parent?.closePolicy.rawValue,
+            request.scheduleID)
         guard inserted > 0 else {
             // A concurrent start won (PostgreSQL): its run is the id's open run.
             return StartWorkflowResult(
@@ -162,6 +163,7 @@ package final class SQLWorkflowStore: WorkflowStore {
             status: .terminated, failure: ErrorInfo(type: "WorkflowTerminated", message: reason), reason: reason)
         try await notifyParent(connection, ofClosedRun: runID, closing, now: now, notifications: &notifications)
         try await applyParentClosePolicy(connection, closedRun: runID, now: now, notifications: &notifications)
+        notifications.topics.insert(.timers)  // the run may be a schedule's, with a tick buffered behind it
         notifications.closedRuns.append(runID)
     }
 
@@ -358,14 +360,15 @@ package final class SQLWorkflowStore: WorkflowStore {
             """
             SELECT status, task_version, history_length, lease_token, lease_expires_at,
                    needs_task = \(dialect.true)
-                       OR EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
+                       OR EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id),
+                   schedule_id IS NOT NULL
             FROM workflow_runs WHERE run_id = ?\(dialect.lockRows)
             """, runID
         ).map { row in
             RunFence(
                 status: RunStatus(rawValue: try row.get(0)) ?? .running, taskVersion: try row.get(1),
                 historyLength: try row.get(2), leaseToken: try row.get(3), leaseExpiresAt: try row.get(4),
-                hasInbox: try row.get(5))
+                hasInbox: try row.get(5), startedBySchedule: try row.get(6))
         }
     }
 
