@@ -284,5 +284,58 @@ extension PostgresDriver {
 
                 ALTER TABLE workflow_runs ADD COLUMN schedule_id TEXT;
                 """#),
+        SchemaMigration(
+            name: "0012_outbound",
+            sql: #"""
+                -- Keel schema, version 12 (same number and meaning as SQLite's 0012): what the provider
+                -- activities send. outbox holds one row per idempotency key, whatever the retries (shadow
+                -- sends stop there; live ones also reach the provider); suppressions are checked right
+                -- before every send; send_counts counts each sender's sends per day in its own time zone,
+                -- in the transaction that records the send; outbound_controls holds the emergency stop.
+
+                CREATE TABLE outbox (
+                    idempotency_key      TEXT PRIMARY KEY,
+                    channel              TEXT NOT NULL,
+                    operation            TEXT NOT NULL,
+                    sender               TEXT,
+                    recipient            TEXT,
+                    mode                 TEXT NOT NULL,
+                    status               TEXT NOT NULL,
+                    message              TEXT NOT NULL,
+                    workflow_id          TEXT NOT NULL,
+                    run_id               TEXT NOT NULL,
+                    provider_message_id  TEXT,
+                    detail               TEXT,
+                    attempts             INTEGER NOT NULL,
+                    created_at           DOUBLE PRECISION NOT NULL,
+                    updated_at           DOUBLE PRECISION NOT NULL,
+                    sent_at              DOUBLE PRECISION
+                );
+                CREATE INDEX outbox_by_channel ON outbox (channel, created_at);
+                CREATE INDEX outbox_by_run ON outbox (run_id, created_at);
+
+                CREATE TABLE suppressions (
+                    address     TEXT PRIMARY KEY,
+                    reason      TEXT NOT NULL,
+                    source      TEXT NOT NULL,
+                    created_at  DOUBLE PRECISION NOT NULL
+                );
+
+                CREATE TABLE send_counts (
+                    channel  TEXT NOT NULL,
+                    sender   TEXT NOT NULL,
+                    day      TEXT NOT NULL,
+                    sent     INTEGER NOT NULL,
+                    PRIMARY KEY (channel, sender, day)
+                );
+
+                CREATE TABLE outbound_controls (
+                    name        TEXT PRIMARY KEY,
+                    active      BOOLEAN NOT NULL DEFAULT FALSE,
+                    reason      TEXT,
+                    changed_by  TEXT,
+                    changed_at  DOUBLE PRECISION NOT NULL
+                );
+                """#),
     ]
 }

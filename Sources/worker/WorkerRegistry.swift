@@ -1,4 +1,5 @@
 import Activities
+import Foundation
 import KeelPostgres
 import KeelSQLite
 import WorkflowRuntime
@@ -6,7 +7,16 @@ import Workflows
 
 /// The workflows and activities this executable runs.
 enum WorkerRegistry {
-    /// The registry for `database`; diagnostic effects are recorded in the same database.
+    /// The outbound configuration of the file `KEEL_CONFIG` names, or every channel in shadow mode.
+    static func outboundConfiguration() throws -> OutboundConfiguration {
+        guard let path = ProcessInfo.processInfo.environment["KEEL_CONFIG"], !path.isEmpty else { return .shadow }
+        do { return try .load(path: path) } catch let error as ConfigurationError {
+            throw KeelError(.invalidArgument, "KEEL_CONFIG \(path): \(error)")
+        }
+    }
+
+    /// The registry for `database`; diagnostic effects and the outbox are in the same database,
+    /// the channels configured by the file `KEEL_CONFIG` names (every channel shadow without one).
     static func make(for database: WorkflowDatabase) throws -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.registerDiagnosticWorkflows()
@@ -19,6 +29,12 @@ enum WorkerRegistry {
             throw KeelError(.invalidArgument, "no diagnostic effects table for this database's backend")
         }
         registry.registerDiagnosticActivities(effects: effects)
+        do {
+            registry.registerOutboundActivities(
+                gateway: try OutboundGateway(database: database, configuration: try outboundConfiguration()))
+        } catch let error as ConfigurationError {
+            throw KeelError(.invalidArgument, "KEEL_CONFIG: \(error)")
+        }
         return registry
     }
 }

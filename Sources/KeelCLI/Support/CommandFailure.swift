@@ -3,7 +3,7 @@ import Foundation
 import WorkflowRuntime
 
 /// Runs a command body, turning errors into a message on stderr and a meaningful exit code.
-func reportingErrors(_ body: () async throws -> Void) async throws {
+package func reportingErrors(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as ExitCode {
@@ -38,19 +38,19 @@ func exitCode(for code: KeelError.Code) -> Int32 {
     }
 }
 
-func printError(_ message: String) {
+package func printError(_ message: String) {
     FileHandle.standardError.write(Data("error: \(NameRules.escapingControls(message))\n".utf8))
 }
 
 /// Prints one line of a command's report on stdout, control characters escaped (ids and names
 /// echoed from the command line or the database never act on the terminal).
-func printLine(_ text: String) {
+package func printLine(_ text: String) {
     print(NameRules.escapingControls(text))
 }
 
 /// Prints a value as pretty JSON on stdout: dates as ISO-8601 text, payloads (inputs, results,
 /// signal and approval payloads) as the JSON values they hold, so a script can index them.
-func printJSON<T: Encodable>(_ value: T) throws {
+package func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     encoder.dateEncodingStrategy = .iso8601

@@ -4,19 +4,19 @@ import WorkflowRuntime
 /// A plain-text table with aligned columns, for human-readable CLI output. Cells are shown with
 /// control characters escaped (``NameRules/escapingControls(_:)``): stored text never reaches the
 /// terminal as escape sequences or extra lines.
-struct TextTable {
+package struct TextTable {
     var headers: [String]
     var rows: [[String]] = []
 
-    init(_ headers: String...) {
+    package init(_ headers: String...) {
         self.headers = headers
     }
 
-    mutating func add(_ cells: String...) {
+    package mutating func add(_ cells: String...) {
         rows.append(cells.map(NameRules.escapingControls))
     }
 
-    func render() -> String {
+    package func render() -> String {
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() where index < widths.count {
@@ -32,14 +32,14 @@ struct TextTable {
     }
 }
 
-enum Formatting {
-    static func time(_ date: Date?) -> String {
+package enum Formatting {
+    package static func time(_ date: Date?) -> String {
         guard let date else { return "-" }
         return date.formatted(
             .iso8601.year().month().day().time(includingFractionalSeconds: false).dateTimeSeparator(.space))
     }
 
-    static func abbreviate(_ text: String, to length: Int = 60) -> String {
+    package static func abbreviate(_ text: String, to length: Int = 60) -> String {
         text.count > length ? String(text.prefix(length - 1)) + "…" : text
     }
 }

@@ -149,5 +149,6 @@ extension WorkflowRegistry {
         register(DiagnosticSaga.self)
         register(DiagnosticCounter.self)
         register(DiagnosticParent.self)
+        register(DiagnosticSend.self)
     }
 }
