@@ -12,10 +12,13 @@ public struct DiagnosticSend: Workflow {
         public var messages: [OutboundMessage]
         /// Send them at once (`context.parallel`) instead of one after the other.
         public var parallel: Bool?
+        /// Lease of one send's attempt (default 30): a crashed worker's send is retried after it.
+        public var sendTimeoutSeconds: Double?
 
-        public init(messages: [OutboundMessage], parallel: Bool? = nil) {
+        public init(messages: [OutboundMessage], parallel: Bool? = nil, sendTimeoutSeconds: Double? = nil) {
             self.messages = messages
             self.parallel = parallel
+            self.sendTimeoutSeconds = sendTimeoutSeconds
         }
     }
 
@@ -30,7 +33,8 @@ public struct DiagnosticSend: Workflow {
         // Deferrals (emergency stop, daily limit) are retries: no attempt limit.
         let options = ActivityOptions(
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5)),
-            startToCloseTimeout: .seconds(30))
+            startToCloseTimeout: try .checked(
+                seconds: input.sendTimeoutSeconds ?? 30, "sendTimeoutSeconds", allowsZero: false))
         let send: @Sendable (OutboundMessage) async throws -> SendReceipt = { message in
             try await context.execute(SendMessage.self, message, options: options)
         }
