@@ -47,13 +47,13 @@ struct Daemon {
 
     /// Starts `worker run` with short leases and a 50 ms poll, appending its output to `logPath`.
     init(database: String, logPath: String, workflowTaskTimeout: Int = 2, activityTimeout: Int = 1,
-         extraArguments: [String] = []) async throws {
+         extraArguments: [String] = [], environment: [String: String] = [:]) async throws {
         child = try await ChildProcess.start(
             WorkerBinary.url.path,
             arguments: ["run", "--database", database, "--poll-interval-ms", "50",
                         "--workflow-task-timeout", "\(workflowTaskTimeout)",
                         "--activity-timeout", "\(activityTimeout)"] + extraArguments,
-            logPath: logPath)
+            environment: environment, logPath: logPath)
     }
 
     /// Starts the `number`th daemon of a series sharing one log (identity `wNUMBER`) and waits
