@@ -317,6 +317,108 @@ struct OutboundTests {
     }
 }
 
+/// Calls every provider operation once, as the business workflows will.
+struct ProviderTour: Workflow {
+    static let name = "test.provider-tour"
+
+    func run(context: WorkflowContext, input dealID: String) async throws -> [String] {
+        var done: [String] = []
+        func note(_ receipt: ProviderReceipt) -> ProviderReceipt {
+            done.append("\(receipt.status.rawValue):\(receipt.providerID ?? "-")")
+            return receipt
+        }
+        _ = note(try await context.execute(
+            UpsertCRMContact.self, CRMContact(email: "ceo@partner.example", name: "Pat", company: "Partner")))
+        _ = note(try await context.execute(SetCRMDealStage.self, DealStageChange(dealID: dealID, stage: "negotiating")))
+        _ = note(try await context.execute(AddCRMNote.self, CRMNote(dealID: dealID, text: "terms sent")))
+        let request = note(try await context.execute(
+            CreateSignatureRequest.self,
+            SignatureRequest(
+                documentName: "term-sheet.pdf", documentSHA256: String(repeating: "ab", count: 32),
+                signers: [.init(name: "Pat", email: "ceo@partner.example")])))
+        done.append(try await context.execute(SignatureRequestStatus.self, request.providerID ?? "shadow").rawValue)
+        _ = note(try await context.execute(
+            VoidSignatureRequest.self, SignatureVoid(requestID: request.providerID ?? "shadow", reason: "expired")))
+        let room = note(try await context.execute(CreateDataRoom.self, DataRoom(name: "DD", dealID: dealID)))
+        _ = note(try await context.execute(
+            UploadDocument.self,
+            DocumentUpload(roomID: room.providerID ?? "shadow", name: "cap-table.xlsx", contentSHA256: "cd")))
+        _ = note(try await context.execute(ArchiveDataRoom.self, RoomArchive(roomID: room.providerID ?? "shadow", reason: "rejected")))
+        _ = note(try await context.execute(
+            NotifyTeam.self, TeamNotification(recipients: ["role:legal"], subject: "DD rejected", body: "archived")))
+        return done
+    }
+}
+
+extension OutboundTests {
+    @Test("CRM, e-signature, document store and notifications: shadow records each call in the outbox; live calls the provider with the idempotency key, ids kept one path segment",
+          arguments: [false, true])
+    func providerOperations(live: Bool) async throws {
+        let server = try await LoopbackHTTPServer.start { request in
+            switch (request.method, request.path) {
+            case ("POST", "/v1/signature-requests"): .accepted(id: "sig-1")
+            case ("GET", "/v1/signature-requests/sig-1"): LoopbackHTTPServer.Response(body: #"{"status": "signed"}"#)
+            case ("POST", "/v1/rooms"): .accepted(id: "room 1/a")
+            default: .accepted(id: "ok")
+            }
+        }
+        defer { Task { await server.shutdown() } }
+        var channels: [OutboundChannel: ChannelConfiguration] = [:]
+        for channel in [OutboundChannel.crm, .esignature, .documents, .notifications] {
+            channels[channel] = ChannelConfiguration(
+                mode: live ? .live : .shadow, baseURL: server.url.appendingPathComponent("v1"),
+                credentialVariable: "KEEL_TEST_EMAIL_KEY")
+        }
+        try await backend(.sqlite, configuration: OutboundConfiguration(channels: channels)) { env, ledger in
+            let handle = try await env.client.start(ProviderTour.self, id: "tour", input: "deal-9")
+            let done = try await env.result(of: handle, as: ProviderTour.self)
+            let outbox = try await ledger.outbox(runID: handle.runID)
+            #expect(outbox.count == 9)
+            #expect(Set(outbox.map(\.operation)) == [
+                "crm.upsert-contact", "crm.set-deal-stage", "crm.add-note", "esignature.create-request", "esignature.void",
+                "documents.create-room", "documents.upload", "documents.archive-room", "notifications.notify",
+            ])
+            if live {
+                #expect(done == [
+                    "performed:ok", "performed:ok", "performed:ok", "performed:sig-1", "signed", "performed:ok",
+                    "performed:room 1/a", "performed:ok", "performed:ok", "performed:ok",
+                ])
+                #expect(server.requests.map { "\($0.method) \($0.path)" } == [
+                    "POST /v1/contacts", "POST /v1/deals/deal-9/stage", "POST /v1/deals/deal-9/notes",
+                    "POST /v1/signature-requests", "GET /v1/signature-requests/sig-1", "POST /v1/signature-requests/sig-1/void",
+                    "POST /v1/rooms", "POST /v1/rooms/room%201%2Fa/documents", "POST /v1/rooms/room%201%2Fa/archive",
+                    "POST /v1/notifications",
+                ])
+                let writes = server.requests.filter { $0.method == "POST" }
+                #expect(Set(writes.compactMap(\.idempotencyKey)) == Set(outbox.map(\.idempotencyKey)))
+                #expect(outbox.allSatisfy { $0.status == "sent" && $0.mode == "live" })
+            } else {
+                #expect(done == Array(repeating: "shadowed:-", count: 4) + ["pending"] + Array(repeating: "shadowed:-", count: 5))
+                #expect(server.connections == 0)
+                #expect(outbox.allSatisfy { $0.status == "shadowed" })
+            }
+        }
+    }
+
+    /// ``withEnvironment(_:configuration:logger:_:)`` with ``ProviderTour`` registered too.
+    private func backend(
+        _ backend: StoreBackend, configuration: OutboundConfiguration,
+        _ body: (TestWorkflowEnvironment, OutboundLedger) async throws -> Void
+    ) async throws {
+        try await backend.withStore { store in
+            let gateway = try OutboundGateway(
+                database: WorkflowDatabase(store: store), configuration: configuration,
+                environment: ["KEEL_TEST_EMAIL_KEY": Self.secret])
+            var registry = WorkflowRegistry()
+            registry.register(ProviderTour.self)
+            registry.registerOutboundActivities(gateway: gateway)
+            let env = TestWorkflowEnvironment(registry: registry, store: store, startTime: Self.sydneyEvening)
+            defer { env.shutdown() }
+            try await body(env, gateway.ledger)
+        }
+    }
+}
+
 @Suite("Outbound configuration: one JSON file, errors naming the bad key")
 struct OutboundConfigurationTests {
     private func error(_ json: String) -> String? {

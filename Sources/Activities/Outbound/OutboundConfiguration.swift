@@ -77,10 +77,8 @@ public struct OutboundConfiguration: Sendable, Hashable {
         if var channels = try reader.object("channels") {
             for name in channels.keys {
                 guard let channel = OutboundChannel(rawValue: name) else {
-                    throw ConfigurationError(
-                        key: channels.path(name),
-                        "unknown channel (channels are \(OutboundChannel.allCases.map(\.rawValue).joined(separator: ", ")))"
-                    )
+                    let known = OutboundChannel.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ConfigurationError(key: channels.path(name), "unknown channel (channels are \(known))")
                 }
                 if var entry = try channels.object(name) {
                     configuration.channels[channel] = try ChannelConfiguration(&entry)

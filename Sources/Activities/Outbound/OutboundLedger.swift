@@ -20,10 +20,19 @@ public struct OutboundLedger: Sendable {
 
     // MARK: - Sends
 
-    /// One attempt of a send, as the gateway asks the ledger to decide it.
+    /// One attempt of an outbound call (a message, or a provider operation such as a CRM update),
+    /// as the gateway asks the ledger to decide it.
     struct Attempt: Sendable {
         var idempotencyKey: String
-        var message: OutboundMessage
+        var channel: OutboundChannel
+        /// `send` for a message; the provider operation otherwise (`crm.upsert-contact`).
+        var operation: String
+        /// Who sends, for a message: counted against ``dailyLimit`` per ``day``.
+        var sender: String?
+        /// Who receives, for a message: checked against the suppression list.
+        var recipient: String?
+        /// The rendered call, as JSON.
+        var body: String
         var workflowID: String
         var runID: String
         var mode: ChannelConfiguration.Mode
@@ -48,17 +57,16 @@ public struct OutboundLedger: Sendable {
     /// retries), checks the emergency stop and the suppression list, and counts the send against
     /// the sender's day.
     func admit(_ attempt: Attempt) async throws -> Admission {
-        let messageJSON = String(decoding: try JSONEncoder.sorted.encode(attempt.message), as: UTF8.self)
-        return try await driver.write { [dialect] connection, _ in
-            let message = attempt.message
+        try await driver.write { [dialect] connection, _ in
             try await connection.execute(
                 """
                 INSERT INTO outbox (idempotency_key, channel, operation, sender, recipient, mode, status, message,
                                     workflow_id, run_id, attempts, created_at, updated_at)
-                VALUES (?, ?, 'send', ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?)
                 ON CONFLICT (idempotency_key) DO NOTHING
-                """, attempt.idempotencyKey, message.channel.rawValue, message.sender, message.to,
-                attempt.mode.rawValue, messageJSON, attempt.workflowID, attempt.runID, attempt.now, attempt.now)
+                """, attempt.idempotencyKey, attempt.channel.rawValue, attempt.operation, attempt.sender,
+                attempt.recipient, attempt.mode.rawValue, attempt.body, attempt.workflowID, attempt.runID, attempt.now,
+                attempt.now)
             guard
                 let row = try await connection.row(
                     """
@@ -84,14 +92,16 @@ public struct OutboundLedger: Sendable {
                 try await update(.held, detail: "emergency stop: \(reason)")
                 return .held(reason: reason)
             }
-            if let suppression = try await Self.suppression(connection, of: message.to, dialect: dialect) {
+            if let recipient = attempt.recipient,
+                let suppression = try await Self.suppression(connection, of: recipient, dialect: dialect)
+            {
                 let detail =
                     "\(suppression.address) is suppressed (\(suppression.source.rawValue): \(suppression.reason))"
                 try await update(.suppressed, detail: detail)
                 return .done(SendReceipt(status: .suppressed, idempotencyKey: attempt.idempotencyKey, detail: detail))
             }
-            if !status.isCounted {
-                let counter = [message.channel.rawValue, message.sender, attempt.day.description]
+            if !status.isCounted, let sender = attempt.sender {
+                let counter = [attempt.channel.rawValue, sender, attempt.day.description]
                 try await connection.execute(
                     """
                     INSERT INTO send_counts (channel, sender, day, sent) VALUES (?, ?, ?, 0)
@@ -103,7 +113,7 @@ public struct OutboundLedger: Sendable {
                         counter[0], counter[1], counter[2])?.get(0, as: Int.self) ?? 0
                 if let limit = attempt.dailyLimit, sent >= limit {
                     try await update(
-                        .deferred, detail: "\(message.sender) reached its limit of \(limit) on \(attempt.day)")
+                        .deferred, detail: "\(sender) reached its limit of \(limit) on \(attempt.day)")
                     return .overLimit(limit: limit)
                 }
                 try await connection.execute(
@@ -325,13 +335,15 @@ enum OutboxStatus: String, Sendable {
 public struct OutboxEntry: Sendable, Hashable, Codable {
     public var idempotencyKey: String
     public var channel: String
+    /// `send` for a message; the provider operation otherwise (`crm.upsert-contact`).
+    public var operation: String
     public var sender: String?
     public var recipient: String?
     /// `shadow` or `live`.
     public var mode: String
     /// `pending`, `held`, `deferred`, `sending`, `failed`, `shadowed`, `sent`, `manualRequired`, `suppressed`.
     public var status: String
-    /// The rendered message, as JSON.
+    /// The rendered message or call, as JSON.
     public var message: String
     public var workflowID: String
     public var runID: String
@@ -345,7 +357,7 @@ public struct OutboxEntry: Sendable, Hashable, Codable {
 
     static let columns = """
         idempotency_key, channel, sender, recipient, mode, status, message, workflow_id, run_id, provider_message_id,
-        detail, attempts, created_at, sent_at
+        detail, attempts, created_at, sent_at, operation
         """
 
     init(_ row: SQLRow) throws {
@@ -363,6 +375,7 @@ public struct OutboxEntry: Sendable, Hashable, Codable {
         attempts = try row.get(11)
         createdAt = try row.get(12)
         sentAt = try row.get(13)
+        operation = try row.get(14)
     }
 }
 

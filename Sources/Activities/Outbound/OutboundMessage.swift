@@ -1,13 +1,32 @@
 import Foundation
 import WorkflowRuntime
 
-/// A way Keel's activities reach people: each is shadow (the outbox only) until configured live.
+/// A provider Keel's activities call: each is shadow (the outbox only) until configured live.
+///
+/// The four messaging channels reach people outside the company: their sends pass the
+/// suppression list and the senders' daily limits. The emergency stop holds every channel.
 public enum OutboundChannel: String, Codable, Sendable, Hashable, CaseIterable {
     case email
     case sms
     case whatsapp
     /// LinkedIn has no sending API: a "send" creates a task for a person (``SendStatus/manualRequired``).
     case linkedin
+    /// The CRM: contacts, deal stages, notes.
+    case crm
+    /// E-signature requests.
+    case esignature
+    /// The document store: data rooms and their documents.
+    case documents
+    /// Notifications to the company's own people and roles.
+    case notifications
+
+    /// Whether the channel carries ``OutboundMessage``s to people (suppression and limits apply).
+    public var isMessaging: Bool {
+        switch self {
+        case .email, .sms, .whatsapp, .linkedin: true
+        case .crm, .esignature, .documents, .notifications: false
+        }
+    }
 }
 
 /// One message to one person, as rendered by the workflow: what the outbox records and the
@@ -39,16 +58,17 @@ public struct OutboundMessage: Codable, Sendable, Hashable {
 
     /// The sender counted against the channel's daily limit: an e-mail's sending domain, else `from`.
     public var sender: String {
-        switch channel {
-        case .email: Recipient.domain(of: from) ?? from.lowercased()
-        case .sms, .whatsapp, .linkedin: from
-        }
+        channel == .email ? Recipient.domain(of: from) ?? from.lowercased() : from
     }
 
     /// Checks what a send needs: a recipient and sender that are not empty, an e-mail address
     /// with a domain, a subject on e-mail.
     /// - Throws: ``InvalidValueError`` naming the field (the send fails at once, not retried).
     public func validate() throws {
+        guard channel.isMessaging else {
+            throw InvalidValueError(
+                name: "message channel", value: channel.rawValue, requirement: "email, sms, whatsapp or linkedin")
+        }
         for (name, value) in [("to", to), ("from", from), ("body", body)]
         where value.trimmingCharacters(in: .whitespaces).isEmpty {
             throw InvalidValueError(name: "message \(name)", value: "\"\"", requirement: "not empty")

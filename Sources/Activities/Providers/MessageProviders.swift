@@ -72,13 +72,14 @@ struct ProviderMessage: Encodable {
 }
 
 extension OutboundChannel {
-    /// The HTTP provider of this channel.
-    func httpProvider(_ client: ProviderHTTPClient) -> any MessageProvider {
+    /// The HTTP provider of this messaging channel (`nil` for the other channels).
+    func httpMessageProvider(_ client: ProviderHTTPClient) -> (any MessageProvider)? {
         switch self {
         case .email: HTTPEmailProvider(client: client)
         case .sms: HTTPSMSProvider(client: client)
         case .whatsapp: HTTPWhatsAppProvider(client: client)
         case .linkedin: HTTPLinkedInTaskProvider(client: client)
+        case .crm, .esignature, .documents, .notifications: nil
         }
     }
 }

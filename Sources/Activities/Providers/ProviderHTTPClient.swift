@@ -38,15 +38,31 @@ public struct ProviderHTTPClient: Sendable {
     /// POSTs `body` as JSON to `path` under the base URL. - Returns: the provider's id for it, if it gave one.
     /// - Throws: ``ApplicationError`` typed `ProviderUnavailable`, `ProviderRejected` or `ProviderUnreachable`.
     public func post<Body: Encodable>(_ path: String, _ body: Body, idempotencyKey: String) async throws -> String? {
-        let url = baseURL.appendingPathComponent(path)
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
+        try await request(.POST, path, body: try JSONEncoder.sorted.encode(body), idempotencyKey: idempotencyKey).id
+    }
+
+    /// GETs `path` under the base URL (a status, read without side effects).
+    /// - Throws: as ``post(_:_:idempotencyKey:)``.
+    public func get(_ path: String) async throws -> ProviderAnswer {
+        try await request(.GET, path, body: nil, idempotencyKey: nil)
+    }
+
+    private func request(_ method: HTTPMethod, _ path: String, body: Data?, idempotencyKey: String?) async throws
+        -> ProviderAnswer
+    {
+        // `path` is already percent-encoded (ids in it are ``PathSegment``s).
+        var root = baseURL.absoluteString
+        while root.hasSuffix("/") { root.removeLast() }
+        var request = HTTPClientRequest(url: "\(root)/\(path)")
+        request.method = method
         request.headers.add(name: "Accept", value: "application/json")
-        request.headers.add(name: "Idempotency-Key", value: idempotencyKey)
+        if let idempotencyKey { request.headers.add(name: "Idempotency-Key", value: idempotencyKey) }
         if let credential { request.headers.add(name: "Authorization", value: "Bearer \(credential)") }
-        request.body = .bytes(ByteBuffer(bytes: try JSONEncoder.sorted.encode(body)))
-        let operation = "POST /\(path)"
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let operation = "\(method.rawValue) /\(path)"
         let status: HTTPResponseStatus
         let headers: HTTPHeaders
         let answer: ByteBuffer
@@ -55,20 +71,15 @@ public struct ProviderHTTPClient: Sendable {
             status = response.status
             headers = response.headers
             answer = try await response.body.collect(upTo: Self.maximumResponseBytes)
-        } catch let error as HTTPClientError {
+        } catch {
             throw ApplicationError(
                 "\(name) \(operation) got no answer: \(redacted(String(describing: error)))",
                 type: "ProviderUnreachable")
-        } catch let error as ApplicationError {
-            throw error
-        } catch {
-            throw ApplicationError(
-                "\(name) \(operation) failed: \(redacted(String(describing: error)))", type: "ProviderUnreachable")
         }
         let text = String(buffer: answer)
         switch status.code {
         case 200..<300:
-            return Self.messageID(in: text)
+            return ProviderAnswer(text)
         case 429, 500..<600:
             throw ApplicationError(
                 "\(name) \(operation) answered \(status.code): \(redacted(Self.message(in: text)))",
@@ -87,18 +98,6 @@ public struct ProviderHTTPClient: Sendable {
         return text.replacingOccurrences(of: credential, with: "[credential]")
     }
 
-    /// The provider's id in a JSON answer: `id`, `messageId` or `message_id`.
-    static func messageID(in text: String) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            return nil
-        }
-        for key in ["id", "messageId", "message_id"] {
-            if let id = object[key] as? String { return id }
-            if let id = object[key] as? NSNumber { return id.stringValue }
-        }
-        return nil
-    }
-
     /// The provider's message in an error answer: `error.message`, `message` or `error`, else the
     /// text itself (at most 500 characters).
     static func message(in text: String) -> String {
@@ -111,6 +110,29 @@ public struct ProviderHTTPClient: Sendable {
         }
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return trimmed.isEmpty ? "(no message)" : String(trimmed.prefix(500))
+    }
+}
+
+/// A provider's successful answer: its id for what was created, and its top-level text fields.
+public struct ProviderAnswer: Sendable, Hashable {
+    /// `id`, `messageId` or `message_id`.
+    public var id: String?
+    /// The answer's top-level strings and numbers, as text (`status`, ...).
+    public var fields: [String: String]
+
+    init(_ text: String) {
+        var fields: [String: String] = [:]
+        if let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+            for (key, value) in object {
+                if let text = value as? String {
+                    fields[key] = text
+                } else if let number = value as? NSNumber {
+                    fields[key] = number.stringValue
+                }
+            }
+        }
+        self.fields = fields
+        id = fields["id"] ?? fields["messageId"] ?? fields["message_id"]
     }
 }
 

@@ -271,9 +271,8 @@ struct ConfigCommand: AsyncParsableCommand {
                     let settings = configuration.channel(channel)
                     let limit = settings.dailyLimit.map { "\($0) a day per sender" } ?? "no daily limit"
                     let target = settings.baseURL.map { " → \($0.absoluteString)" } ?? ""
-                    printLine(
-                        "\(channel.rawValue): \(settings.mode.rawValue)\(target), \(limit), days in \(settings.timeZone)"
-                    )
+                    let mode = settings.mode.rawValue
+                    printLine("\(channel.rawValue): \(mode)\(target), \(limit), days in \(settings.timeZone)")
                 }
                 for problem in configuration.problems(in: ProcessInfo.processInfo.environment) {
                     printLine("warning: \(problem) (`worker run` refuses to start without it)")
