@@ -1,5 +1,6 @@
 import Activities
 import Foundation
+import KeelSQLite
 import Testing
 import WorkflowRuntime
 import WorkflowTesting
@@ -8,7 +9,8 @@ import Workflows
 /// The golden histories: one stored history per diagnostic workflow, replayed against the current code.
 enum GoldenHistories {
     static let names = ["diagnostics.sequence", "diagnostics.wait-signal", "diagnostics.sleep", "diagnostics.three-steps",
-                        "diagnostics.approval", "diagnostics.saga", "diagnostics.counter", "diagnostics.parent"]
+                        "diagnostics.approval", "diagnostics.saga", "diagnostics.counter", "diagnostics.parent",
+                        "diagnostics.send"]
 
     static var directory: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("GoldenHistories")
@@ -43,10 +45,15 @@ enum GoldenHistories {
         return String(text[range].dropFirst(2).dropLast(2))
     }
 
-    static func diagnosticsRegistry(effectsPath: String) throws -> WorkflowRegistry {
+    /// The diagnostic workflows and activities; effects and the outbox (every channel shadow) in the file at `effectsPath`.
+    static func diagnosticsRegistry(effectsPath: String) async throws -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.registerDiagnosticWorkflows()
         registry.registerDiagnosticActivities(effects: try SQLiteDiagnosticEffects(path: effectsPath))
+        let outbox = try SQLWorkflowStore(sqlitePath: effectsPath)
+        try await outbox.migrate()
+        registry.registerOutboundActivities(
+            gateway: try OutboundGateway(database: WorkflowDatabase(store: outbox), configuration: .shadow))
         return registry
     }
 
@@ -54,7 +61,7 @@ enum GoldenHistories {
     static func record(_ name: String) async throws -> [HistoryEvent] {
         let effects = FileManager.default.temporaryDirectory.appendingPathComponent("effects-\(UUID().uuidString).sqlite").path
         defer { try? FileManager.default.removeItem(atPath: effects) }
-        let env = try await TestWorkflowEnvironment(registry: try diagnosticsRegistry(effectsPath: effects))
+        let env = try await TestWorkflowEnvironment(registry: try await diagnosticsRegistry(effectsPath: effects))
         defer { env.shutdown() }
         let handle: WorkflowHandle
         switch name {
@@ -84,6 +91,11 @@ enum GoldenHistories {
             try await env.client.signal(workflowID: "golden-counter", name: "stop")
         case "diagnostics.parent":
             handle = try await env.client.start(DiagnosticParent.self, id: "golden-parent", input: .init(children: 2))
+        case "diagnostics.send":
+            let messages = ["bob@x.example", "cy@y.example"].map {
+                OutboundMessage(channel: .email, from: "ann@acme.example", to: $0, subject: "Hello", body: "Hi")
+            }
+            handle = try await env.client.start(DiagnosticSend.self, id: "golden-send", input: .init(messages: messages))
         default:
             handle = try await env.client.start(DiagnosticThreeSteps.self, id: "golden-three", input: "hello")
         }
