@@ -306,6 +306,7 @@ extension PostgresDriver {
                     run_id               TEXT NOT NULL,
                     provider_message_id  TEXT,
                     detail               TEXT,
+                    counted_day          TEXT,
                     attempts             INTEGER NOT NULL,
                     created_at           DOUBLE PRECISION NOT NULL,
                     updated_at           DOUBLE PRECISION NOT NULL,

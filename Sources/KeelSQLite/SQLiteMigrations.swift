@@ -316,6 +316,7 @@ extension SQLiteDriver {
                     run_id               TEXT NOT NULL,
                     provider_message_id  TEXT,
                     detail               TEXT,
+                    counted_day          TEXT,
                     attempts             INTEGER NOT NULL,
                     created_at           REAL NOT NULL,
                     updated_at           REAL NOT NULL,

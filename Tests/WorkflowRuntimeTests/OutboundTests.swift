@@ -264,6 +264,29 @@ struct OutboundTests {
         }
     }
 
+    @Test("a live send held by the emergency stop after the provider's 503 counts once against its sender's day")
+    func heldAfterAttemptCountsOnce() async throws {
+        let server = try await LoopbackHTTPServer.start { request in
+            request.attemptOfKey == 1
+                ? LoopbackHTTPServer.Response(status: 503, headers: ["Retry-After": "10"], body: "{}")
+                : .accepted(id: "prov-9")
+        }
+        defer { Task { await server.shutdown() } }
+        try await withEnvironment(.sqlite, configuration: Self.liveEmail(server, dailyLimit: 5)) { env, ledger in
+            let handle = try await env.client.start(
+                DiagnosticSend.self, id: "held-late", input: .init(messages: [Self.email("bob@x.example")]))
+            try await env.runUntilIdle()
+            #expect(server.requests.count == 1)
+            try await ledger.setEmergencyStop(true, reason: "pause", by: "ops")
+            try await env.advance(by: .seconds(11))
+            #expect(try await ledger.outbox().first?.status == "held")
+            try await ledger.setEmergencyStop(false, reason: nil, by: "ops")
+            let receipt = try #require(try await env.result(of: handle, as: DiagnosticSend.self).first)
+            #expect(receipt.status == .sent && server.requests.count == 2)
+            #expect(try await ledger.sendCounts().map(\.sent) == [1])
+        }
+    }
+
     @Test("two workers sending at once on PostgreSQL never pass a sender's daily limit")
     func twoWorkersShareALimit() async throws {
         try await PostgresTestServer.withFreshDatabase { url in
@@ -455,6 +478,21 @@ struct OutboundConfigurationTests {
         #expect(configuration.channel(.whatsapp) == ChannelConfiguration())
         #expect(configuration.problems(in: [:]) == ["channels.email.credentialVariable: MAIL_KEY is not set in the environment"])
         #expect(configuration.problems(in: ["MAIL_KEY": "k"]).isEmpty)
+    }
+
+    @Test("a credential file is read (trailing newline dropped); an unreadable one is a problem, naming the key")
+    func credentialFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cred-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data("s3cret\n".utf8).write(to: URL(fileURLWithPath: path))
+        let json = #"{"channels": {"crm": {"mode": "live", "baseURL": "https://crm.example", "credentialFile": "\#(path)"}}}"#
+        let configuration = try OutboundConfiguration.parse(Data(json.utf8))
+        #expect(configuration.channel(.crm).credential(in: [:]) == "s3cret")
+        #expect(configuration.problems(in: [:]).isEmpty)
+        try FileManager.default.removeItem(atPath: path)
+        #expect(configuration.problems(in: [:]).first?.contains("channels.crm.credentialFile") == true)
+        #expect(error(#"{"channels": {"crm": {"credentialVariable": "A", "credentialFile": "/x"}}}"#)?
+            .contains("not both") == true)
     }
 
     @Test("each bad key is named", arguments: [

@@ -30,8 +30,9 @@ import WorkflowRuntime
 /// }
 /// ```
 ///
-/// The credential is read from the named environment variable and sent as
-/// `Authorization: Bearer …`; it is never written to a log, a history event or an error.
+/// The credential is read from the named environment variable (`credentialVariable`) or file
+/// (`credentialFile`, e.g. a mounted secret) and sent as `Authorization: Bearer …`; it is never
+/// written to a log, a history event or an error.
 public struct OutboundConfiguration: Sendable, Hashable {
     public var channels: [OutboundChannel: ChannelConfiguration]
     /// How long a send waits before looking again while the emergency stop is on.
@@ -92,13 +93,17 @@ public struct OutboundConfiguration: Sendable, Hashable {
     }
 
     /// Problems the file cannot show by itself: a live channel whose credential variable is not
-    /// set in `environment` (the worker refuses to start with it).
+    /// set in `environment`, or whose credential file cannot be read (the worker refuses to start).
     public func problems(in environment: [String: String]) -> [String] {
         channels.sorted { $0.key.rawValue < $1.key.rawValue }.compactMap { channel, configuration in
-            guard configuration.mode == .live, let variable = configuration.credentialVariable,
-                environment[variable]?.isEmpty ?? true
-            else { return nil }
-            return "channels.\(channel.rawValue).credentialVariable: \(variable) is not set in the environment"
+            guard configuration.mode == .live else { return nil }
+            if let variable = configuration.credentialVariable, environment[variable]?.isEmpty ?? true {
+                return "channels.\(channel.rawValue).credentialVariable: \(variable) is not set in the environment"
+            }
+            if let file = configuration.credentialFile, configuration.credential(in: environment) == nil {
+                return "channels.\(channel.rawValue).credentialFile: cannot read a credential from '\(file)'"
+            }
+            return nil
         }
     }
 }
@@ -118,6 +123,8 @@ public struct ChannelConfiguration: Sendable, Hashable {
     public var baseURL: URL?
     /// The environment variable that holds the provider's credential (never the credential itself).
     public var credentialVariable: String?
+    /// Or a file that holds it (a trailing newline is ignored), e.g. a mounted secret.
+    public var credentialFile: String?
     /// How long one request to the provider may take before it is retried.
     public var timeout: Duration
     /// Sends per sender per day (in the sender's zone); `nil` is unlimited.
@@ -128,16 +135,27 @@ public struct ChannelConfiguration: Sendable, Hashable {
     public var senders: [String: SenderConfiguration]
 
     public init(
-        mode: Mode = .shadow, baseURL: URL? = nil, credentialVariable: String? = nil, timeout: Duration = .seconds(10),
-        dailyLimit: Int? = nil, timeZone: String = "UTC", senders: [String: SenderConfiguration] = [:]
+        mode: Mode = .shadow, baseURL: URL? = nil, credentialVariable: String? = nil, credentialFile: String? = nil,
+        timeout: Duration = .seconds(10), dailyLimit: Int? = nil, timeZone: String = "UTC",
+        senders: [String: SenderConfiguration] = [:]
     ) {
         self.mode = mode
         self.baseURL = baseURL
         self.credentialVariable = credentialVariable
+        self.credentialFile = credentialFile
         self.timeout = timeout
         self.dailyLimit = dailyLimit
         self.timeZone = timeZone
         self.senders = senders
+    }
+
+    /// The provider's credential: the variable's value in `environment`, or the file's content.
+    public func credential(in environment: [String: String]) -> String? {
+        if let variable = credentialVariable { return environment[variable].flatMap { $0.isEmpty ? nil : $0 } }
+        guard let credentialFile, let data = FileManager.default.contents(atPath: credentialFile) else { return nil }
+        var text = String(decoding: data, as: UTF8.self)
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        return text.isEmpty ? nil : text
     }
 
     /// The zone of `sender`'s day.
@@ -184,6 +202,11 @@ public struct ChannelConfiguration: Sendable, Hashable {
                     "must be an environment variable's name (letters, digits, _), not a credential")
             }
             credentialVariable = variable
+        }
+        credentialFile = try reader.string("credentialFile")
+        if credentialVariable != nil, credentialFile != nil {
+            throw ConfigurationError(
+                key: reader.path("credentialFile"), "name either credentialVariable or credentialFile, not both")
         }
         if let seconds = try reader.number("timeoutSeconds", in: 0.001...600) {
             timeout = .milliseconds(Int64((seconds * 1000).rounded()))

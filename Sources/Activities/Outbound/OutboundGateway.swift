@@ -180,7 +180,7 @@ public struct OutboundProviders: Sendable {
             guard let baseURL = settings.baseURL else { continue }  // the file's check requires it
             let client = ProviderHTTPClient(
                 name: "\(channel.rawValue) provider", baseURL: baseURL,
-                credential: settings.credentialVariable.flatMap { environment[$0] }, timeout: settings.timeout)
+                credential: settings.credential(in: environment), timeout: settings.timeout)
             switch channel {
             case .email, .sms, .whatsapp, .linkedin: providers.messages[channel] = channel.httpMessageProvider(client)
             case .crm: providers.crm = HTTPCRMProvider(client: client)

@@ -70,7 +70,8 @@ public struct OutboundLedger: Sendable {
             guard
                 let row = try await connection.row(
                     """
-                    SELECT status, provider_message_id, detail FROM outbox WHERE idempotency_key = ?\(dialect.lockRows)
+                    SELECT status, provider_message_id, detail, counted_day FROM outbox
+                    WHERE idempotency_key = ?\(dialect.lockRows)
                     """, attempt.idempotencyKey)
             else { throw KeelError(.storage, "the outbox row of \(attempt.idempotencyKey) vanished") }
             let status = try OutboxStatus(row.get(0, as: String.self))
@@ -100,7 +101,8 @@ public struct OutboundLedger: Sendable {
                 try await update(.suppressed, detail: detail)
                 return .done(SendReceipt(status: .suppressed, idempotencyKey: attempt.idempotencyKey, detail: detail))
             }
-            if !status.isCounted, let sender = attempt.sender {
+            let counted = try row.get(3, as: String?.self) != nil
+            if !counted, let sender = attempt.sender {
                 let counter = [attempt.channel.rawValue, sender, attempt.day.description]
                 try await connection.execute(
                     """
@@ -119,6 +121,8 @@ public struct OutboundLedger: Sendable {
                 try await connection.execute(
                     "UPDATE send_counts SET sent = sent + 1 WHERE channel = ? AND sender = ? AND day = ?",
                     counter[0], counter[1], counter[2])
+                try await connection.execute(
+                    "UPDATE outbox SET counted_day = ? WHERE idempotency_key = ?", counter[2], attempt.idempotencyKey)
             }
             switch attempt.mode {
             case .shadow:
@@ -326,9 +330,6 @@ enum OutboxStatus: String, Sendable {
         case .pending, .held, .deferred, .sending, .failed: nil
         }
     }
-
-    /// Whether the send already counts against its sender's day.
-    var isCounted: Bool { self == .sending || self == .failed }
 }
 
 /// One row of the outbox.
