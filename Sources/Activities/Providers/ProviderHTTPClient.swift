@@ -72,6 +72,8 @@ public struct ProviderHTTPClient: Sendable {
             headers = response.headers
             answer = try await response.body.collect(upTo: Self.maximumResponseBytes)
         } catch {
+            // A cancelled attempt (worker shutdown, the workflow's cancel) stays a cancellation.
+            if Task.isCancelled { throw CancellationError() }
             throw ApplicationError(
                 "\(name) \(operation) got no answer: \(redacted(String(describing: error)))",
                 type: "ProviderUnreachable")
