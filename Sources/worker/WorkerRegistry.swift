@@ -20,6 +20,7 @@ enum WorkerRegistry {
     static func make(for database: WorkflowDatabase) throws -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.registerDiagnosticWorkflows()
+        registry.registerBusinessWorkflows()
         let effects: any DiagnosticEffects
         if let path = database.sqlitePath {
             effects = try SQLiteDiagnosticEffects(path: path)
