@@ -18,7 +18,11 @@ fi
 
 build_log=$(mktemp)
 swift build --build-tests 2>&1 | tee "$build_log"
-if grep -E '(^|: )warning: ' "$build_log" | grep -v '/.build/checkouts/' | grep -q .; then
+# Warnings in dependencies do not count: their sources (under .build/checkouts/) and their
+# manifests ("warning: 'swift-distributed-tracing': found 1 file(s) which are unhandled").
+if grep -E '(^|: )warning: ' "$build_log" | grep -v '/.build/checkouts/' \
+    | grep -v -E "^warning: '[^']+': " | grep -q . \
+    || grep -i -E "^warning: 'keel': " "$build_log" | grep -q .; then
     echo "error: the build has warnings (see above); Keel builds warning-free" >&2
     exit 1
 fi
