@@ -89,5 +89,22 @@ struct BusinessWorkflowCrashTests {
         let outbox = try await OutboundLedger(database: WorkflowDatabase(store: store)).outbox(runID: runID)
         #expect(outbox.count == 5 && outbox.allSatisfy { $0.status == "sent" })
         #expect(try await WorkerBinary.run(["replay", "acme"], database: db).status == 0)
+
+        // The evidence pack: exported, verified, and refused with one byte changed.
+        let packFile = scratch.directory.appendingPathComponent("acme-evidence.json")
+        let exported = try await WorkerBinary.run(["evidence", "acme", "--out", packFile.path], database: db)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let verified = try await WorkerBinary.run(["evidence", "verify", packFile.path])
+        #expect(verified.status == 0 && verified.stdout.contains("verified"), "\(verified.stderr)")
+        var bytes = try Data(contentsOf: packFile)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let target = try #require(text.range(of: "executive-lead"))
+        let offset = text.utf8.distance(from: text.utf8.startIndex, to: target.lowerBound)
+        bytes[offset] = UInt8(ascii: "E")
+        try bytes.write(to: packFile)
+        let refused = try await WorkerBinary.run(["evidence", "verify", packFile.path])
+        #expect(refused.status == 1 && refused.stderr.contains("record "), "\(refused.stdout) \(refused.stderr)")
+        let stdout = try await WorkerBinary.run(["evidence", "acme"], database: db)
+        #expect(stdout.status == 0 && stdout.stdout.contains("keel-evidence/1"))
     }
 }

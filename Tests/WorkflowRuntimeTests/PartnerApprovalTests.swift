@@ -199,6 +199,44 @@ struct PartnerApprovalTests {
         }
     }
 
+    @Test("the evidence pack of a compensated run: its history, approvals with who and from where, provider calls; a single changed byte anywhere is refused")
+    func evidencePack() async throws {
+        try await withEnvironment { env, ledger in
+            let handle = try await env.client.start(PartnerApproval.self, id: "partner-evidence", input: Self.input())
+            try await approve(env, handle, "manager-approval", role: "sales-manager")
+            let legal = try await pending(env, handle)
+            try await env.client.reject(legal.id, by: "lee", role: "legal", reason: "clause 4", origin: "cli@host-7")
+            _ = try await env.waitForClose(runID: handle.runID)
+
+            let pack = try await EvidencePack.export(workflowID: "partner-evidence", client: env.client, ledger: ledger)
+            #expect(pack.runID == handle.runID)
+            let kinds = pack.records.map(\.kind)
+            #expect(kinds.first == "run" && kinds.filter { $0 == "approval" }.count == 2)
+            #expect(kinds.filter { $0 == "providerCall" }.count == 3)
+            #expect(pack.records.contains { $0.summary.contains("compensationStarted") })
+            let rejected = try #require(pack.records.first { $0.summary.hasPrefix("legal-approval rejected") })
+            #expect(rejected.summary.contains("sha256=\(legal.request.payloadHash)"))
+            let text = String(decoding: try pack.encoded(), as: UTF8.self)
+            #expect(text.contains("cli@host-7") && text.contains("clause 4"))
+
+            let data = try pack.encoded()
+            #expect(try EvidencePack.verify(data) == pack)
+            // Flip one byte at many places: every change is caught, most by the record it lands in.
+            var caughtInRecord = 0
+            for offset in stride(from: 0, to: data.count, by: max(1, data.count / 400)) {
+                var changed = data
+                changed[offset] = changed[offset] == UInt8(ascii: "a") ? UInt8(ascii: "b") : UInt8(ascii: "a")
+                do {
+                    try EvidencePack.verify(changed)
+                    Issue.record("a change at byte \(offset) of \(data.count) was not caught")
+                } catch let error as EvidenceError {
+                    if error.description.hasPrefix("record ") { caughtInRecord += 1 }
+                }
+            }
+            #expect(caughtInRecord > 100)
+        }
+    }
+
     @Test("bad terms (a 1e308 revenue share) fail the run at once, naming the field, before anything is sent")
     func badTerms() async throws {
         try await withEnvironment { env, ledger in
