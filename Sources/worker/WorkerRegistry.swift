@@ -20,7 +20,6 @@ enum WorkerRegistry {
     static func make(for database: WorkflowDatabase) throws -> WorkflowRegistry {
         var registry = WorkflowRegistry()
         registry.registerDiagnosticWorkflows()
-        registry.registerBusinessWorkflows()
         let effects: any DiagnosticEffects
         if let path = database.sqlitePath {
             effects = try SQLiteDiagnosticEffects(path: path)
@@ -31,8 +30,9 @@ enum WorkerRegistry {
         }
         registry.registerDiagnosticActivities(effects: effects)
         do {
-            registry.registerOutboundActivities(
-                gateway: try OutboundGateway(database: database, configuration: try outboundConfiguration()))
+            let gateway = try OutboundGateway(database: database, configuration: try outboundConfiguration())
+            registry.registerOutboundActivities(gateway: gateway)
+            registry.registerBusinessWorkflows(database: database, gateway: gateway)
         } catch let error as ConfigurationError {
             throw KeelError(.invalidArgument, "KEEL_CONFIG: \(error)")
         }

@@ -22,9 +22,10 @@ struct PartnerApprovalTests {
         _ backend: StoreBackend = .sqlite, _ body: (TestWorkflowEnvironment, OutboundLedger) async throws -> Void
     ) async throws {
         try await backend.withStore { store in
-            let gateway = try OutboundGateway(database: WorkflowDatabase(store: store), configuration: .shadow)
+            let database = WorkflowDatabase(store: store)
+            let gateway = try OutboundGateway(database: database, configuration: .shadow)
             var registry = WorkflowRegistry()
-            registry.registerBusinessWorkflows()
+            registry.registerBusinessWorkflows(database: database, gateway: gateway)
             registry.registerOutboundActivities(gateway: gateway)
             let env = TestWorkflowEnvironment(registry: registry, store: store)
             defer { env.shutdown() }

@@ -185,3 +185,46 @@ extension JSONValue {
         self = try EvidencePack.decoder.decode(JSONValue.self, from: data)
     }
 }
+
+/// `evidence.attach`: exports the calling run's evidence pack so far and files it in the
+/// document store (`documents.upload`, through the gateway: shadow, it is kept in the outbox row).
+public struct AttachEvidencePack: Activity {
+    public static let name = "evidence.attach"
+
+    public struct Input: Codable, Sendable {
+        /// The document-store room (or folder) the pack goes to.
+        public var roomID: String
+        public init(roomID: String) { self.roomID = roomID }
+    }
+
+    public struct Output: Codable, Sendable, Hashable {
+        public var head: String
+        /// SHA-256 of the pack's canonical bytes, as filed.
+        public var sha256: String
+        public var records: Int
+        public var receipt: ProviderReceipt
+    }
+
+    let database: WorkflowDatabase
+    let gateway: OutboundGateway
+
+    public init(database: WorkflowDatabase, gateway: OutboundGateway) {
+        self.database = database
+        self.gateway = gateway
+    }
+
+    public func run(context: ActivityContext, input: Input) async throws -> Output {
+        let pack = try await EvidencePack.export(
+            workflowID: context.workflowID, client: WorkflowClient(database: database), ledger: gateway.ledger,
+            now: context.now)
+        let data = try pack.encoded()
+        let upload = DocumentUpload(
+            roomID: input.roomID, name: "evidence-\(context.workflowID).json", contentSHA256: EvidencePack.sha256(data),
+            content: String(decoding: data, as: UTF8.self))
+        let receipt = try await gateway.perform("documents.upload", on: .documents, upload, context: context) {
+            providers in
+            try await providers.documents?.upload(upload, idempotencyKey: context.idempotencyKey)
+        }
+        return Output(head: pack.head, sha256: upload.contentSHA256, records: pack.records.count, receipt: receipt)
+    }
+}

@@ -134,12 +134,17 @@ public struct DocumentUpload: Codable, Sendable, Hashable {
     public var contentSHA256: String
     /// Where the store fetches the content from.
     public var sourceURL: String?
+    /// Or the content itself, as text (an evidence pack, a rendered document).
+    public var content: String?
 
-    public init(roomID: String, name: String, contentSHA256: String, sourceURL: String? = nil) {
+    public init(
+        roomID: String, name: String, contentSHA256: String, sourceURL: String? = nil, content: String? = nil
+    ) {
         self.roomID = roomID
         self.name = name
         self.contentSHA256 = contentSHA256
         self.sourceURL = sourceURL
+        self.content = content
     }
 }
 
