@@ -348,5 +348,22 @@ extension SQLiteDriver {
                     changed_at  REAL NOT NULL
                 );
                 """#),
+        SchemaMigration(
+            name: "0013_cadences",
+            sql: #"""
+                -- Keel schema, version 13 (same number and meaning as PostgreSQL's 0013): outreach cadences as
+                -- data. Each registered version of a cadence document is kept; a running cadence read its
+                -- version when it started (the document is in its history), so a new version changes
+                -- only the cadences started after it.
+
+                CREATE TABLE cadences (
+                    cadence_id     TEXT NOT NULL,
+                    version        INTEGER NOT NULL,
+                    document       TEXT NOT NULL,
+                    sha256         TEXT NOT NULL,
+                    registered_at  REAL NOT NULL,
+                    PRIMARY KEY (cadence_id, version)
+                );
+                """#),
     ]
 }

@@ -32,7 +32,7 @@ enum WorkerRegistry {
         do {
             let gateway = try OutboundGateway(database: database, configuration: try outboundConfiguration())
             registry.registerOutboundActivities(gateway: gateway)
-            registry.registerBusinessWorkflows(database: database, gateway: gateway)
+            try registry.registerBusinessWorkflows(database: database, gateway: gateway)
         } catch let error as ConfigurationError {
             throw KeelError(.invalidArgument, "KEEL_CONFIG: \(error)")
         }

@@ -25,7 +25,7 @@ struct PartnerApprovalTests {
             let database = WorkflowDatabase(store: store)
             let gateway = try OutboundGateway(database: database, configuration: .shadow)
             var registry = WorkflowRegistry()
-            registry.registerBusinessWorkflows(database: database, gateway: gateway)
+            try registry.registerBusinessWorkflows(database: database, gateway: gateway)
             registry.registerOutboundActivities(gateway: gateway)
             let env = TestWorkflowEnvironment(registry: registry, store: store)
             defer { env.shutdown() }

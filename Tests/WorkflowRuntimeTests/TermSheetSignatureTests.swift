@@ -31,7 +31,7 @@ struct TermSheetSignatureTests {
             let gateway = try OutboundGateway(database: database, configuration: configuration, environment: ["K": "k"])
             var registry = WorkflowRegistry()
             registry.registerOutboundActivities(gateway: gateway)
-            registry.registerBusinessWorkflows(database: database, gateway: gateway)
+            try registry.registerBusinessWorkflows(database: database, gateway: gateway)
             let env = TestWorkflowEnvironment(registry: registry, store: store)
             defer { env.shutdown() }
             try await body(env, gateway.ledger)
