@@ -143,6 +143,43 @@ struct OutboundCLITests {
     }
 }
 
+extension OutboundCLITests {
+    @Test("cadence register, list and show; a document with a bad step exits 2 naming it and registers nothing")
+    func cadenceCommands() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let db = scratch.databaseURL
+        #expect(try await WorkerBinary.run(["migrate"], database: db).status == 0)
+        let good = scratch.directory.appendingPathComponent("short.json")
+        try Data(#"""
+            {"id": "short", "version": 1, "name": "Two e-mails", "closeOnDay": 4, "steps": [
+              {"day": 1, "channel": "email", "template": "a", "subject": "Hello {{firstName}}", "body": "Hi"},
+              {"day": 3, "channel": "email", "template": "b", "subject": "Again", "body": "Hi again"}]}
+            """#.utf8).write(to: good)
+        let registered = try await WorkerBinary.run(["cadence", "register", good.path], database: db)
+        #expect(registered.status == 0 && registered.stdout.contains("registered cadence short version 1"))
+        let again = try await WorkerBinary.run(["cadence", "register", good.path], database: db)
+        #expect(again.status == 0 && again.stdout.contains("unchanged"))
+        let bad = scratch.directory.appendingPathComponent("bad.json")
+        try Data(#"""
+            {"id": "short", "version": 2, "closeOnDay": 4, "steps": [
+              {"day": 1, "channel": "email", "template": "a", "subject": "s", "body": "b"},
+              {"day": 2, "channel": "email", "template": "b", "body": "no subject"}]}
+            """#.utf8).write(to: bad)
+        let refused = try await WorkerBinary.run(["cadence", "register", bad.path], database: db)
+        #expect(refused.status == 2 && refused.stderr.contains("steps[1].subject"), "\(refused.stderr)")
+        let list = try await WorkerBinary.run(["cadence", "list"], database: db)
+        #expect(list.stdout.contains("outreach-21") && list.stdout.contains("Two e-mails"))
+        let listed = try await WorkerBinary.run(["cadence", "list", "--json"], database: db)
+        let versions = try JSONDecoder().decode([CadenceDocument].self, from: Data(listed.stdout.utf8))
+        #expect(versions.map { "\($0.id)@\($0.version)" } == ["outreach-21@1", "short@1"])
+        let shown = try await WorkerBinary.run(["cadence", "show", "short", "--json"], database: db)
+        let document = try JSONDecoder().decode(CadenceDocument.self, from: Data(shown.stdout.utf8))
+        #expect(document.version == 1 && document.steps.count == 2)
+        #expect(try await WorkerBinary.run(["cadence", "show", "short", "--version", "2"], database: db).status == 3)
+    }
+}
+
 /// A JSON value of the outbox's rows (text, number, or null), for reading `--json` output.
 enum AnyCodableValue: Decodable {
     case text(String), number(Double), null
