@@ -107,4 +107,16 @@ struct BusinessWorkflowCrashTests {
         let stdout = try await WorkerBinary.run(["evidence", "acme"], database: db)
         #expect(stdout.status == 0 && stdout.stdout.contains("keel-evidence/1"))
     }
+
+    @Test("worker demo runs everything — the crash, approvals, long processes and the four business workflows — and prints every OK line",
+          .timeLimit(.minutes(2)))
+    func demo() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let output = try await WorkerBinary.run(["demo", "--database", scratch.databaseURL])
+        #expect(output.status == 0, "\(output.stdout)\n\(output.stderr)")
+        let oks = output.stdout.split(separator: "\n").filter { $0.hasPrefix("OK: ") }
+        #expect(oks.count == 4, "\(output.stdout)")
+        #expect(output.stdout.contains("worker approve") && output.stdout.contains("stage close-preparation"))
+    }
 }

@@ -103,25 +103,26 @@ struct OutboundTests {
         let server = try await LoopbackHTTPServer.start { request in
             switch request.attemptOfKey {
             case 1: LoopbackHTTPServer.Response(status: 503, body: #"{"message": "try later"}"#)
-            case 2: LoopbackHTTPServer.Response(status: 200, body: #"{"id": "too-late"}"#, delay: .seconds(2))
+            case 2: LoopbackHTTPServer.Response(status: 200, body: #"{"id": "too-late"}"#, delay: .seconds(10))
             default: .accepted(id: "prov-42")
             }
         }
         defer { Task { await server.shutdown() } }
-        try await withEnvironment(.sqlite, configuration: Self.liveEmail(server, timeout: .milliseconds(300))) { env, ledger in
+        try await withEnvironment(.sqlite, configuration: Self.liveEmail(server, timeout: .seconds(2))) { env, ledger in
             let handle = try await env.client.start(
                 DiagnosticSend.self, id: "retried", input: .init(messages: [Self.email("bob@x.example")]))
             let receipt = try #require(try await env.result(of: handle, as: DiagnosticSend.self).first)
             #expect(receipt.status == .sent && receipt.providerMessageID == "prov-42")
             let requests = server.requests
-            #expect(requests.count == 3)
+            // 503, timeout, 200 — a loaded machine may time out once more; every attempt has the same key.
+            #expect(requests.count >= 3)
             #expect(requests.allSatisfy { $0.idempotencyKey == receipt.idempotencyKey })
             #expect(requests.allSatisfy { $0.method == "POST" && $0.path == "/v1/emails" })
             #expect(requests.allSatisfy { $0.headers["authorization"] == "Bearer \(Self.secret)" })
             let body = try JSONSerialization.jsonObject(with: Data(requests[0].body.utf8)) as? [String: String]
             #expect(body == ["from": "ann@acme.example", "to": "bob@x.example", "subject": "Hello", "body": "Hi there"])
             let row = try #require(try await ledger.outboxEntry(receipt.idempotencyKey))
-            #expect(row.status == "sent" && row.providerMessageID == "prov-42" && row.attempts == 3)
+            #expect(row.status == "sent" && row.providerMessageID == "prov-42" && row.attempts == requests.count)
             #expect(try await ledger.outbox().count == 1)
         }
     }

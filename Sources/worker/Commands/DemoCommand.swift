@@ -1,3 +1,4 @@
+import Activities
 import ArgumentParser
 import Foundation
 import GRDB
@@ -14,7 +15,7 @@ struct DemoCommand: AsyncParsableCommand {
             "Run diagnostics.sequence in a worker process, SIGKILL the worker mid-run, restart it, and show the "
             + "run finish with every effect recorded once; then approve one diagnostics.approval run and "
             + "reject another, which compensates; then a parent with three children and a counter that "
-            + "continues as new."
+            + "continues as new; then the four business workflows, their approvals decided by the demo."
     )
 
     @Option(help: "Database URL (default: a new SQLite file in a temporary directory).")
@@ -71,8 +72,11 @@ struct DemoCommand: AsyncParsableCommand {
         )
         let approvalsOK = try await demonstrateApprovals(client: client, store: store, path: path)
         let longProcessesOK = try await demonstrateLongProcesses(client: client, store: store)
+        let businessOK = try await BusinessDemo(
+            client: client, ledger: try OutboundLedger(database: WorkflowDatabase(store: store))
+        ).run()
         let status = try await worker.stop()
-        print("11. stopped the worker with SIGTERM (exit status \(status))\n")
+        print("13. stopped the worker with SIGTERM (exit status \(status))\n")
 
         let history = try await store.history(runID: handle.runID)
         print("Activity completions (attempt > 1 = retried after the crash, with the same idempotency key):")
@@ -105,7 +109,12 @@ struct DemoCommand: AsyncParsableCommand {
             longProcessesOK
                 ? "OK: the parent got its three children's results; the counter's total is exact across its runs."
                 : "FAILED: the parent or the counter did not end as expected.")
-        if !ok || !approvalsOK || !longProcessesOK { throw ExitCode.failure }
+        print(
+            businessOK
+                ? "OK: partner approval activated, DD went to close preparation, the term sheet was signed, the "
+                    + "cadence exited on the reply."
+                : "FAILED: a business workflow did not end as expected.")
+        if !ok || !approvalsOK || !longProcessesOK || !businessOK { throw ExitCode.failure }
     }
 
     /// A `diagnostics.parent` with three children, and a `diagnostics.counter` fed 120 signals
