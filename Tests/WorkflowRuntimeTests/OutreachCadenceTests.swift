@@ -165,6 +165,31 @@ struct OutreachCadenceTests {
         }
     }
 
+    @Test("two cadences over one sending domain's daily limit of 1: the second lead's day-1 e-mail waits for the next day")
+    func dailyLimit() async throws {
+        let limited = OutboundConfiguration(channels: [.email: ChannelConfiguration(dailyLimit: 1)])
+        try await withEnvironment(limited) { env, ledger, _ in
+            var second = Self.lead
+            second.email = "kim@other.example"
+            second.linkedInURL = nil
+            var lead = Self.lead
+            lead.linkedInURL = nil
+            let first = try await env.client.start(OutreachCadence.self, id: "lead-l1", input: Self.input(lead))
+            try await env.runUntilIdle()
+            let other = try await env.client.start(OutreachCadence.self, id: "lead-l2", input: Self.input(second))
+            try await env.runUntilIdle()
+            #expect(try await ledger.outbox(runID: other.runID).first?.status == "deferred")
+            try await env.client.signal(workflowID: "lead-l1", name: "reply", value: Empty())
+            try await env.client.signal(workflowID: "lead-l2", name: "reply", value: Empty())
+            _ = try await env.result(of: first, as: OutreachCadence.self)
+            let output = try await env.result(of: other, as: OutreachCadence.self)
+            #expect(output.steps == ["day 1 day1-1-intro: shadowed"])
+            #expect(try await ledger.sendCounts().map { "\($0.day) \($0.sent)" }.sorted() == [
+                "2027-01-15 1", "2027-01-16 1",
+            ])
+        }
+    }
+
     @Test("cadences as data: a new version is used by new runs only; a changed version must be a new number")
     func versions() async throws {
         try await withEnvironment { env, _, library in
