@@ -2,7 +2,7 @@ import Foundation
 import WorkflowRuntime
 import Workflows
 
-/// The peers' workloads W1-W4 (README: Performance), run against an in-process worker.
+/// The peers' workloads W1-W5 (README: Performance), run against an in-process worker.
 struct Workloads {
     static let startConcurrency = 100
     static let resultConcurrency = 200
@@ -116,6 +116,42 @@ struct Workloads {
         return LatencySummary.metrics(samples)
     }
 
+    /// W5: N `WaitSignal` runs started as fast as 100 in flight allow (at most 300 s); then,
+    /// once the process is quiet (under 5 % of a core for 2 s, at most 60 s), its resident
+    /// memory; then all signalled (100 in flight) while every result is awaited.
+    func manyWaiting(n: Int) async throws -> [String: Double] {
+        let begin = ContinuousClock.now
+        var handles: [WorkflowHandle] = []
+        handles.reserveCapacity(n)
+        try await withThrowingTaskGroup(of: WorkflowHandle.self) { group in
+            for index in 0..<n where ContinuousClock.now - begin < .seconds(300) {
+                if index >= Self.startConcurrency, let handle = try await group.next() { handles.append(handle) }
+                group.addTask {
+                    try await client.start(DiagnosticWaitSignal.self, id: "\(prefix)-w5-\(index)", input: .null)
+                }
+            }
+            for try await handle in group { handles.append(handle) }
+        }
+        let startSeconds = (ContinuousClock.now - begin).seconds
+        let settleSeconds = try await ProcessUsage.waitUntilQuiet()
+        let rss = ProcessUsage.residentMegabytes()
+        let drainBegin = ContinuousClock.now
+        try await forEach(Array(handles.enumerated()), concurrency: Self.startConcurrency) { index, handle in
+            try await client.signal(workflowID: handle.workflowID, name: "go", value: JSONValue.number(Double(index)))
+            let result = try await client.result(of: handle, as: DiagnosticWaitSignal.self)
+            guard result == .number(Double(index)) else {
+                throw BenchmarkError("W5 run \(handle.workflowID) returned \(result)")
+            }
+        }
+        let drain = (ContinuousClock.now - drainBegin).seconds
+        return [
+            "started": Double(handles.count), "start_s": startSeconds,
+            "starts_per_s": Double(handles.count) / startSeconds,
+            "settle_s": settleSeconds, "worker_rss_mb": rss, "drain_s": drain,
+            "drain_per_s": Double(handles.count) / drain,
+        ].mapValues { ($0 * 1000).rounded() / 1000 }
+    }
+
     private func forEach<T: Sendable>(
         _ items: [T], concurrency: Int, _ body: @escaping @Sendable (T) async throws -> Void
     ) async throws {
@@ -126,6 +162,50 @@ struct Workloads {
             }
             try await group.waitForAll()
         }
+    }
+}
+
+/// This process's CPU time and resident memory, from `/proc/self`.
+enum ProcessUsage {
+    /// CPU seconds (user + system) used so far.
+    static func cpuSeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// VmRSS in MiB.
+    static func residentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes / 1024
+    }
+
+    /// Waits until the process used under 5 % of a core for 2 s (at most 60 s). - Returns: the seconds waited.
+    static func waitUntilQuiet() async throws -> Double {
+        let begin = ContinuousClock.now
+        var quietSince: ContinuousClock.Instant?
+        var last = cpuSeconds()
+        while ContinuousClock.now - begin < .seconds(60) {
+            try await Task.sleep(for: .milliseconds(250))
+            let now = cpuSeconds()
+            let busy = (now - last) / 0.25
+            last = now
+            if busy < 0.05 {
+                let since = quietSince ?? ContinuousClock.now
+                quietSince = since
+                if ContinuousClock.now - since >= .seconds(2) { break }
+            } else {
+                quietSince = nil
+            }
+        }
+        return (ContinuousClock.now - begin).seconds
     }
 }
 

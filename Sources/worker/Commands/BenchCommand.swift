@@ -4,23 +4,25 @@ import KeelCLI
 import Logging
 import WorkflowRuntime
 
-/// `worker bench W1|W2|W3|W4|W4S`: the peers' workloads against an in-process worker; prints one JSON record.
+/// `worker bench W1|W2|W3|W4|W4S|W5`: the peers' workloads against an in-process worker; prints one JSON record.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract:
             "Run a benchmark workload (W1 throughput, W2 latency, W3 signal latency, W4 timer lateness, W4S "
-            + "schedule tick lateness) with an in-process worker and print one JSON line in the peers' record format."
+            + "schedule tick lateness, W5 many waiting workflows) with an in-process worker and print one JSON "
+            + "line in the peers' record format."
     )
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
-        case W1, W2, W3, W4, W4S
+        case W1, W2, W3, W4, W4S, W5
     }
 
-    @Argument(help: "W1, W2, W3, W4 or W4S.")
+    @Argument(help: "W1, W2, W3, W4, W4S or W5.")
     var workload: Workload
 
-    @Option(help: "Workflows (default: 1000 for W1, 100 for W2 and W3, 200 for W4, 30 ticks for W4S).")
+    @Option(
+        help: "Workflows (default: 1000 for W1, 100 for W2 and W3, 200 for W4, 30 ticks for W4S, 10000 for W5).")
     var n: Int?
 
     @Option(
@@ -31,7 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
     var results: String?
 
     func run() async throws {
-        let count = n ?? [.W1: 1000, .W4: 200, .W4S: 30][workload] ?? 100
+        let count = n ?? [.W1: 1000, .W4: 200, .W4S: 30, .W5: 10_000][workload] ?? 100
         guard count > 0 else { throw ValidationError("--n must be positive") }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "keel-bench-\(UInt32.random(in: 0...UInt32.max))")
@@ -68,6 +70,7 @@ struct BenchCommand: AsyncParsableCommand {
                 case .W3: return try await workloads.signalLatency(n: count)
                 case .W4: return try await workloads.timerLateness(n: count)
                 case .W4S: return try await workloads.tickLateness(n: count)
+                case .W5: return try await workloads.manyWaiting(n: count)
                 }
             }
             metrics["setup_s"] = (setupSeconds * 1000).rounded() / 1000
