@@ -9,7 +9,7 @@ await KeelCLI.main(
     extraCommands: [
         DemoCommand.self, BenchCommand.self, OutboxCommand.self, SuppressCommand.self, UnsuppressCommand.self,
         SuppressionsCommand.self, LimitsCommand.self, EmergencyStopCommand.self, ConfigCommand.self,
-        EvidenceCommand.self, CadenceCommand.self,
+        EvidenceCommand.self, CadenceCommand.self, ChaosCommand.self,
     ]
 ) { database in
     try WorkerRegistry.make(for: database)
