@@ -48,10 +48,12 @@ struct BusinessWorkflowCrashTests {
         }
         /// Waits until the run pauses at `stage`, then SIGKILLs the worker and starts another.
         func killAt(_ stage: String, _ worker: Daemon) async throws -> Daemon {
-            _ = try await eventually("the run waiting at \(stage)", timeout: .seconds(30)) {
-                try await client.describe(workflowID: "acme").run.stage == stage ? true : nil
+            // Paused there: at the stage with no activity in flight (a kill mid-send would send
+            // again, with the same key — allowed, but this test asks for each key exactly once).
+            _ = try await eventually("the run waiting at \(stage)", timeout: .seconds(30)) { () async throws -> Bool? in
+                let described = try await client.describe(workflowID: "acme")
+                return described.run.stage == stage && described.pending.activities.isEmpty ? true : nil
             }
-            try await Task.sleep(for: .milliseconds(200))  // the task that set the stage has committed its sends
             await worker.kill()
             return try await startWorker()
         }
@@ -174,10 +176,12 @@ struct BusinessWorkflowCrashTests {
 
         /// Waits until `id` pauses at `stage`, then SIGKILLs the worker and starts another.
         func kill(_ id: String, at stage: String) async throws {
-            _ = try await eventually("\(id) at \(stage)", timeout: .seconds(30)) {
-                (try? await self.client.describe(workflowID: id).run.stage) == stage ? true : nil  // it may not exist yet
+            // Paused there: at the stage with no activity in flight (a kill mid-send would send
+            // again, with the same key — allowed, but these tests ask for each key exactly once).
+            _ = try await eventually("\(id) at \(stage)", timeout: .seconds(30)) { () async throws -> Bool? in
+                guard let described = try? await self.client.describe(workflowID: id) else { return nil }  // not yet
+                return described.run.stage == stage && described.pending.activities.isEmpty ? true : nil
             }
-            try await Task.sleep(for: .milliseconds(200))
             try await restartWorker()
         }
 
