@@ -104,7 +104,7 @@ struct TermSheetSignatureTests {
                 "POST /v1/signature-requests", "GET /v1/signature-requests/sr-1", "GET /v1/signature-requests/sr-1",
                 "GET /v1/signature-requests/sr-1",
             ])
-            let created = try JSONDecoder().decode(SignatureRequest.self, from: Data(server.requests[0].body.utf8))
+            let created = try JSONDecoder.keel.decode(SignatureRequest.self, from: Data(server.requests[0].body.utf8))
             #expect(created.documentSHA256 == Self.sha256(Self.terms))
         }
     }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import WorkflowRuntime
 
@@ -90,10 +89,7 @@ public struct CadenceDocument: Codable, Sendable, Hashable {
 
     /// SHA-256 of the document's canonical JSON: what a registered version is compared by.
     public var sha256: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(self)) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        ((try? JSONEncoder.keel.encode(self)) ?? Data()).sha256Hex
     }
 
     /// The default 21-day cadence: e-mails on days 1, 5, 10 and 17 (the break-up), LinkedIn on

@@ -21,10 +21,9 @@ public struct CadenceLibrary: Sendable {
     @discardableResult
     public func register(_ document: CadenceDocument, now: Date = Date()) async throws -> Bool {
         try document.validate()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let text = String(decoding: try encoder.encode(document), as: UTF8.self)
-        let sha = document.sha256
+        let canonical = try JSONEncoder.keel.encode(document)
+        let text = String(decoding: canonical, as: UTF8.self)
+        let sha = canonical.sha256Hex  // = document.sha256, from the bytes already encoded
         return try await driver.write { connection, _ in
             if let existing = try await connection.row(
                 "SELECT sha256 FROM cadences WHERE cadence_id = ? AND version = ?", document.id, document.version)

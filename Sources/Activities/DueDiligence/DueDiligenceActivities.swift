@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import WorkflowRuntime
 
@@ -140,7 +139,7 @@ public struct DraftICMemo: Activity {
         let text = lines.joined(separator: "\n")
         return ICMemo(
             dealID: input.dealID, riskRegister: register, valuationImpactPercent: impact, text: text,
-            sha256: SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined())
+            sha256: Data(text.utf8).sha256Hex)
     }
 }
 

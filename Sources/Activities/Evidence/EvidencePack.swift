@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import WorkflowRuntime
 
@@ -130,9 +129,7 @@ public struct EvidencePack: Codable, Sendable, Hashable {
         return decoder
     }()
 
-    static func sha256(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
-    }
+    static func sha256(_ data: Data) -> String { data.sha256Hex }
 }
 
 /// One hash-chained record of an ``EvidencePack``.

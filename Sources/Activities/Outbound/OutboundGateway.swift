@@ -148,7 +148,7 @@ public struct OutboundGateway: Sendable {
     }
 
     private static func json(_ value: some Encodable) throws -> String {
-        String(decoding: try JSONEncoder.sorted.encode(value), as: UTF8.self)
+        String(decoding: try JSONEncoder.keel.encode(value), as: UTF8.self)
     }
 }
 

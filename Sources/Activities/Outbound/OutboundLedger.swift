@@ -75,19 +75,23 @@ public struct OutboundLedger: Sendable {
                     """, attempt.idempotencyKey)
             else { throw KeelError(.storage, "the outbox row of \(attempt.idempotencyKey) vanished") }
             let status = try OutboxStatus(row.get(0, as: String.self))
+            // The day the send was counted on, if it was: written with the row's status, so a
+            // send held or deferred after it was counted is not counted again.
+            var countedDay: String? = try row.get(3)
             func update(_ status: OutboxStatus, detail: String? = nil) async throws {
                 try await connection.execute(
                     """
-                    UPDATE outbox SET status = ?, detail = ?, attempts = attempts + 1, updated_at = ?
+                    UPDATE outbox SET status = ?, detail = ?, counted_day = ?, attempts = attempts + 1, updated_at = ?
                     WHERE idempotency_key = ?
-                    """, status.rawValue, detail, attempt.now, attempt.idempotencyKey)
+                    """, status.rawValue, detail, countedDay, attempt.now, attempt.idempotencyKey)
             }
             if let final = status.sendStatus {  // an earlier attempt finished it: repeat its answer
-                try await update(status, detail: try row.get(2))
+                let detail: String? = try row.get(2)
+                try await update(status, detail: detail)
                 return .done(
                     SendReceipt(
                         status: final, idempotencyKey: attempt.idempotencyKey, providerMessageID: try row.get(1),
-                        detail: try row.get(2)))
+                        detail: detail))
             }
             if let reason = try await Self.emergencyStopReason(connection) {
                 try await update(.held, detail: "emergency stop: \(reason)")
@@ -101,28 +105,25 @@ public struct OutboundLedger: Sendable {
                 try await update(.suppressed, detail: detail)
                 return .done(SendReceipt(status: .suppressed, idempotencyKey: attempt.idempotencyKey, detail: detail))
             }
-            let counted = try row.get(3, as: String?.self) != nil
-            if !counted, let sender = attempt.sender {
-                let counter = [attempt.channel.rawValue, sender, attempt.day.description]
+            if countedDay == nil, let sender = attempt.sender {
+                let (channel, day) = (attempt.channel.rawValue, attempt.day.description)
                 try await connection.execute(
                     """
                     INSERT INTO send_counts (channel, sender, day, sent) VALUES (?, ?, ?, 0)
                     ON CONFLICT (channel, sender, day) DO NOTHING
-                    """, counter[0], counter[1], counter[2])
+                    """, channel, sender, day)
                 let sent =
                     try await connection.row(
                         "SELECT sent FROM send_counts WHERE channel = ? AND sender = ? AND day = ?\(dialect.lockRows)",
-                        counter[0], counter[1], counter[2])?.get(0, as: Int.self) ?? 0
+                        channel, sender, day)?.get(0, as: Int.self) ?? 0
                 if let limit = attempt.dailyLimit, sent >= limit {
-                    try await update(
-                        .deferred, detail: "\(sender) reached its limit of \(limit) on \(attempt.day)")
+                    try await update(.deferred, detail: "\(sender) reached its limit of \(limit) on \(attempt.day)")
                     return .overLimit(limit: limit)
                 }
                 try await connection.execute(
                     "UPDATE send_counts SET sent = sent + 1 WHERE channel = ? AND sender = ? AND day = ?",
-                    counter[0], counter[1], counter[2])
-                try await connection.execute(
-                    "UPDATE outbox SET counted_day = ? WHERE idempotency_key = ?", counter[2], attempt.idempotencyKey)
+                    channel, sender, day)
+                countedDay = day
             }
             switch attempt.mode {
             case .shadow:
@@ -436,13 +437,4 @@ public struct EmergencyStop: Sendable, Hashable, Codable {
     public var reason: String?
     public var changedBy: String?
     public var changedAt: Date?
-}
-
-extension JSONEncoder {
-    /// Sorted keys: the same message encodes to the same text.
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return encoder
-    }
 }

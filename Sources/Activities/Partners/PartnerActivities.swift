@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import WorkflowRuntime
 
@@ -100,7 +99,7 @@ public struct TermSheet: Codable, Sendable, Hashable {
     public init(version: Int, text: String) {
         self.version = version
         self.text = text
-        self.sha256 = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.sha256 = Data(text.utf8).sha256Hex
     }
 }
 

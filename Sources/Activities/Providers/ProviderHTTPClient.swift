@@ -38,7 +38,7 @@ public struct ProviderHTTPClient: Sendable {
     /// POSTs `body` as JSON to `path` under the base URL. - Returns: the provider's id for it, if it gave one.
     /// - Throws: ``ApplicationError`` typed `ProviderUnavailable`, `ProviderRejected` or `ProviderUnreachable`.
     public func post<Body: Encodable>(_ path: String, _ body: Body, idempotencyKey: String) async throws -> String? {
-        try await request(.POST, path, body: try JSONEncoder.sorted.encode(body), idempotencyKey: idempotencyKey).id
+        try await request(.POST, path, body: try JSONEncoder.keel.encode(body), idempotencyKey: idempotencyKey).id
     }
 
     /// GETs `path` under the base URL (a status, read without side effects).

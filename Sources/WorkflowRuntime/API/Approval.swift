@@ -29,7 +29,7 @@ public struct ApprovalRequest: Sendable, Hashable, Codable {
 
     /// Lowercase hex SHA-256 of the payload's bytes.
     public static func hash(of payload: Payload) -> String {
-        SHA256.hash(data: payload.data).map { String(format: "%02x", $0) }.joined()
+        payload.data.sha256Hex
     }
 
     /// The id of the approval requested by operation `seq` of run `runID`: the same on every replay.
@@ -84,5 +84,13 @@ public struct PendingApproval: Sendable {
     /// - Throws: ``WorkflowCancelledError`` when the run is cancelled first.
     public func decision() async throws -> ApprovalDecision {
         try await context.decision(of: self)
+    }
+}
+
+extension Data {
+    /// Lowercase hex SHA-256 of the bytes: what approvals, term sheets, memos, cadences and
+    /// evidence packs bind to.
+    package var sha256Hex: String {
+        SHA256.hash(data: self).map { String(format: "%02x", $0) }.joined()
     }
 }

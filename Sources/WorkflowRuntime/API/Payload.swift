@@ -144,7 +144,7 @@ public struct Payload: Sendable, Hashable, Codable, CustomStringConvertible {
 extension JSONEncoder {
     /// The encoder Keel uses for payloads and stored attributes: keys sorted, dates as ISO-8601
     /// text in UTC with milliseconds (`2026-12-03T09:30:00.250Z`).
-    static var keel: JSONEncoder {
+    package static var keel: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -158,7 +158,7 @@ extension JSONEncoder {
 extension JSONDecoder {
     /// Decodes what ``JSONEncoder/keel`` writes; dates also as milliseconds since 1970 (as earlier
     /// versions wrote them) and as ISO-8601 text without fractional seconds.
-    static var keel: JSONDecoder {
+    package static var keel: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()

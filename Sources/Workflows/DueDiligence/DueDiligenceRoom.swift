@@ -199,8 +199,7 @@ public struct DueDiligenceRoom: Workflow {
             timeout: reviewTimeout)
         guard decision.isApproved else {
             try await context.setStage("rejected")
-            throw BusinessOutcome.notApproved(
-                "the IC review", EscalatingApproval.Result(decision: decision, escalated: false))
+            throw BusinessOutcome.notApproved("the IC review", decision)
         }
         try await context.setStage("close-preparation")
         _ = try await context.execute(

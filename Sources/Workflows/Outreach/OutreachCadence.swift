@@ -1,5 +1,4 @@
 import Activities
-import Crypto
 import Foundation
 import WorkflowRuntime
 
@@ -187,10 +186,7 @@ public struct OutreachCadence: Workflow {
     }
 
     static func previewHash(_ drafts: [Draft]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = (try? encoder.encode(drafts)) ?? Data()
-        return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        ((try? JSONEncoder.keel.encode(drafts)) ?? Data()).sha256Hex
     }
 }
 

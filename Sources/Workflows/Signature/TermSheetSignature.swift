@@ -113,8 +113,7 @@ public struct TermSheetSignature: Workflow {
                 approvers: input.approvers ?? ["role:legal"], timeout: expiry)
             guard approval.isApproved else {
                 try await context.setStage("rejected")
-                throw BusinessOutcome.notApproved(
-                    "the terms approval", EscalatingApproval.Result(decision: approval, escalated: false))
+                throw BusinessOutcome.notApproved("the terms approval", approval)
             }
 
             try await context.setStage("awaiting-signature")

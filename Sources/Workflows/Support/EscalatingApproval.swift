@@ -37,12 +37,18 @@ struct BusinessOutcome {
         ApplicationError(message, type: type, nonRetryable: true)
     }
 
-    /// The error for an approval that was not given.
+    /// The error for an escalating approval that was not given.
     static func notApproved(_ step: String, _ result: EscalatingApproval.Result) -> ApplicationError {
-        let decision = result.decision
+        notApproved(step, result.decision, escalated: result.escalated)
+    }
+
+    /// The error for an approval that was not given.
+    static func notApproved(_ step: String, _ decision: ApprovalDecision, escalated: Bool = false)
+        -> ApplicationError
+    {
         let by = decision.decidedBy.map { " by \($0)" } ?? ""
         let note = decision.note.map { ": \($0)" } ?? ""
-        let escalated = result.escalated ? " (after escalation)" : ""
+        let escalated = escalated ? " (after escalation)" : ""
         return decision.outcome == .expired
             ? ended("ApprovalExpired", "\(step) expired\(escalated) and counts as a rejection")
             : ended("ApprovalRejected", "\(step) rejected\(by)\(escalated)\(note)")
