@@ -9,8 +9,9 @@ import WorkflowRuntime
 /// transactions, migrations and the notification listener.
 ///
 /// Work is claimed with `FOR UPDATE SKIP LOCKED` and leases; operations that touch a run lock its
-/// row first (`FOR UPDATE`). After each commit that creates work, the transaction sends
-/// `NOTIFY keel_events`; every process listens on that channel and wakes its workers at once
+/// row first (`FOR UPDATE`). Writes are group-committed (``GroupCommit``): under load, writes of
+/// many runs share one transaction. A transaction that creates work sends `NOTIFY keel_events`
+/// once for all its writes; every process listens on that channel and wakes its workers at once
 /// (polling remains as a safety net). When the server restarts or a connection drops, the pool
 /// reconnects and the listener resubscribes.
 ///
@@ -22,14 +23,21 @@ package final class PostgresDriver: SQLDriver {
     package let client: PostgresClient
     package var dialect: SQLDialect { .postgres }
     let logger: Logger
+    private let groupCommit: GroupCommit
     private static let channel = "keel_events"
 
     /// - Parameters:
     ///   - configuration: server, credentials and pool size (see README: each worker uses up to
     ///     `maximumConnections` connections, plus one for LISTEN).
     package init(configuration: PostgresClient.Configuration, logger: Logger) {
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
         self.logger = logger
+        // Lanes leave most of the pool to claims, reads and activities.
+        groupCommit = GroupCommit(
+            maximumLanes: max(1, configuration.options.maximumConnections / 4), maximumBatch: 64, logger: logger,
+            run: { work in try await client.withLiveConnection(work) },
+            notify: { connection, notifications in try await Self.send(notifications, on: connection, logger: logger) })
     }
 
     /// Runs the connection pool and the LISTEN loop until cancelled.
@@ -77,14 +85,14 @@ package final class PostgresDriver: SQLDriver {
 
     // MARK: - Transactions
 
-    /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
+    /// Runs `body` in the next group commit (``GroupCommit``); after it commits, wakes waiters
+    /// here and (by NOTIFY) elsewhere.
     package func runTransaction(
         _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
     ) async throws -> any Sendable {
-        let logger = self.logger
-        return try await withTransaction { connection, notifications in
-            try await body(PostgresSQLConnection(connection: connection, logger: logger), &notifications)
-        }
+        let (value, notifications) = try await mapErrors { try await groupCommit.write(body) }
+        notifications.deliver(to: notifier)
+        return value
     }
 
     package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws
@@ -120,20 +128,27 @@ package final class PostgresDriver: SQLDriver {
         try await connection.withTransaction(logger: logger) { connection -> (T, StoreNotifications) in
             var notifications = StoreNotifications()
             let value = try await body(connection, &notifications)
-            var payloads = notifications.topics.map { topic in
-                switch topic {
-                case .workflowTasks: "w"
-                case .activityTasks: "a"
-                case .timers: "t"
-                }
-            }
-            payloads += notifications.closedRuns.map { "c:\($0)" }
-            if !payloads.isEmpty {
-                try await connection.query(
-                    "SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
-            }
+            try await send(notifications, on: connection, logger: logger)
             return (value, notifications)
         }
+    }
+
+    /// One `NOTIFY keel_events` per distinct payload of `notifications`, in one statement; other
+    /// processes' listeners wake their waiters when the transaction commits.
+    fileprivate static func send(
+        _ notifications: StoreNotifications, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        var payloads = notifications.topics.sorted { $0.rawValue < $1.rawValue }.map { topic in
+            switch topic {
+            case .workflowTasks: "w"
+            case .activityTasks: "a"
+            case .timers: "t"
+            }
+        }
+        payloads += Set(notifications.closedRuns).sorted().map { "c:\($0)" }
+        guard !payloads.isEmpty else { return }
+        try await connection.query(
+            "SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
     }
 
     /// Runs `body` with a pooled connection, outside a transaction (as ``withTransaction(_:)``, it fails

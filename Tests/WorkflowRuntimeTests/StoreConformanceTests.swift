@@ -134,6 +134,28 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("concurrent writes that fail take none of the others down", arguments: StoreBackend.allCases)
+    func concurrentFailuresAreIsolated(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            // Sixty writes at once share transactions (group commit): every third one targets a
+            // workflow that does not exist and must fail alone, while all the others land.
+            let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+                for index in 0..<60 {
+                    group.addTask {
+                        let target = index % 3 == 0 ? "missing-\(index)" : "w"
+                        let request = SignalRequest(workflowID: target, name: "s\(index)", requestID: "r\(index)", now: t0)
+                        return (index, (try? await store.signal(request)) != nil)
+                    }
+                }
+                return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+            }
+            #expect(outcomes.filter { $0.value }.keys.sorted() == (0..<60).filter { $0 % 3 != 0 })
+            let delivered = try await store.pendingWork(runID: run.runID).inbox.map(\.kind)
+            #expect(delivered.count == 40 && Set(delivered) == ["signalReceived"])
+        }
+    }
+
     @Test("a task may not close the run over a signal it has not seen", arguments: StoreBackend.allCases)
     func completionRefusedOverUnprocessedSignal(backend: StoreBackend) async throws {
         try await backend.withStore { store in

@@ -1,0 +1,185 @@
+import Logging
+import PostgresNIO
+import Synchronization
+import WorkflowRuntime
+
+/// Group commit for PostgreSQL: writes of any runs that arrive while every lane is busy wait
+/// together and are committed in one transaction, in arrival order, so the server syncs its log
+/// and takes the notification lock once for all of them.
+///
+/// A lane is one connection committing one batch at a time. While fewer than
+/// ``maximumLanes`` lanes are busy a write starts a lane at once, so an idle store answers a
+/// single write with no added wait; under load the lanes are all busy and the queue turns into
+/// batches of up to ``maximumBatch`` writes.
+///
+/// A batch holds what each of its writes would hold alone: a caller resumes only after the
+/// transaction with its write has committed. A write that throws takes no other write down with
+/// it: the batch rolls back, that write runs again alone (and fails, or not, with nothing else at
+/// stake) and the others are committed again without it. A deadlock between lanes (two batches
+/// locking two runs in opposite order) is resolved the same way, once PostgreSQL detects it.
+/// Each write's statements therefore may run more than once before they commit; the store core's
+/// bodies only read and write the database, so a rolled-back run of one leaves nothing behind.
+final class GroupCommit: Sendable {
+    typealias Body = @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
+    typealias Outcome = (value: any Sendable, notifications: StoreNotifications)
+
+    private struct Request: Sendable {
+        let body: Body
+        let continuation: CheckedContinuation<Outcome, any Error>
+    }
+
+    private struct State {
+        var pending: [Request] = []
+        var next = 0  // index of the first request not yet taken (the queue is compacted when drained)
+        var lanes = 0
+    }
+
+    /// What one transaction of a batch came to.
+    private enum Attempt {
+        case committed([Outcome])
+        /// The write at this index threw; the transaction rolled back.
+        case writeFailed(index: Int, error: any Error)
+        /// The transaction failed as a whole (no connection, or its commit failed).
+        case transactionFailed(any Error)
+    }
+
+    /// Most batches committing at once (each on its own connection).
+    let maximumLanes: Int
+    /// Most writes in one transaction: more would hold the locks of the first ones longer.
+    let maximumBatch: Int
+    private let run:
+        @Sendable (@escaping @Sendable (PostgresConnection) async throws -> [Outcome]) async throws -> [Outcome]
+    private let notify: @Sendable (PostgresConnection, StoreNotifications) async throws -> Void
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    /// - Parameters:
+    ///   - run: runs its body on a pooled connection (and fails if the connection closes).
+    ///   - notify: sends the `NOTIFY` for a batch's combined notifications, inside its transaction.
+    init(
+        maximumLanes: Int, maximumBatch: Int, logger: Logger,
+        run:
+            @escaping @Sendable (@escaping @Sendable (PostgresConnection) async throws -> [Outcome]) async throws
+            -> [Outcome],
+        notify: @escaping @Sendable (PostgresConnection, StoreNotifications) async throws -> Void
+    ) {
+        self.maximumLanes = max(1, maximumLanes)
+        self.maximumBatch = max(1, maximumBatch)
+        self.logger = logger
+        self.run = run
+        self.notify = notify
+    }
+
+    /// Runs `body` in the next transaction a lane commits; returns once that has committed.
+    func write(_ body: @escaping Body) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let startsLane = state.withLock { state -> Bool in
+                state.pending.append(Request(body: body, continuation: continuation))
+                guard state.lanes < maximumLanes else { return false }
+                state.lanes += 1
+                return true
+            }
+            if startsLane { Task { await self.runLane() } }
+        }
+    }
+
+    private func runLane() async {
+        while let batch = takeBatch() {
+            await commit(batch)
+        }
+    }
+
+    /// The next batch, or `nil` (and the lane ends) when none is waiting.
+    private func takeBatch() -> [Request]? {
+        state.withLock { state in
+            guard state.next < state.pending.count else {
+                state.pending.removeAll(keepingCapacity: true)
+                state.next = 0
+                state.lanes -= 1
+                return nil
+            }
+            let end = min(state.pending.count, state.next + maximumBatch)
+            let batch = Array(state.pending[state.next..<end])
+            state.next = end
+            if state.next > 1024 {
+                state.pending.removeFirst(state.next)
+                state.next = 0
+            }
+            return batch
+        }
+    }
+
+    /// Commits `batch`, taking out and running alone any write that throws, until every caller
+    /// has its answer.
+    private func commit(_ batch: [Request]) async {
+        var remaining = batch
+        while !remaining.isEmpty {
+            switch await attempt(remaining) {
+            case .committed(let outcomes):
+                for (request, outcome) in zip(remaining, outcomes) { request.continuation.resume(returning: outcome) }
+                return
+            case .transactionFailed(let error):
+                for request in remaining { request.continuation.resume(throwing: error) }
+                return
+            case .writeFailed(let index, let error):
+                if remaining.count == 1 {
+                    remaining[0].continuation.resume(throwing: error)
+                    return
+                }
+                let failing = remaining.remove(at: index)
+                await commit([failing])
+            }
+        }
+    }
+
+    /// Sends `COMMIT` and fails if the server rolled back instead (it answers `ROLLBACK` to a
+    /// `COMMIT` of a transaction that a failed statement aborted), so no write is acknowledged
+    /// that was not committed.
+    private static func commit(on connection: PostgresConnection, logger: Logger) async throws {
+        let answer: EventLoopFuture<PostgresQueryResult> = connection.query("COMMIT", logger: logger)
+        let tag = try await answer.get().metadata.command
+        guard tag == "COMMIT" else {
+            throw KeelError(.storage, "PostgreSQL answered COMMIT with '\(tag)': the transaction was not committed")
+        }
+    }
+
+    /// One transaction: `BEGIN`, every write, one `NOTIFY` for all, `COMMIT`.
+    private func attempt(_ batch: [Request]) async -> Attempt {
+        let logger = self.logger
+        let notify = self.notify
+        let bodies = batch.map(\.body)
+        let failure = Mutex<(index: Int, error: any Error)?>(nil)
+        do {
+            let outcomes = try await run { connection in
+                try await connection.query("BEGIN", logger: logger)
+                let sqlConnection = PostgresSQLConnection(connection: connection, logger: logger)
+                var outcomes: [Outcome] = []
+                outcomes.reserveCapacity(bodies.count)
+                var combined = StoreNotifications()
+                for (index, body) in bodies.enumerated() {
+                    var notifications = StoreNotifications()
+                    do {
+                        outcomes.append((try await body(sqlConnection, &notifications), notifications))
+                    } catch {
+                        failure.withLock { $0 = (index, error) }
+                        try await connection.query("ROLLBACK", logger: logger)
+                        return []
+                    }
+                    combined.topics.formUnion(notifications.topics)
+                    combined.closedRuns += notifications.closedRuns
+                }
+                try await notify(connection, combined)
+                try await Self.commit(on: connection, logger: logger)
+                return outcomes
+            }
+            if let failed = failure.withLock({ $0 }) { return .writeFailed(index: failed.index, error: failed.error) }
+            return .committed(outcomes)
+        } catch {
+            // A write that failed and then lost its connection on ROLLBACK still failed first.
+            if let failed = failure.withLock({ $0 }) {
+                return .writeFailed(index: failed.index, error: failed.error)
+            }
+            return .transactionFailed(error)
+        }
+    }
+}
