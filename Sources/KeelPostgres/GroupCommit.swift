@@ -19,6 +19,8 @@ import WorkflowRuntime
 /// locking two runs in opposite order) is resolved the same way, once PostgreSQL detects it.
 /// Each write's statements therefore may run more than once before they commit; the store core's
 /// bodies only read and write the database, so a rolled-back run of one leaves nothing behind.
+/// (SQLite's ``BatchedWriter`` wraps each write in a savepoint instead; here that would add two
+/// round trips to every write to save a rerun only when one fails.)
 final class GroupCommit: Sendable {
     typealias Body = @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
     typealias Outcome = (value: any Sendable, notifications: StoreNotifications)
@@ -35,7 +37,7 @@ final class GroupCommit: Sendable {
     }
 
     /// What one transaction of a batch came to.
-    private enum Attempt {
+    private enum Attempt: Sendable {
         case committed([Outcome])
         /// The write at this index threw; the transaction rolled back.
         case writeFailed(index: Int, error: any Error)
@@ -47,27 +49,16 @@ final class GroupCommit: Sendable {
     let maximumLanes: Int
     /// Most writes in one transaction: more would hold the locks of the first ones longer.
     let maximumBatch: Int
-    private let run:
-        @Sendable (@escaping @Sendable (PostgresConnection) async throws -> [Outcome]) async throws -> [Outcome]
-    private let notify: @Sendable (PostgresConnection, StoreNotifications) async throws -> Void
+    private let client: PostgresClient
     private let logger: Logger
     private let state = Mutex(State())
 
-    /// - Parameters:
-    ///   - run: runs its body on a pooled connection (and fails if the connection closes).
-    ///   - notify: sends the `NOTIFY` for a batch's combined notifications, inside its transaction.
-    init(
-        maximumLanes: Int, maximumBatch: Int, logger: Logger,
-        run:
-            @escaping @Sendable (@escaping @Sendable (PostgresConnection) async throws -> [Outcome]) async throws
-            -> [Outcome],
-        notify: @escaping @Sendable (PostgresConnection, StoreNotifications) async throws -> Void
-    ) {
+    /// - Parameter client: the pool whose connections the lanes take.
+    init(client: PostgresClient, maximumLanes: Int, maximumBatch: Int, logger: Logger) {
+        self.client = client
         self.maximumLanes = max(1, maximumLanes)
         self.maximumBatch = max(1, maximumBatch)
         self.logger = logger
-        self.run = run
-        self.notify = notify
     }
 
     /// Runs `body` in the next transaction a lane commits; returns once that has committed.
@@ -146,11 +137,9 @@ final class GroupCommit: Sendable {
     /// One transaction: `BEGIN`, every write, one `NOTIFY` for all, `COMMIT`.
     private func attempt(_ batch: [Request]) async -> Attempt {
         let logger = self.logger
-        let notify = self.notify
         let bodies = batch.map(\.body)
-        let failure = Mutex<(index: Int, error: any Error)?>(nil)
         do {
-            let outcomes = try await run { connection in
+            return try await client.withLiveConnection { connection -> Attempt in
                 try await connection.query("BEGIN", logger: logger)
                 let sqlConnection = PostgresSQLConnection(connection: connection, logger: logger)
                 var outcomes: [Outcome] = []
@@ -161,25 +150,36 @@ final class GroupCommit: Sendable {
                     do {
                         outcomes.append((try await body(sqlConnection, &notifications), notifications))
                     } catch {
-                        failure.withLock { $0 = (index, error) }
-                        try await connection.query("ROLLBACK", logger: logger)
-                        return []
+                        // A write that failed and then lost its connection on ROLLBACK still failed first.
+                        _ = try? await connection.query("ROLLBACK", logger: logger)
+                        return .writeFailed(index: index, error: error)
                     }
-                    combined.topics.formUnion(notifications.topics)
-                    combined.closedRuns += notifications.closedRuns
+                    combined.formUnion(notifications)
                 }
-                try await notify(connection, combined)
+                try await Self.notify(combined, on: connection, logger: logger)
                 try await Self.commit(on: connection, logger: logger)
-                return outcomes
+                return .committed(outcomes)
             }
-            if let failed = failure.withLock({ $0 }) { return .writeFailed(index: failed.index, error: failed.error) }
-            return .committed(outcomes)
         } catch {
-            // A write that failed and then lost its connection on ROLLBACK still failed first.
-            if let failed = failure.withLock({ $0 }) {
-                return .writeFailed(index: failed.index, error: failed.error)
-            }
             return .transactionFailed(error)
         }
+    }
+
+    /// One `NOTIFY keel_events` per distinct payload of `notifications`, in one statement; other
+    /// processes' listeners wake their waiters when the transaction commits.
+    private static func notify(
+        _ notifications: StoreNotifications, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        var payloads = notifications.topics.sorted { $0.rawValue < $1.rawValue }.map { topic in
+            switch topic {
+            case .workflowTasks: "w"
+            case .activityTasks: "a"
+            case .timers: "t"
+            }
+        }
+        payloads += Set(notifications.closedRuns).sorted().map { "c:\($0)" }
+        guard !payloads.isEmpty else { return }
+        try await connection.query(
+            "SELECT pg_notify(\(PostgresDriver.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
     }
 }

@@ -24,20 +24,19 @@ package final class PostgresDriver: SQLDriver {
     package var dialect: SQLDialect { .postgres }
     let logger: Logger
     private let groupCommit: GroupCommit
-    private static let channel = "keel_events"
+    /// The channel every process `LISTEN`s on; ``GroupCommit`` sends the `NOTIFY`s.
+    static let channel = "keel_events"
 
     /// - Parameters:
     ///   - configuration: server, credentials and pool size (see README: each worker uses up to
     ///     `maximumConnections` connections, plus one for LISTEN).
     package init(configuration: PostgresClient.Configuration, logger: Logger) {
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.client = client
+        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
         // Lanes leave most of the pool to claims, reads and activities.
         groupCommit = GroupCommit(
-            maximumLanes: max(1, configuration.options.maximumConnections / 4), maximumBatch: 64, logger: logger,
-            run: { work in try await client.withLiveConnection(work) },
-            notify: { connection, notifications in try await Self.send(notifications, on: connection, logger: logger) })
+            client: client, maximumLanes: max(1, configuration.options.maximumConnections / 4), maximumBatch: 64,
+            logger: logger)
     }
 
     /// Runs the connection pool and the LISTEN loop until cancelled.
@@ -104,51 +103,18 @@ package final class PostgresDriver: SQLDriver {
         }
     }
 
-    /// Runs `body` in a transaction; after it commits, wakes waiters here and (by NOTIFY) elsewhere.
+    /// Runs `body` in a transaction of its own (not group-committed; migrations use it).
     /// `body` is escaping because work caught on a closing connection is abandoned, not awaited
     /// (see ``PostgresClient/withLiveConnection(_:)``); it fails with `.databaseUnreachable`.
-    func withTransaction<T: Sendable>(
-        _ body: @escaping @Sendable (PostgresConnection, inout StoreNotifications) async throws -> T
-    ) async throws -> T {
+    func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
         let logger = self.logger
-        let (value, notifications) = try await mapErrors {
+        return try await mapErrors {
             try await client.withLiveConnection { connection in
-                try await Self.transaction(on: connection, logger: logger, body)
+                try await connection.withTransaction(logger: logger) { try await body($0) }
             }
         }
-        notifications.deliver(to: notifier)
-        return value
-    }
-
-    /// `BEGIN`, `body`, `NOTIFY` for the work it created, `COMMIT` (or `ROLLBACK` if it throws).
-    private static func transaction<T: Sendable>(
-        on connection: PostgresConnection, logger: Logger,
-        _ body: (PostgresConnection, inout StoreNotifications) async throws -> T
-    ) async throws -> (T, StoreNotifications) {
-        try await connection.withTransaction(logger: logger) { connection -> (T, StoreNotifications) in
-            var notifications = StoreNotifications()
-            let value = try await body(connection, &notifications)
-            try await send(notifications, on: connection, logger: logger)
-            return (value, notifications)
-        }
-    }
-
-    /// One `NOTIFY keel_events` per distinct payload of `notifications`, in one statement; other
-    /// processes' listeners wake their waiters when the transaction commits.
-    fileprivate static func send(
-        _ notifications: StoreNotifications, on connection: PostgresConnection, logger: Logger
-    ) async throws {
-        var payloads = notifications.topics.sorted { $0.rawValue < $1.rawValue }.map { topic in
-            switch topic {
-            case .workflowTasks: "w"
-            case .activityTasks: "a"
-            case .timers: "t"
-            }
-        }
-        payloads += Set(notifications.closedRuns).sorted().map { "c:\($0)" }
-        guard !payloads.isEmpty else { return }
-        try await connection.query(
-            "SELECT pg_notify(\(Self.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
     }
 
     /// Runs `body` with a pooled connection, outside a transaction (as ``withTransaction(_:)``, it fails
@@ -260,7 +226,7 @@ package final class PostgresDriver: SQLDriver {
     /// - Returns: the names this call applied (empty when another process had applied them).
     package func migrate() async throws -> [String] {
         let migrations = Self.migrations
-        return try await withTransaction { [self] connection, _ in
+        return try await withTransaction { [self] connection in
             try await connection.query("SET LOCAL statement_timeout = 0", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockID))", logger: logger)
             try await connection.query(

@@ -5,6 +5,12 @@ package struct StoreNotifications: Sendable {
 
     package init() {}
 
+    /// Adds what `other` notifies (for writes committed in one transaction).
+    package mutating func formUnion(_ other: StoreNotifications) {
+        topics.formUnion(other.topics)
+        closedRuns += other.closedRuns
+    }
+
     package func deliver(to notifier: WorkNotifier) {
         for topic in topics { notifier.notify(topic) }
         for runID in closedRuns { notifier.runClosed(runID) }
