@@ -186,6 +186,34 @@ struct StoreOperationConformanceTests {
         }
     }
 
+    @Test("a task given back after an unreachable database is claimable at once and its claim stops counting",
+          arguments: StoreBackend.allCases)
+    func releasedTaskDoesNotCountAsLost(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            _ = try await store.startWorkflow(startRequest("outage"))
+            let claim = { (owner: String, time: Date) in
+                try await store.claimWorkflowTasks(owner: owner, limit: 1, lease: .seconds(10), now: time,
+                                                   cachedTaskVersion: { _ in nil }).first
+            }
+            let first = try #require(try await claim("first", t0))
+            #expect(try await claim("other", t0.addingTimeInterval(1)) == nil, "the lease holds")
+            try await store.releaseWorkflowTask(runID: first.runID, leaseToken: first.leaseToken,
+                                                now: t0.addingTimeInterval(1))
+            let second = try #require(try await claim("second", t0.addingTimeInterval(1)),
+                                      "released before its lease ended")
+            #expect(second.claims == 1, "the released claim no longer counts")
+
+            // Released late, after another worker took the run over: only the count goes down.
+            let third = try #require(try await claim("third", t0.addingTimeInterval(20)))
+            #expect(third.claims == 2)
+            try await store.releaseWorkflowTask(runID: second.runID, leaseToken: second.leaseToken,
+                                                now: t0.addingTimeInterval(21))
+            #expect(try await claim("other", t0.addingTimeInterval(21)) == nil, "the third claimer keeps its lease")
+            let fourth = try #require(try await claim("fourth", t0.addingTimeInterval(40)))
+            #expect(fourth.claims == 2, "of three claims, only the third is unaccounted for")
+        }
+    }
+
     @Test("two claimers at once get disjoint workflow tasks and disjoint activity attempts, together all of them",
           arguments: StoreBackend.allCases)
     func concurrentClaimersAreDisjoint(backend: StoreBackend) async throws {

@@ -175,10 +175,40 @@ package final class WorkflowEngine: Sendable {
             }
         } catch {
             logger.warning("workflow task commit failed", metadata: runMetadata.merging(["error": "\(error)"]) { $1 })
+            execution.evict()
+            activitySlots.release(eager.count)
+            if (error as? KeelError)?.code == .databaseUnreachable {
+                await release(task, metadata: runMetadata)
+            }
+            return []
         }
         execution.evict()
         activitySlots.release(eager.count)
         return []
+    }
+
+    /// Gives a task back after its commit failed because the database was unreachable, retrying
+    /// while the database comes back (up to one lease): the worker did not crash, so the claim
+    /// must not count toward ``WorkerConfiguration/workflowTaskClaimLimit``, or a run whose
+    /// commits meet a few outages in a row would be blocked as a crash loop.
+    private func release(_ task: WorkflowTask, metadata: Logger.Metadata) async {
+        let deadline = ContinuousClock.now + configuration.workflowTaskLease
+        var pause = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await store.releaseWorkflowTask(runID: task.runID, leaseToken: task.leaseToken, now: clock.now())
+                return
+            } catch {
+                guard ContinuousClock.now + pause < deadline else {
+                    logger.warning(
+                        "releasing the workflow task failed; its lease will expire",
+                        metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                    return
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
     }
 
     /// The order a task delivers its inbox to the code: signals first, in the order they arrived,

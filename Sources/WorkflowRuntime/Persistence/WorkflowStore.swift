@@ -90,6 +90,10 @@ package protocol WorkflowStore: Sendable {
     ) async throws -> [WorkflowTask]
     /// Commits a workflow task (see ``WorkflowTaskCompletion``).
     func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult
+    /// Gives back a workflow task whose commit failed because the database was unreachable: the
+    /// worker did not crash, so the claim does not count toward the crash-loop limit, and while
+    /// `leaseToken` still holds the lease the run is released to be claimed again at once.
+    func releaseWorkflowTask(runID: String, leaseToken: Int64, now: Date) async throws
     /// Parks the run as blocked (a non-determinism or a bug in its code); it keeps its inbox.
     func blockRun(runID: String, leaseToken: Int64, reason: String, now: Date) async throws
     /// Puts blocked runs back to work (after a deploy). - Returns: how many.

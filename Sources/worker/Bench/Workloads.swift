@@ -2,13 +2,28 @@ import Foundation
 import WorkflowRuntime
 import Workflows
 
-/// The peers' workloads W1-W5 (README: Performance), run against an in-process worker.
+/// The peers' workloads W1-W5 (README: Performance), run through `client` against a worker in
+/// this process or in a separate one.
 struct Workloads {
     static let startConcurrency = 100
     static let resultConcurrency = 200
 
     let client: WorkflowClient
+    /// The process the worker runs in: W5 reports its memory.
+    let worker: ProcessUsage
     let prefix = "bench-\(UInt32.random(in: 0...UInt32.max))"
+
+    /// Runs `workload` with `n` workflows (or ticks). - Returns: its metrics.
+    func run(_ workload: BenchCommand.Workload, n: Int) async throws -> [String: Double] {
+        switch workload {
+        case .W1: try await throughput(n: n)
+        case .W2: try await latency(n: n)
+        case .W3: try await signalLatency(n: n)
+        case .W4: try await timerLateness(n: n)
+        case .W4S: try await tickLateness(n: n)
+        case .W5: try await manyWaiting(n: n)
+        }
+    }
 
     /// W1: start N `ThreeSteps` as fast as 100 in flight allow, then await every result.
     func throughput(n: Int) async throws -> [String: Double] {
@@ -117,8 +132,9 @@ struct Workloads {
     }
 
     /// W5: N `WaitSignal` runs started as fast as 100 in flight allow (at most 300 s); then,
-    /// once the process is quiet (under 5 % of a core for 2 s, at most 60 s), its resident
-    /// memory; then all signalled (100 in flight) while every result is awaited.
+    /// once the worker's process is quiet (under 5 % of a core above its idle load for 2 s, at
+    /// most 60 s), its resident memory; then all signalled (100 in flight) while every result is
+    /// awaited.
     func manyWaiting(n: Int) async throws -> [String: Double] {
         let begin = ContinuousClock.now
         var handles: [WorkflowHandle] = []
@@ -133,8 +149,8 @@ struct Workloads {
             for try await handle in group { handles.append(handle) }
         }
         let startSeconds = (ContinuousClock.now - begin).seconds
-        let settleSeconds = try await ProcessUsage.waitUntilQuiet()
-        let rss = ProcessUsage.residentMegabytes()
+        let settleSeconds = try await worker.waitUntilQuiet()
+        let rss = worker.residentMegabytes()
         let drainBegin = ContinuousClock.now
         try await forEach(Array(handles.enumerated()), concurrency: Self.startConcurrency) { index, handle in
             try await client.signal(workflowID: handle.workflowID, name: "go", value: JSONValue.number(Double(index)))
@@ -165,11 +181,25 @@ struct Workloads {
     }
 }
 
-/// This process's CPU time and resident memory, from `/proc/self`.
-enum ProcessUsage {
+/// CPU time and resident memory of the process that runs the worker, from `/proc`.
+struct ProcessUsage: Sendable {
+    /// The process's folder in `/proc`.
+    private let directory: String
+    /// Share of a core the process uses with no work (a separate worker polling for it); "quiet"
+    /// means back to this.
+    private(set) var idleLoad = 0.0
+
+    /// This process (the worker runs in it).
+    static let current = ProcessUsage(directory: "/proc/self")
+
+    private init(directory: String) { self.directory = directory }
+
+    /// The process `pid` (a separate worker).
+    init(pid: Int32) { directory = "/proc/\(pid)" }
+
     /// CPU seconds (user + system) used so far.
-    static func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+    func cpuSeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "\(directory)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return 0 }
         // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
@@ -179,16 +209,24 @@ enum ProcessUsage {
     }
 
     /// VmRSS in MiB.
-    static func residentMegabytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    func residentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "\(directory)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
             let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
         else { return 0 }
         return kilobytes / 1024
     }
 
-    /// Waits until the process used under 5 % of a core for 2 s (at most 60 s). - Returns: the seconds waited.
-    static func waitUntilQuiet() async throws -> Double {
+    /// Measures ``idleLoad`` over one second, while no work waits.
+    mutating func measureIdleLoad() async throws {
+        let before = cpuSeconds()
+        try await Task.sleep(for: .seconds(1))
+        idleLoad = cpuSeconds() - before
+    }
+
+    /// Waits until the process used under 5 % of a core above its ``idleLoad`` for 2 s (at most
+    /// 60 s). - Returns: the seconds waited.
+    func waitUntilQuiet() async throws -> Double {
         let begin = ContinuousClock.now
         var quietSince: ContinuousClock.Instant?
         var last = cpuSeconds()
@@ -197,7 +235,7 @@ enum ProcessUsage {
             let now = cpuSeconds()
             let busy = (now - last) / 0.25
             last = now
-            if busy < 0.05 {
+            if busy < idleLoad + 0.05 {
                 let since = quietSince ?? ContinuousClock.now
                 quietSince = since
                 if ContinuousClock.now - since >= .seconds(2) { break }

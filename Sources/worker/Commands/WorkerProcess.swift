@@ -1,19 +1,27 @@
 import Foundation
 import KeelProcess
 
-/// A `worker run` child process, for the demo's simulated crash.
+/// A `worker run` child process of this same binary: the demo's simulated crash, and the bench's
+/// separate worker (`worker bench --separate-worker`).
 struct WorkerProcess {
     private let child: ChildProcess
 
-    /// Starts `worker run` (this same binary) against `databaseURL` with short leases, logging to `logPath`.
-    init(databaseURL: String, logPath: String, leaseSeconds: Double) async throws {
+    /// Starts `worker run --database databaseURL` with `options` after it, logging to `logPath`.
+    init(databaseURL: String, logPath: String, options: [String]) async throws {
         child = try await ChildProcess.start(
             URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path,
-            arguments: [
-                "run", "--database", databaseURL, "--poll-interval-ms", "50",
-                "--workflow-task-timeout", "\(leaseSeconds)", "--activity-timeout", "\(leaseSeconds)",
-            ],
+            arguments: ["run", "--database", databaseURL] + options,
             logPath: logPath)
+    }
+
+    /// Starts `worker run` against `databaseURL` with short leases, logging to `logPath`.
+    init(databaseURL: String, logPath: String, leaseSeconds: Double) async throws {
+        try await self.init(
+            databaseURL: databaseURL, logPath: logPath,
+            options: [
+                "--poll-interval-ms", "50",
+                "--workflow-task-timeout", "\(leaseSeconds)", "--activity-timeout", "\(leaseSeconds)",
+            ])
     }
 
     var pid: Int32 { child.processIdentifier }

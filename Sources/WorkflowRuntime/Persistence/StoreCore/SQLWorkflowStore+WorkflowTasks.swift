@@ -91,6 +91,25 @@ extension SQLWorkflowStore {
         }
     }
 
+    package func releaseWorkflowTask(runID: String, leaseToken: Int64, now: Date) async throws {
+        try await driver.write { connection, notifications in
+            let released = try await connection.changes(
+                """
+                UPDATE workflow_runs SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,
+                    task_ready_at = ?, task_claims = task_claims - 1
+                WHERE run_id = ? AND lease_token = ? AND status = 'running'
+                """, now, runID, leaseToken)
+            if released > 0 {
+                notifications.topics.insert(.workflowTasks)
+            } else {
+                // Another worker holds it now (its own claim counts), or the commit went through after all.
+                try await connection.execute(
+                    "UPDATE workflow_runs SET task_claims = task_claims - 1 WHERE run_id = ? AND task_claims > 1",
+                    runID)
+            }
+        }
+    }
+
     /// Appends the task's events and writes the rows they imply (``CommitPlan``); the caller has
     /// checked the fence. - Returns: the new task version.
     func commit(
