@@ -273,6 +273,17 @@ public enum StoreLocation: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Opens the database (without migrating it) for the duration of `body`: what a program that
+    /// takes a database URL, as the CLI's `--database` does, hands to ``WorkflowClient`` and
+    /// ``Worker``. PostgreSQL's connection pool and listener run meanwhile.
+    /// - Throws: ``KeelError`` `.databaseUnreachable` if it cannot be opened.
+    public func withDatabase<T: Sendable>(
+        logger: Logger = Logger(label: "keel.store", level: .error),
+        _ body: (WorkflowDatabase) async throws -> T
+    ) async throws -> T {
+        try await withStore(logger: logger) { store in try await body(WorkflowDatabase(store: store)) }
+    }
+
     /// Opens the store (without migrating it) for the duration of `body`, running what it needs
     /// in the background meanwhile (PostgreSQL's connection pool and notification listener).
     /// - Parameters:
