@@ -165,6 +165,7 @@ package final class WorkflowEngine: Sendable {
             consumedInboxThrough: consumedThrough, events: events, eagerLeases: leases,
             hasPendingApprovals: execution.hasPendingApprovals, parent: execution.info.parent,
             hasChildren: execution.hasChildren, now: now)
+        var databaseUnreachable = false
         do {
             switch try await store.completeWorkflowTask(completion) {
             case .committed(let version):
@@ -175,15 +176,11 @@ package final class WorkflowEngine: Sendable {
             }
         } catch {
             logger.warning("workflow task commit failed", metadata: runMetadata.merging(["error": "\(error)"]) { $1 })
-            execution.evict()
-            activitySlots.release(eager.count)
-            if (error as? KeelError)?.code == .databaseUnreachable {
-                await release(task, metadata: runMetadata)
-            }
-            return []
+            databaseUnreachable = (error as? KeelError)?.code == .databaseUnreachable
         }
         execution.evict()
         activitySlots.release(eager.count)
+        if databaseUnreachable { await release(task, metadata: runMetadata) }
         return []
     }
 
