@@ -165,19 +165,12 @@ final class GroupCommit: Sendable {
         }
     }
 
-    /// One `NOTIFY keel_events` per distinct payload of `notifications`, in one statement; other
-    /// processes' listeners wake their waiters when the transaction commits.
+    /// One `NOTIFY` per distinct payload of `notifications` (``PostgresDriver/payloads(of:)``), in
+    /// one statement; other processes' listeners wake their waiters when the transaction commits.
     private static func notify(
         _ notifications: StoreNotifications, on connection: PostgresConnection, logger: Logger
     ) async throws {
-        var payloads = notifications.topics.sorted { $0.rawValue < $1.rawValue }.map { topic in
-            switch topic {
-            case .workflowTasks: "w"
-            case .activityTasks: "a"
-            case .timers: "t"
-            }
-        }
-        payloads += Set(notifications.closedRuns).sorted().map { "c:\($0)" }
+        let payloads = PostgresDriver.payloads(of: notifications)
         guard !payloads.isEmpty else { return }
         try await connection.query(
             "SELECT pg_notify(\(PostgresDriver.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)

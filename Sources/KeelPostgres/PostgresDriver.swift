@@ -72,6 +72,20 @@ package final class PostgresDriver: SQLDriver {
         }
     }
 
+    /// The payloads of `notifications` on ``channel``, one per distinct topic or closed run: the
+    /// wire format ``deliver(_:)`` reads.
+    static func payloads(of notifications: StoreNotifications) -> [String] {
+        var payloads = notifications.topics.sorted { $0.rawValue < $1.rawValue }.map { topic in
+            switch topic {
+            case .workflowTasks: "w"
+            case .activityTasks: "a"
+            case .timers: "t"
+            }
+        }
+        payloads += Set(notifications.closedRuns).sorted().map { "c:\($0)" }
+        return payloads
+    }
+
     private func deliver(_ payload: String) {
         switch payload {
         case "w": notifier.notify(.workflowTasks)

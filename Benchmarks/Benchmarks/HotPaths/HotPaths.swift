@@ -44,7 +44,6 @@ let benchmarks: @Sendable () -> Void = {
         Benchmark(
             "Start, claim and complete a one-task workflow (\(backend.label))",
             configuration: .init(
-                metrics: [.wallClock, .mallocCountTotal, .throughput],
                 setup: { session.set(try await WorkerSession.open(url: try backend.makeDatabaseURL())) },
                 teardown: { await session.value.close() })
         ) { benchmark in

@@ -71,7 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
         var logger = Logger(label: "keel.bench")
         logger.logLevel = .warning
         let metrics = try await location.withStore(logger: logger) { store in
-            let setup = Setup()
+            let setup = SetupTimer()
             try await store.migrate()
             let registry = try WorkerRegistry.make(for: WorkflowDatabase(store: store))
             let client = WorkflowClient(store: store, registry: registry)
@@ -104,7 +104,7 @@ struct BenchCommand: AsyncParsableCommand {
 
 extension BenchCommand {
     /// Measures the set-up: from the start to the workload's first step.
-    struct Setup {
+    struct SetupTimer {
         let start = ContinuousClock.now
 
         func seconds() -> Double { ((ContinuousClock.now - start).seconds * 1000).rounded() / 1000 }
@@ -113,7 +113,7 @@ extension BenchCommand {
     /// The workload with a worker in this process: the client starts runs on it eagerly and
     /// hears of their close without polling.
     private func runInProcess(
-        _ count: Int, _ client: WorkflowClient, store: WorkflowStore, registry: WorkflowRegistry, _ setup: Setup,
+        _ count: Int, _ client: WorkflowClient, store: WorkflowStore, registry: WorkflowRegistry, _ setup: SetupTimer,
         logger: Logger
     ) async throws -> [String: Double] {
         let worker = Worker(
@@ -144,7 +144,7 @@ extension BenchCommand {
     /// a core at 10 ms in a debug build); W5 measures that load first and waits for the worker to
     /// return to it.
     private func runWithSeparateWorker(
-        _ count: Int, _ client: WorkflowClient, databaseURL: String, pollIntervalMs: Int, _ setup: Setup,
+        _ count: Int, _ client: WorkflowClient, databaseURL: String, pollIntervalMs: Int, _ setup: SetupTimer,
         logPath: String
     ) async throws -> [String: Double] {
         let worker = try await WorkerProcess(
@@ -152,6 +152,7 @@ extension BenchCommand {
             options: ["--activity-slots", "1000", "--poll-interval-ms", "\(pollIntervalMs)", "--log-level", "warning"])
         var client = client
         client.pollInterval = .milliseconds(pollIntervalMs)
+        var metrics: [String: Double]
         do {
             let warmUp = try await client.start(
                 DiagnosticThreeSteps.self, id: "bench-warm-up-\(UInt32.random(in: 0...UInt32.max))", input: "warm")
@@ -159,17 +160,17 @@ extension BenchCommand {
             var usage = ProcessUsage(pid: worker.pid)
             if workload == .W5 { try await usage.measureIdleLoad() }
             let setupSeconds = setup.seconds()
-            var metrics = try await Workloads(client: client, worker: usage).run(workload, n: count)
+            metrics = try await Workloads(client: client, worker: usage).run(workload, n: count)
             metrics["setup_s"] = setupSeconds
-            let status = try await worker.stop()
-            guard status == 0 else {
-                throw BenchmarkError("the worker process exited with \(status): \(Self.tail(ofLog: logPath))")
-            }
-            return metrics
         } catch {
             await worker.kill()
             throw BenchmarkError("\(error); the worker process's log ends: \(Self.tail(ofLog: logPath))")
         }
+        let status = try await worker.stop()
+        guard status == 0 else {
+            throw BenchmarkError("the worker process exited with \(status): \(Self.tail(ofLog: logPath))")
+        }
+        return metrics
     }
 
     /// The last lines of the worker's log (its directory is removed when the bench ends).
