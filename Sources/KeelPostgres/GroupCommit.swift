@@ -50,12 +50,18 @@ final class GroupCommit: Sendable {
     /// Most writes in one transaction: more would hold the locks of the first ones longer.
     let maximumBatch: Int
     private let client: PostgresClient
+    private let statements: PreparedStatements
     private let logger: Logger
     private let state = Mutex(State())
 
-    /// - Parameter client: the pool whose connections the lanes take.
-    init(client: PostgresClient, maximumLanes: Int, maximumBatch: Int, logger: Logger) {
+    /// - Parameters:
+    ///   - client: the pool whose connections the lanes take.
+    ///   - statements: the names of the core's statements on every connection.
+    init(
+        client: PostgresClient, statements: PreparedStatements, maximumLanes: Int, maximumBatch: Int, logger: Logger
+    ) {
         self.client = client
+        self.statements = statements
         self.maximumLanes = max(1, maximumLanes)
         self.maximumBatch = max(1, maximumBatch)
         self.logger = logger
@@ -138,10 +144,11 @@ final class GroupCommit: Sendable {
     private func attempt(_ batch: [Request]) async -> Attempt {
         let logger = self.logger
         let bodies = batch.map(\.body)
+        let statements = self.statements
         do {
             return try await client.withLiveConnection { connection -> Attempt in
                 try await connection.query("BEGIN", logger: logger)
-                let sqlConnection = PostgresSQLConnection(connection: connection, logger: logger)
+                let sqlConnection = PostgresSQLConnection(connection: connection, statements: statements, logger: logger)
                 var outcomes: [Outcome] = []
                 outcomes.reserveCapacity(bodies.count)
                 var combined = StoreNotifications()

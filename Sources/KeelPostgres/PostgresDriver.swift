@@ -24,6 +24,7 @@ package final class PostgresDriver: SQLDriver {
     package var dialect: SQLDialect { .postgres }
     let logger: Logger
     private let groupCommit: GroupCommit
+    private let statements: PreparedStatements
     /// The channel every process `LISTEN`s on; ``GroupCommit`` sends the `NOTIFY`s.
     static let channel = "keel_events"
 
@@ -33,10 +34,11 @@ package final class PostgresDriver: SQLDriver {
     package init(configuration: PostgresClient.Configuration, logger: Logger) {
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
+        statements = PreparedStatements()
         // Lanes leave most of the pool to claims, reads and activities.
         groupCommit = GroupCommit(
-            client: client, maximumLanes: max(1, configuration.options.maximumConnections / 4), maximumBatch: 64,
-            logger: logger)
+            client: client, statements: statements,
+            maximumLanes: max(1, configuration.options.maximumConnections / 4), maximumBatch: 64, logger: logger)
     }
 
     /// Runs the connection pool and the LISTEN loop until cancelled.
@@ -111,9 +113,9 @@ package final class PostgresDriver: SQLDriver {
     package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws
         -> any Sendable
     {
-        let logger = self.logger
+        let (logger, statements) = (self.logger, self.statements)
         return try await withConnection { connection in
-            try await body(PostgresSQLConnection(connection: connection, logger: logger))
+            try await body(PostgresSQLConnection(connection: connection, statements: statements, logger: logger))
         }
     }
 

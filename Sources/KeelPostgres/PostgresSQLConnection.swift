@@ -4,12 +4,36 @@ import PostgresNIO
 import WorkflowRuntime
 
 /// A PostgreSQL connection running the core's statements: `?` placeholders become `$1`, `$2`, ...,
-/// values are bound in PostgreSQL's binary format, and result cells are read by their type.
+/// values are bound in PostgreSQL's binary format, and result cells are read by their type. Each
+/// statement runs as a named prepared statement (``PreparedStatements``), parsed once per connection.
 package struct PostgresSQLConnection: SQLConnection {
     let connection: PostgresConnection
+    let statements: PreparedStatements
     let logger: Logger
 
+    /// - Parameter statements: the names of the statements run on this process's connections.
+    package init(connection: PostgresConnection, statements: PreparedStatements, logger: Logger) {
+        self.connection = connection
+        self.statements = statements
+        self.logger = logger
+    }
+
     package func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
+        let bindings = Self.bindings(binds)
+        guard let statement = statements.statement(for: sql, types: binds.map(\.postgresType)) else {
+            let query = PostgresQuery(unsafeSQL: Self.numberingPlaceholders(sql), binds: bindings)
+            return try await connection.query(query, logger: logger).collect().map(Self.row(of:))
+        }
+        return try await CoreStatement.$current.withValue(statement) {
+            var rows: [SQLRow] = []
+            for try await row in try await connection.execute(CoreStatement(bindings: bindings), logger: logger) {
+                rows.append(try Self.row(of: row))
+            }
+            return rows
+        }
+    }
+
+    private static func bindings(_ binds: [SQLValue]) -> PostgresBindings {
         var bindings = PostgresBindings(capacity: binds.count)
         for value in binds {
             switch value {
@@ -21,10 +45,11 @@ package struct PostgresSQLConnection: SQLConnection {
             case .bool(let bool): bindings.append(bool)
             }
         }
-        let query = PostgresQuery(unsafeSQL: Self.numberingPlaceholders(sql), binds: bindings)
-        return try await connection.query(query, logger: logger).collect().map { row in
-            SQLRow(try row.map(Self.value(of:)))
-        }
+        return bindings
+    }
+
+    private static func row(of row: PostgresRow) throws -> SQLRow {
+        SQLRow(try row.map(Self.value(of:)))
     }
 
     package func execute(_ sql: String, _ binds: [SQLValue]) async throws {
@@ -67,6 +92,20 @@ package struct PostgresSQLConnection: SQLConnection {
             throw KeelError(
                 .storage,
                 "PostgreSQL column '\(cell.columnName)' has type \(cell.dataType), which the store does not read")
+        }
+    }
+}
+
+extension SQLValue {
+    /// The type PostgreSQL is told a bound value has (``PostgresSQLConnection/bindings(_:)`` encodes it so).
+    fileprivate var postgresType: PostgresDataType {
+        switch self {
+        case .null: .null
+        case .int: .int8
+        case .double: .float8
+        case .text: .text
+        case .blob: .bytea
+        case .bool: .bool
         }
     }
 }

@@ -123,9 +123,13 @@ package struct PreparedCompletion: Sendable {
     package var bodies: [Data]
     package var encodedOptions: [Int: Data]
     package var closingFailure: Data?
+    /// The run's encoded `workflowStarted` event when the task is an eager start's first: the
+    /// commit writes it ahead of the task's events, in the same insert.
+    package var startedEvent: (body: Data, timestamp: Date)?
 
-    package init(_ completion: WorkflowTaskCompletion) throws {
+    package init(_ completion: WorkflowTaskCompletion, startedEvent: (body: Data, timestamp: Date)? = nil) throws {
         self.completion = completion
+        self.startedEvent = startedEvent
         plan = CommitPlan(
             events: completion.events, runID: completion.runID, hasPendingApprovals: completion.hasPendingApprovals)
         bodies = try completion.events.map { try EventCodec.encode($0.kind) }

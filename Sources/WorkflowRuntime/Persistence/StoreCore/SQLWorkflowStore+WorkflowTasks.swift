@@ -150,7 +150,7 @@ extension SQLWorkflowStore {
             }
             try await deletePendingWork(
                 connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
-                now: completion.now)
+                inboxMayHoldEvents: run.hasInbox, now: completion.now)
             if prepared.plan.continuation == nil, completion.parent != nil {
                 try await notifyParent(
                     connection, ofClosedRun: runID, closing, now: completion.now, notifications: &notifications)
@@ -231,16 +231,25 @@ extension SQLWorkflowStore {
     }
 
     /// Appends the task's events to the run's history, numbered after `historyLength`, in
-    /// multi-row inserts (one round trip for a task's events on PostgreSQL).
+    /// multi-row inserts (one round trip for a task's events on PostgreSQL). The started event of
+    /// an eager start (``PreparedCompletion/startedEvent``) goes first, as event `historyLength`.
     private func appendEvents(_ connection: any SQLConnection, _ prepared: PreparedCompletion, after historyLength: Int)
         async throws
     {
         let events = prepared.completion.events
         var start = 0
-        while start < events.count {
+        var leading = prepared.startedEvent
+        while start < events.count || leading != nil {
             let end = min(start + Self.insertBatch, events.count)
             var binds: [SQLValue] = []
-            binds.reserveCapacity((end - start) * 5)
+            binds.reserveCapacity((end - start + 1) * 5)
+            if let started = leading {
+                // The run's first event, in the first insert: the run was inserted by this transaction.
+                binds += [
+                    .text(prepared.completion.runID), .int(Int64(historyLength)),
+                    .text("workflowStarted"), started.timestamp.sqlValue, .blob(started.body),
+                ]
+            }
             for index in start..<end {
                 binds += [
                     .text(prepared.completion.runID), .int(Int64(historyLength + index + 1)),
@@ -248,10 +257,11 @@ extension SQLWorkflowStore {
                     events[index].timestamp.sqlValue, .blob(prepared.bodies[index]),
                 ]
             }
-            let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: end - start).joined(separator: ", ")
+            let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: binds.count / 5).joined(separator: ", ")
             try await connection.execute(
                 "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds)
             start = end
+            leading = nil
         }
     }
 

@@ -37,10 +37,14 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     package func startWorkflow(_ request: StartWorkflowRequest) async throws -> StartWorkflowResult {
         let started = try startedEvent(request)
-        let firstTask = try request.firstTask.map(PreparedCompletion.init)
+        // An eager start writes the started event with its first task's events, in one insert.
+        let firstTask = try request.firstTask.map {
+            try PreparedCompletion($0, startedEvent: (body: started, timestamp: request.now))
+        }
         return try await driver.write { [self] connection, notifications in
             let result = try await insertRun(
-                connection, request, started: started, needsTask: firstTask == nil, notifications: &notifications)
+                connection, request, started: firstTask == nil ? started : nil, needsTask: firstTask == nil,
+                notifications: &notifications)
             guard result.created else { return result }
             if let firstTask {
                 _ = try await commit(connection, firstTask, run: .started, notifications: &notifications)
@@ -74,9 +78,11 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     /// Creates the run of a start, as its ``WorkflowIDReusePolicy`` allows, or finds the open run
     /// of its id (locked, on PostgreSQL). The default policy costs no statement beyond the insert.
+    /// - Parameter started: the encoded started event, or `nil` when the caller writes it with the
+    ///   run's first task (``PreparedCompletion/startedEvent``).
     /// - Throws: `.workflowIDReused` when the policy refuses a new run.
     func insertRun(
-        _ connection: any SQLConnection, _ request: StartWorkflowRequest, started: Data, needsTask: Bool,
+        _ connection: any SQLConnection, _ request: StartWorkflowRequest, started: Data?, needsTask: Bool,
         notifications: inout StoreNotifications
     ) async throws -> StartWorkflowResult {
         if request.idReusePolicy != .allowDuplicate,
@@ -121,11 +127,13 @@ package final class SQLWorkflowStore: WorkflowStore {
                 runID: try await lockOpenRun(connection, workflowID: request.workflowID, action: "start"),
                 created: false)
         }
-        try await connection.execute(
-            """
-            INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1,
-                'workflowStarted', ?, ?)
-            """, request.runID, request.now, started)
+        if let started {
+            try await connection.execute(
+                """
+                INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES (?, 1,
+                    'workflowStarted', ?, ?)
+                """, request.runID, request.now, started)
+        }
         try await writeSearchAttributes(connection, request.searchAttributes, runID: request.runID)
         return StartWorkflowResult(runID: request.runID, created: true)
     }
@@ -407,8 +415,12 @@ package final class SQLWorkflowStore: WorkflowStore {
     /// activity outcome or a timer being recorded, which waits for the run's row) are skipped
     /// rather than waited for — waiting would deadlock; that transaction deletes its row itself
     /// and finds the run closed.
-    func deletePendingWork(_ connection: any SQLConnection, runID: String, withdrawingApprovals: Bool, now: Date)
-        async throws
+    /// - Parameter inboxMayHoldEvents: `false` when the run's lock showed its inbox empty
+    ///   (``RunFence/hasInbox``): then nothing can have arrived since, and there is nothing to delete.
+    func deletePendingWork(
+        _ connection: any SQLConnection, runID: String, withdrawingApprovals: Bool, inboxMayHoldEvents: Bool = true,
+        now: Date
+    ) async throws
     {
         if withdrawingApprovals { try await withdrawApprovals(connection, runID: runID, now: now) }
         try await connection.execute(
@@ -418,7 +430,7 @@ package final class SQLWorkflowStore: WorkflowStore {
         try await connection.execute(
             "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))",
             runID)
-        try await connection.execute("DELETE FROM run_inbox WHERE run_id = ?", runID)
+        if inboxMayHoldEvents { try await connection.execute("DELETE FROM run_inbox WHERE run_id = ?", runID) }
     }
 
     static func run(from row: SQLRow) throws -> WorkflowRun {

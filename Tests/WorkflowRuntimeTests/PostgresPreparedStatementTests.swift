@@ -1,0 +1,112 @@
+import Foundation
+import KeelPostgres
+import KeelTestSupport
+import Logging
+import PostgresNIO
+import Testing
+import WorkflowRuntime
+
+/// The PostgreSQL driver runs the store core's statements as named prepared statements, one name
+/// per statement text and bound types, prepared once per connection. These tests run statements
+/// through ``PostgresSQLConnection`` on one connection and read what the server holds for it in
+/// `pg_prepared_statements`.
+@Suite("PostgreSQL: the core's statements are prepared once per connection")
+struct PostgresPreparedStatementTests {
+    private let logger = Logger(label: "keel.test.prepared")
+
+    /// Runs `body` on one new connection to a fresh database with a table `items (id BIGINT, n INTEGER, note TEXT)`.
+    private func withConnection(
+        capacity: Int = 1000,
+        _ body: (PostgresSQLConnection, PostgresConnection) async throws -> Void
+    ) async throws {
+        try await PostgresTestServer.withFreshDatabase { url in
+            let components = try #require(URLComponents(string: url))
+            let configuration = PostgresConnection.Configuration(
+                host: try #require(components.host), port: components.port ?? 5432,
+                username: try #require(components.user), password: components.password,
+                database: String(components.path.dropFirst()), tls: .disable)
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            do {
+                try await connection.query("CREATE TABLE items (id BIGINT PRIMARY KEY, n INTEGER, note TEXT)", logger: logger)
+                let sql = PostgresSQLConnection(
+                    connection: connection, statements: PreparedStatements(capacity: capacity), logger: logger)
+                try await body(sql, connection)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
+        }
+    }
+
+    /// The statements the server holds for `connection`, by name.
+    private func prepared(on connection: PostgresConnection) async throws -> [String: String] {
+        var statements: [String: String] = [:]
+        for try await (name, statement) in try await connection.query(
+            "SELECT name, statement FROM pg_prepared_statements", logger: logger
+        ).decode((String, String).self) {
+            statements[name] = statement
+        }
+        return statements
+    }
+
+    @Test("a statement run many times is prepared once, under one name, with numbered placeholders")
+    func preparedOnce() async throws {
+        try await withConnection { sql, connection in
+            for id in 1...20 {
+                try await sql.execute("INSERT INTO items (id, n, note) VALUES (?, ?, ?)", id, id * 2, "item \(id)")
+            }
+            let rows = try await sql.query("SELECT id, n, note FROM items WHERE id > ? ORDER BY id", [.int(18)])
+            #expect(rows.map { $0.values } == [[.int(19), .int(38), .text("item 19")], [.int(20), .int(40), .text("item 20")]])
+            let statements = try await prepared(on: connection)
+            #expect(statements.count == 2, "\(statements)")
+            #expect(statements.values.contains("INSERT INTO items (id, n, note) VALUES ($1, $2, $3)"))
+        }
+    }
+
+    @Test("the same text bound with a NULL and with a value is two statements, and both run")
+    func nullsAndValues() async throws {
+        try await withConnection { sql, connection in
+            // A NULL leaves the parameter's type to the server (INTEGER here); a value is sent as a
+            // 64-bit integer. Sharing one prepared statement would send 8 bytes for a 4-byte parameter.
+            let insert = "INSERT INTO items (id, n, note) VALUES (?, ?, ?)"
+            try await sql.execute(insert, 1, Int?.none, String?.none)
+            try await sql.execute(insert, 2, 7, "seven")
+            try await sql.execute(insert, 3, Int?.none, String?.none)
+            try await sql.execute(insert, 4, 2_000_000_000, "large")
+            let rows = try await sql.query("SELECT id, n, note FROM items ORDER BY id", [])
+            #expect(
+                rows.map { $0.values } == [
+                    [.int(1), .null, .null], [.int(2), .int(7), .text("seven")], [.int(3), .null, .null],
+                    [.int(4), .int(2_000_000_000), .text("large")],
+                ])
+            #expect(try await prepared(on: connection).count == 3)
+        }
+    }
+
+    @Test("a statement first prepared in a transaction that rolled back runs afterwards")
+    func preparedInRolledBackTransaction() async throws {
+        try await withConnection { sql, connection in
+            try await connection.query("BEGIN", logger: logger)
+            try await sql.execute("INSERT INTO items (id, n) VALUES (?, ?)", 1, 1)
+            try await connection.query("ROLLBACK", logger: logger)
+            try await sql.execute("INSERT INTO items (id, n) VALUES (?, ?)", 2, 2)
+            #expect(try await sql.query("SELECT id FROM items", []).map { $0.values } == [[.int(2)]])
+        }
+    }
+
+    @Test("past the capacity, new statements run unnamed and the named ones stay")
+    func capacity() async throws {
+        try await withConnection(capacity: 2) { sql, connection in
+            for id in 1...5 {
+                // A different text each time (the IN list grows): five statements.
+                let ids = Array(1...id).map { SQLValue.int(Int64($0)) }
+                _ = try await sql.query(
+                    "SELECT count(*) FROM items WHERE id IN (\(SQLDialect.placeholders(ids.count)))", ids)
+            }
+            try await sql.execute("INSERT INTO items (id, n) VALUES (?, ?)", 9, 9)
+            #expect(try await sql.query("SELECT count(*) FROM items WHERE id IN (?)", [.int(9)]).first?.values == [.int(1)])
+            #expect(try await prepared(on: connection).count == 2)
+        }
+    }
+}
