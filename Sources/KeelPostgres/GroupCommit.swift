@@ -148,7 +148,8 @@ final class GroupCommit: Sendable {
         do {
             return try await client.withLiveConnection { connection -> Attempt in
                 try await connection.query("BEGIN", logger: logger)
-                let sqlConnection = PostgresSQLConnection(connection: connection, statements: statements, logger: logger)
+                let sqlConnection = PostgresSQLConnection(
+                    connection: connection, statements: statements, logger: logger)
                 var outcomes: [Outcome] = []
                 outcomes.reserveCapacity(bodies.count)
                 var combined = StoreNotifications()

@@ -420,8 +420,7 @@ package final class SQLWorkflowStore: WorkflowStore {
     func deletePendingWork(
         _ connection: any SQLConnection, runID: String, withdrawingApprovals: Bool, inboxMayHoldEvents: Bool = true,
         now: Date
-    ) async throws
-    {
+    ) async throws {
         if withdrawingApprovals { try await withdrawApprovals(connection, runID: runID, now: now) }
         try await connection.execute(
             """
