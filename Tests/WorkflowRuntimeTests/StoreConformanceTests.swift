@@ -191,6 +191,42 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("timers due together reach each open run's inbox once, in order, beside an approval's deadline; a closed run gets none",
+          arguments: StoreBackend.allCases)
+    func timersDueTogether(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let fireAt = t0.addingTimeInterval(60)
+            var runIDs: [String] = []
+            for index in 0..<5 {
+                runIDs.append(try await start(store, "w\(index)").runID)
+                let task = try #require(try await claimOne(store))
+                // Run 2 also waits for an approval whose deadline is due with the timers; run 4 holds two timers.
+                var events: [HistoryEvent.Kind] = [.timerStarted(seq: 1, fireAt: fireAt)]
+                if index == 2 {
+                    events.append(.approvalRequested(
+                        seq: 2, request: ApprovalRequest(id: "apr-together000001", name: "deal", summary: "", payload: Payload(json: "1"),
+                                                         approvers: [], deadline: fireAt)))
+                }
+                if index == 4 { events.append(.timerStarted(seq: 3, fireAt: fireAt.addingTimeInterval(-1))) }
+                _ = try await store.completeWorkflowTask(completion(task, events, hasPendingApprovals: index == 2))
+            }
+            _ = try await store.terminate(workflowID: "w3", reason: "closed before its timer", now: t0)
+            #expect(try await store.nextWakeUp(after: fireAt.addingTimeInterval(-2)) == fireAt.addingTimeInterval(-1))
+            #expect(try await store.nextWakeUp(after: fireAt.addingTimeInterval(-1)) == fireAt)
+            #expect(try await store.fireDueTimers(now: fireAt, limit: 100) == 6)  // w3's timer went with its run
+            #expect(try await store.nextWakeUp(after: fireAt) == nil)
+
+            let tasks = try await store.claimWorkflowTasks(owner: "a", limit: 10, lease: .seconds(10), now: fireAt,
+                                                           cachedTaskVersion: { _ in nil })
+            let inboxes = Dictionary(uniqueKeysWithValues: tasks.map { ($0.runID, $0.inbox.map(\.kind.name)) })
+            #expect(Set(inboxes.keys) == Set([runIDs[0], runIDs[1], runIDs[2], runIDs[4]]))
+            #expect(inboxes[runIDs[0]] == ["timerFired"] && inboxes[runIDs[1]] == ["timerFired"])
+            #expect(inboxes[runIDs[2]] == ["timerFired", "approvalDecided"])
+            #expect(tasks.first { $0.runID == runIDs[4] }?.inbox.map(\.kind) == [.timerFired(seq: 1), .timerFired(seq: 3)])
+            #expect(try await store.approval(id: "apr-together000001")?.status == .expired)
+        }
+    }
+
     @Test("an approval request is stored with its deadline timer; a decision reaches the inbox once and removes the timer",
           arguments: StoreBackend.allCases)
     func approvalDecision(backend: StoreBackend) async throws {

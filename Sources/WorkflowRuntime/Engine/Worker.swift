@@ -227,11 +227,16 @@ public final class Worker: Service, Sendable {
         while !isStopping {
             do {
                 let limit = WorkflowEngine.timerBatch
-                if try await engine.fireDueTimers(limit: limit) == limit { continue }  // more are due: at once
+                let firedThrough = engine.clock.now()
+                if try await engine.fireDueTimers(now: firedThrough, limit: limit) == limit { continue }  // more are due
+                // Until the next thing due after what was just fired — a timer due a moment later
+                // fires at once. What was due before is the other loops' work (a run that needs a
+                // task wakes the workflow task loop): counting it would make this loop sleep a
+                // whole poll interval past the next timer.
                 var timeout = engine.configuration.pollInterval
-                if let next = try await engine.store.nextWakeUp() {
+                if let next = try await engine.store.nextWakeUp(after: firedThrough) {
                     let until = next.timeIntervalSince(engine.clock.now())
-                    if until > 0 { timeout = min(timeout, .saturating(seconds: until)) }
+                    timeout = min(timeout, .saturating(seconds: max(0, until)))
                 }
                 await engine.store.notifier.wait(for: .timers, timeout: timeout)
                 // Retries and expired leases become due with time, not with a notification.

@@ -281,9 +281,10 @@ package final class WorkflowEngine: Sendable {
     /// Due timers fired in one transaction; a full batch means more are due.
     package static let timerBatch = 1000
 
-    /// Fires due timers and due schedules' ticks. - Returns: how many fired (at `limit`, more may be due).
-    package func fireDueTimers(limit: Int = WorkflowEngine.timerBatch) async throws -> Int {
-        let now = clock.now()
+    /// Fires the timers and schedules' ticks due at `now` (by default, the clock's now).
+    /// - Returns: how many fired (at `limit`, more may be due).
+    package func fireDueTimers(now: Date? = nil, limit: Int = WorkflowEngine.timerBatch) async throws -> Int {
+        let now = now ?? clock.now()
         let timers = try await store.fireDueTimers(now: now, limit: limit)
         return timers + (try await store.fireDueSchedules(now: now, limit: limit))
     }

@@ -141,8 +141,17 @@ package protocol WorkflowStore: Sendable {
 
     /// Moves due timers into their runs' inboxes. - Returns: how many fired.
     func fireDueTimers(now: Date, limit: Int) async throws -> Int
-    /// The earliest future time something becomes due (a timer, an activity retry).
-    func nextWakeUp() async throws -> Date?
+    /// The earliest time after `after` at which something becomes due (a timer, an activity
+    /// retry, a delayed workflow task, a schedule's tick); what is due already is not counted.
+    func nextWakeUp(after: Date) async throws -> Date?
+}
+
+extension WorkflowStore {
+    /// The earliest time something becomes due, whether it is due already or not (the
+    /// time-skipping environment moves its clock there).
+    package func nextWakeUp() async throws -> Date? {
+        try await nextWakeUp(after: .distantPast)
+    }
 }
 
 package struct StartWorkflowRequest: Sendable {

@@ -84,7 +84,32 @@ extension SQLWorkflowStore {
             "SELECT id, timestamp, body FROM run_inbox WHERE run_id = ? AND id > ? ORDER BY id LIMIT ?",
             runID, after ?? 0, limit ?? Int(Int32.max)
         )
-        .map { InboxEvent(id: try $0.get(0), timestamp: try $0.get(1), kind: try EventCodec.decode(try $0.get(2))) }
+        .map(Self.inboxEvent(from:))
+    }
+
+    /// The first `limit` inbox rows (`id, timestamp, body`) of each of `runIDs`, oldest first, by
+    /// run, in one statement: a claim of many runs reads their inboxes in one round trip. The
+    /// rows are decoded by the caller (``inboxEvent(from:)``), so one undecodable row spoils only its run.
+    func inboxRows(_ connection: any SQLConnection, runIDs: [String], limit: Int) async throws -> [String: [SQLRow]] {
+        guard !runIDs.isEmpty else { return [:] }
+        let rows = try await connection.query(
+            """
+            SELECT run_id, id, timestamp, body FROM (
+                SELECT run_id, id, timestamp, body, ROW_NUMBER() OVER (PARTITION BY run_id ORDER BY id) AS position
+                FROM run_inbox WHERE run_id IN (\(SQLDialect.placeholders(runIDs.count)))
+            ) AS numbered
+            WHERE position <= ? ORDER BY run_id, id
+            """, runIDs.map(SQLValue.text) + [.int(Int64(limit))])
+        var byRun: [String: [SQLRow]] = [:]
+        for row in rows {
+            byRun[try row.get(0), default: []].append(SQLRow(Array(row.values.dropFirst())))
+        }
+        return byRun
+    }
+
+    /// An inbox event from a row `id, timestamp, body`.
+    static func inboxEvent(from row: SQLRow) throws -> InboxEvent {
+        InboxEvent(id: try row.get(0), timestamp: try row.get(1), kind: try EventCodec.decode(try row.get(2)))
     }
 
     package func inbox(runID: String, after: Int64?) async throws -> [InboxEvent] {

@@ -30,12 +30,14 @@ extension SQLWorkflowStore {
                                  ORDER BY task_ready_at LIMIT ?\(dialect.skipLocked))
                 RETURNING run_id, workflow_id, workflow_type, task_version, task_claims
                 """, binds)
+            let inboxes = try await inboxRows(
+                connection, runIDs: try rows.map { try $0.get(0, as: String.self) }, limit: Self.inboxBatch + 1)
             var tasks: [WorkflowTask] = []
             for row in rows {
                 let runID: String = try row.get(0)
                 let version: Int = try row.get(3)
                 do {
-                    let inbox = try await inbox(connection, runID: runID, limit: Self.inboxBatch + 1)
+                    let inbox = try (inboxes[runID] ?? []).map(Self.inboxEvent(from:))
                     let history =
                         cachedTaskVersion(runID) == version ? nil : try await history(connection, runID: runID)
                     tasks.append(
@@ -119,7 +121,10 @@ extension SQLWorkflowStore {
         let completion = prepared.completion
         let runID = completion.runID
         try await appendEvents(connection, prepared, after: run.historyLength)
-        if let consumed = completion.consumedInboxThrough, run.hasInbox {
+        // A close without a continuation empties the whole inbox (deletePendingWork), the events
+        // taken included; a continuation must not carry the taken ones to the next run.
+        let closesInbox = prepared.plan.closing != nil && prepared.plan.continuation == nil
+        if let consumed = completion.consumedInboxThrough, run.hasInbox, !closesInbox {
             try await connection.execute("DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", runID, consumed)
         }
         let newVersion = run.taskVersion + 1
