@@ -71,9 +71,8 @@ final class ConnectionWatch: Sendable {
             throw PostgresConnectionClosedError()
         }
         defer { unwatch(connection, id: id) }
-        // Not a child task: a child that never returns would hold its parent forever. It runs on
-        // the connection's event loop, where the connection's answers arrive.
-        let task = Task(executorPreference: EventLoopTaskExecutor(connection.eventLoop)) {
+        // Not a child task: a child that never returns would hold its parent forever.
+        let task = Task {
             do {
                 outcome.finish(.success(try await work(connection)))
             } catch {

@@ -90,11 +90,18 @@ package struct SQLDialect: Sendable {
     package var `false`: String
     /// Ends a statement run with ``SQLConnection/changes(_:_:)``.
     package var countingChanges: String
+    /// `workflow_runs` as the statements that look for runs needing a task name it. SQLite is
+    /// told to use the partial index of those runs (`workflow_runs_ready`): without statistics its
+    /// planner prefers the index on status, which visits every running run — 10,000 waiting runs
+    /// made each idle poll scan 10,000 rows.
+    package var runsNeedingTask: String
 
-    package static let sqlite = SQLDialect(lockRows: "", skipLocked: "", true: "1", false: "0", countingChanges: "")
+    package static let sqlite = SQLDialect(
+        lockRows: "", skipLocked: "", true: "1", false: "0", countingChanges: "",
+        runsNeedingTask: "workflow_runs INDEXED BY workflow_runs_ready")
     package static let postgres = SQLDialect(
         lockRows: " FOR UPDATE", skipLocked: " FOR UPDATE SKIP LOCKED",
-        true: "TRUE", false: "FALSE", countingChanges: " RETURNING 1")
+        true: "TRUE", false: "FALSE", countingChanges: " RETURNING 1", runsNeedingTask: "workflow_runs")
 
     /// `?, ?, ...`: `count` placeholders (at least one, so `IN (...)` stays valid SQL).
     package static func placeholders(_ count: Int) -> String {

@@ -95,7 +95,7 @@ extension SQLWorkflowStore {
                 SELECT MIN(t) FROM (
                     SELECT MIN(fire_at) AS t FROM timers WHERE fire_at > ?
                     UNION ALL SELECT MIN(visible_at) FROM activity_tasks WHERE visible_at > ?
-                    UNION ALL SELECT MIN(task_ready_at) FROM workflow_runs WHERE needs_task = \(dialect.true)
+                    UNION ALL SELECT MIN(task_ready_at) FROM \(dialect.runsNeedingTask) WHERE needs_task = \(dialect.true)
                         AND status = 'running' AND task_ready_at > ?
                     UNION ALL SELECT MIN(next_fire_at) FROM schedules WHERE paused = \(dialect.false)
                         AND next_fire_at > ?

@@ -24,7 +24,7 @@ extension SQLWorkflowStore {
                 """
                 UPDATE workflow_runs SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, task_ready_at = ?,
                     task_claims = task_claims + 1
-                WHERE run_id IN (SELECT run_id FROM workflow_runs
+                WHERE run_id IN (SELECT run_id FROM \(dialect.runsNeedingTask)
                                  WHERE needs_task = \(dialect.true) AND status = 'running' AND task_ready_at <= ?
                                    AND task_queue IN (\(SQLDialect.placeholders(taskQueues.count)))
                                  ORDER BY task_ready_at LIMIT ?\(dialect.skipLocked))
