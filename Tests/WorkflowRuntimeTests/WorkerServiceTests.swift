@@ -24,6 +24,28 @@ struct WorkerServiceTests {
         return (worker, client, store)
     }
 
+    @Test("timers due a moment apart each fire when due, not a poll interval after the first", .timeLimit(.minutes(1)))
+    func timersDueApartFireOnTime() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("keel-worker-\(UUID().uuidString).sqlite").path
+        // A poll interval far longer than the sleeps: only the timer loop's own wake-ups can be on time.
+        let (worker, client, _) = try await makeWorker(path, pollInterval: .seconds(20))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            defer { worker.stop() }
+            var handles: [WorkflowHandle] = []
+            for index in 0..<10 {
+                handles.append(try await client.start(DiagnosticSleep.self, id: "sleep-\(index)", input: .init(seconds: 1)))
+                try await Task.sleep(for: .milliseconds(30))  // each timer due a moment after the previous one
+            }
+            for handle in handles {
+                let output = try await client.result(of: handle, as: DiagnosticSleep.self, timeout: .seconds(30))
+                let closed = try #require(try await client.waitForClose(runID: handle.runID).closedAt)
+                // Generous for a loaded machine, and far below the 20 s a missed wake-up would cost.
+                #expect(closed.timeIntervalSince(output.intendedWake) < 5, "\(handle.workflowID) closed late")
+            }
+        }
+    }
+
     @Test("eager start: the first task commits with the start; runs finish with the same history as a plain start",
           .timeLimit(.minutes(1)))
     func eagerStart() async throws {
