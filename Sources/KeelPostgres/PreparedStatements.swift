@@ -29,7 +29,7 @@ package final class PreparedStatements: Sendable {
 
     private struct Key: Hashable {
         let sql: String
-        let bindingTypes: [UInt32]
+        let bindingTypes: [PostgresDataType]
     }
 
     /// Most statements given a name; later ones run unnamed.
@@ -43,7 +43,7 @@ package final class PreparedStatements: Sendable {
     /// The named statement for `sql` (with `?` placeholders) binding values of `types` (`.null`
     /// where a `NULL` is bound), or `nil` once ``capacity`` statements have names and this one has none.
     func statement(for sql: String, types: [PostgresDataType]) -> Statement? {
-        let key = Key(sql: sql, bindingTypes: types.map { UInt32($0.rawValue) })
+        let key = Key(sql: sql, bindingTypes: types)
         return named.withLock { named in
             if let statement = named[key] { return statement }
             guard named.count < capacity else { return nil }

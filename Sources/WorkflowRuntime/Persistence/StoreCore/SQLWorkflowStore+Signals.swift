@@ -56,18 +56,65 @@ extension SQLWorkflowStore {
         _ connection: any SQLConnection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
         notifications: inout StoreNotifications
     ) async throws {
-        let updated = try await connection.changes(
+        try await addToInboxes(connection, [(runID, kind, body)], now: now, notifications: &notifications)
+    }
+
+    /// Queues `events` (each with its run and encoded body), in order, in the inboxes of their
+    /// runs that are still open, and marks those runs as needing a task; closed runs take
+    /// nothing. Up to ``inboxChunk`` events take one multi-row insert (timers due together).
+    func addToInboxes(
+        _ connection: any SQLConnection, _ events: [(runID: String, kind: HistoryEvent.Kind, body: Data)], now: Date,
+        notifications: inout StoreNotifications
+    ) async throws {
+        var start = 0
+        while start < events.count {
+            let chunk = events[start..<min(start + Self.inboxChunk, events.count)]
+            start += chunk.count
+            let open = try await markNeedingTask(connection, runIDs: Set(chunk.map(\.runID)).sorted(), now: now)
+            let queued = chunk.filter { open.contains($0.runID) }
+            guard !queued.isEmpty else { continue }
+            try await connection.execute(
+                """
+                INSERT INTO run_inbox (run_id, kind, timestamp, body)
+                VALUES \(Array(repeating: "(?, ?, ?, ?)", count: queued.count).joined(separator: ", "))
+                """,
+                queued.flatMap { event -> [SQLValue] in
+                    [.text(event.runID), .text(event.kind.name), now.sqlValue, .blob(event.body)]
+                })
+            notifications.topics.insert(.workflowTasks)
+        }
+    }
+
+    /// Most events ``addToInboxes(_:_:now:notifications:)`` inserts with one statement.
+    private static var inboxChunk: Int { 200 }
+
+    /// Marks the open ones of `runIDs` (sorted) as needing a task, locking them in that order so
+    /// concurrent writers cannot deadlock. - Returns: the open ones. One run costs one statement.
+    private func markNeedingTask(_ connection: any SQLConnection, runIDs: [String], now: Date) async throws
+        -> Set<String>
+    {
+        let update = { (ids: [String]) in
             """
             UPDATE workflow_runs
-            SET task_ready_at = CASE WHEN needs_task = \(dialect.true) THEN task_ready_at ELSE ? END,
-                needs_task = \(dialect.true), updated_at = ?
-            WHERE run_id = ? AND status IN \(RunStatus.openSQLList)\(dialect.countingChanges)
-            """, now, now, runID)
-        guard updated > 0 else { return }
-        try await connection.execute(
-            "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)",
-            runID, kind.name, now, body)
-        notifications.topics.insert(.workflowTasks)
+            SET task_ready_at = CASE WHEN needs_task = \(self.dialect.true) THEN task_ready_at ELSE ? END,
+                needs_task = \(self.dialect.true), updated_at = ?
+            WHERE run_id IN (\(SQLDialect.placeholders(ids.count))) AND status IN \(RunStatus.openSQLList)
+            """
+        }
+        let binds = { (ids: [String]) in [now.sqlValue, now.sqlValue] + ids.map(SQLValue.text) }
+        if runIDs.count == 1 {
+            let updated = try await connection.changes(update(runIDs) + dialect.countingChanges, binds(runIDs))
+            return updated > 0 ? Set(runIDs) : []
+        }
+        let open = try await connection.query(
+            """
+            SELECT run_id FROM workflow_runs
+            WHERE run_id IN (\(SQLDialect.placeholders(runIDs.count))) AND status IN \(RunStatus.openSQLList)
+            ORDER BY run_id\(dialect.lockRows)
+            """, runIDs.map(SQLValue.text)
+        ).map { try $0.get(0, as: String.self) }
+        if !open.isEmpty { try await connection.execute(update(open), binds(open)) }
+        return Set(open)
     }
 
     /// Whether events wait in the run's inbox after `id` (after none: any).
