@@ -18,8 +18,10 @@ package struct ReplayStateMachine {
     /// Names a suspended operation; the shell keeps its continuation under this id.
     package typealias WaitID = Int
 
-    /// What wakes a suspended operation.
-    package enum WakeValue: Sendable, Hashable {
+    /// What wakes a suspended operation. (Indirect: a suspended operation's async frame holds
+    /// one, so a box keeps the frames of 10,000 waiting runs small — inline, the largest case
+    /// made every frame that held one spill into a slab of its own.)
+    package indirect enum WakeValue: Sendable, Hashable {
         case activityCompleted(Payload)
         case activityFailed(ActivityFailure)
         case timerFired
