@@ -56,6 +56,43 @@ package struct PostgresSQLConnection: SQLConnection {
         _ = try await query(sql, binds)
     }
 
+    /// Runs the statements as one: `WITH s0 AS (…), s1 AS (…) SELECT 1`. PostgreSQL runs every
+    /// data-modifying query of a `WITH` to completion, all on one snapshot, in an order it chooses
+    /// — hence the contract that none reads or writes a row another writes. (A row changed twice
+    /// in one statement keeps only one of the changes, without an error.) Statements are joined
+    /// while their values stay within ``maximumJoinedBinds``; a task with thousands of events
+    /// takes several statements.
+    package func executeTogether(_ statements: [SQLStatement]) async throws {
+        var index = statements.startIndex
+        while index < statements.endIndex {
+            var end = index + 1
+            var bindCount = statements[index].binds.count
+            while end < statements.endIndex, bindCount + statements[end].binds.count <= Self.maximumJoinedBinds {
+                bindCount += statements[end].binds.count
+                end += 1
+            }
+            let group = statements[index..<end]
+            if group.count == 1 {
+                try await execute(group[index].sql, group[index].binds)
+            } else {
+                var sql = "WITH "
+                var binds: [SQLValue] = []
+                binds.reserveCapacity(bindCount)
+                for (position, statement) in group.enumerated() {
+                    sql += position == 0 ? "s0 AS (" : "), s\(position) AS ("
+                    sql += statement.sql
+                    binds += statement.binds
+                }
+                sql += ") SELECT 1"
+                try await execute(sql, binds)
+            }
+            index = end
+        }
+    }
+
+    /// Most values bound to one joined statement (PostgreSQL takes at most 65,535).
+    package static let maximumJoinedBinds = 10_000
+
     /// The rows the statement returns (it ends with `RETURNING 1`, ``SQLDialect/countingChanges``).
     package func changes(_ sql: String, _ binds: [SQLValue]) async throws -> Int {
         try await query(sql, binds).count

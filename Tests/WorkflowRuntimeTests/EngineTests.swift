@@ -101,6 +101,19 @@ struct EngineTests {
         }
     }
 
+    @Test("a timer started and cancelled by one workflow task leaves no timer behind", arguments: StoreBackend.allCases)
+    func timerStartedAndCancelledInOneTask(backend: StoreBackend) async throws {
+        try await backend.withEnvironment(registry: testRegistry()) { env in
+            let handle = try await env.client.start(SleepCancelledAtOnce.self, id: "blink", input: "")
+            try await env.runUntilIdle()
+            let kinds = try await env.store.history(runID: handle.runID).map(\.kind.name)
+            #expect(kinds == ["workflowStarted", "timerStarted", "timerCancelled"])
+            #expect(try await env.store.pendingWork(runID: handle.runID).timers.isEmpty)
+            try await env.client.signal(workflowID: "blink", name: "go", value: "done")
+            #expect(try await env.result(of: handle, as: SleepCancelledAtOnce.self) == "done")
+        }
+    }
+
     @Test("starting an open workflow id returns the existing run", arguments: StoreBackend.allCases)
     func idempotentStart(backend: StoreBackend) async throws {
         try await backend.withEnvironment(registry: testRegistry()) { env in

@@ -9,7 +9,8 @@ import WorkflowRuntime
 /// The PostgreSQL driver runs the store core's statements as named prepared statements, one name
 /// per statement text and bound types, prepared once per connection. These tests run statements
 /// through ``PostgresSQLConnection`` on one connection and read what the server holds for it in
-/// `pg_prepared_statements`.
+/// `pg_prepared_statements`; statements run together (``SQLConnection/executeTogether(_:)``) are
+/// one prepared statement of data-modifying `WITH` queries.
 @Suite("PostgreSQL: the core's statements are prepared once per connection")
 struct PostgresPreparedStatementTests {
     private let logger = Logger(label: "keel.test.prepared")
@@ -107,6 +108,33 @@ struct PostgresPreparedStatementTests {
             try await sql.execute("INSERT INTO items (id, n) VALUES (?, ?)", 9, 9)
             #expect(try await sql.query("SELECT count(*) FROM items WHERE id IN (?)", [.int(9)]).first?.values == [.int(1)])
             #expect(try await prepared(on: connection).count == 2)
+        }
+    }
+
+    @Test("statements run together become one statement, and as many as their bound values need")
+    func executedTogether() async throws {
+        try await withConnection { sql, connection in
+            try await sql.execute("INSERT INTO items (id, n) VALUES (?, ?)", 0, 0)
+            // An insert and an update of another row: one joined statement.
+            try await sql.executeTogether([
+                SQLStatement("INSERT INTO items (id, n, note) VALUES (?, ?, ?)", 1, 1, "one"),
+                SQLStatement("UPDATE items SET note = ? WHERE id = ?", "zero", 0),
+            ])
+            #expect(
+                try await sql.query("SELECT id, note FROM items ORDER BY id", []).map { $0.values }
+                    == [[.int(0), .text("zero")], [.int(1), .text("one")]])
+            #expect(try await prepared(on: connection).values.contains { $0.hasPrefix("WITH s0 AS (INSERT") })
+            // 30 inserts of 200 rows each: 18,000 values, more than one statement may join.
+            let inserts = (0..<30).map { chunk in
+                let ids = (0..<200).map { 1000 + chunk * 200 + $0 }
+                return SQLStatement(
+                    "INSERT INTO items (id, n, note) VALUES "
+                        + Array(repeating: "(?, ?, ?)", count: ids.count).joined(separator: ", "),
+                    ids.flatMap { [SQLValue.int(Int64($0)), .int(Int64(chunk)), .text("bulk")] })
+            }
+            #expect(inserts.map(\.binds.count).reduce(0, +) > PostgresSQLConnection.maximumJoinedBinds)
+            try await sql.executeTogether(inserts)
+            #expect(try await sql.query("SELECT count(*) FROM items WHERE note = 'bulk'", []).first?.values == [.int(6000)])
         }
     }
 }

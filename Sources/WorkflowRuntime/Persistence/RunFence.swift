@@ -11,19 +11,24 @@ package struct RunFence {
     package var hasInbox: Bool
     /// Whether a schedule's tick started the run (its close may let a buffered tick start).
     package var startedBySchedule: Bool
+    /// The run's task queue: its activities' queue unless their options name another.
+    package var taskQueue: String
 
     package init(
         status: RunStatus, taskVersion: Int, historyLength: Int, leaseToken: Int64?, leaseExpiresAt: Double?,
-        hasInbox: Bool, startedBySchedule: Bool = false
+        hasInbox: Bool, startedBySchedule: Bool = false, taskQueue: String
     ) {
         self.status = status; self.taskVersion = taskVersion; self.historyLength = historyLength
         self.leaseToken = leaseToken; self.leaseExpiresAt = leaseExpiresAt; self.hasInbox = hasInbox
-        self.startedBySchedule = startedBySchedule
+        self.startedBySchedule = startedBySchedule; self.taskQueue = taskQueue
     }
 
     /// The state of a run just inserted by its start.
-    package static let started = RunFence(
-        status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false)
+    package static func started(taskQueue: String) -> RunFence {
+        RunFence(
+            status: .running, taskVersion: 0, historyLength: 1, leaseToken: nil, leaseExpiresAt: nil, hasInbox: false,
+            taskQueue: taskQueue)
+    }
 
     /// A leased workflow task may commit while the run is open, unchanged since the claim, and still its lease.
     package func admits(_ completion: WorkflowTaskCompletion) -> Bool {

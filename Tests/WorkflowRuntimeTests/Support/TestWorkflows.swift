@@ -110,6 +110,22 @@ struct WaitWithTimeout: Workflow {
     }
 }
 
+/// Starts an hour's sleep and cancels it within the same workflow task, then waits for "go": the
+/// task's commit holds both the timer's start and its cancellation.
+struct SleepCancelledAtOnce: Workflow {
+    static let name = "test.sleep-cancelled-at-once"
+
+    func run(context: WorkflowContext, input: String) async throws -> String {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await context.sleep(for: .seconds(3600)) }
+            await Task.yield()  // the branch runs until its sleep waits
+            group.cancelAll()
+            _ = try? await group.next()
+        }
+        return try await context.waitForSignal("go", as: String.self)
+    }
+}
+
 /// Runs activities in parallel with `async let` and a task group; uses random, uuid and sideEffect.
 struct ParallelWorkflow: Workflow {
     static let name = "test.parallel"
@@ -171,6 +187,7 @@ func testRegistry(flaky: FlakyService = FlakyService(failures: 0)) -> WorkflowRe
     registry.register(LongSleep.self)
     registry.register(Collector.self)
     registry.register(WaitWithTimeout.self)
+    registry.register(SleepCancelledAtOnce.self)
     registry.register(ParallelWorkflow.self)
     registry.register(CancellableWorkflow.self)
     registry.register(CleanupOnCancel.self)

@@ -53,6 +53,26 @@ package protocol SQLConnection: Sendable {
     /// with ``SQLDialect/countingChanges``: PostgreSQL counts the rows it returns, SQLite asks the
     /// connection (its `RETURNING` costs a temporary table per statement).
     func changes(_ sql: String, _ binds: [SQLValue]) async throws -> Int
+    /// Runs statements that are independent of one another — none reads or writes a row that
+    /// another of them writes — and whose rows are not needed. PostgreSQL runs them as one
+    /// statement (each a data-modifying `WITH` query, all seeing the same snapshot): one round trip
+    /// instead of one each. SQLite, in process, runs them one after another (the default).
+    func executeTogether(_ statements: [SQLStatement]) async throws
+}
+
+/// One statement of the core: SQL with `?` placeholders and the values bound to them, in order.
+package struct SQLStatement: Sendable {
+    package var sql: String
+    package var binds: [SQLValue]
+
+    package init(_ sql: String, _ binds: [SQLValue]) {
+        self.sql = sql
+        self.binds = binds
+    }
+
+    package init(_ sql: String, _ binds: any SQLBindable...) {
+        self.init(sql, binds.map { $0.sqlValue })
+    }
 }
 
 extension SQLConnection {
@@ -69,6 +89,11 @@ extension SQLConnection {
     /// Runs one statement that changes rows and returns how many it changed.
     package func changes(_ sql: String, _ binds: any SQLBindable...) async throws -> Int {
         try await changes(sql, binds.map { $0.sqlValue })
+    }
+
+    /// Runs each statement in order.
+    package func executeTogether(_ statements: [SQLStatement]) async throws {
+        for statement in statements { try await execute(statement.sql, statement.binds) }
     }
 
     /// The first row of a statement's result, if any.

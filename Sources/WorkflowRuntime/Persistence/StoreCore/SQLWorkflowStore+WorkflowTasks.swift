@@ -114,49 +114,59 @@ extension SQLWorkflowStore {
 
     /// Appends the task's events and writes the rows they imply (``CommitPlan``); the caller has
     /// checked the fence. - Returns: the new task version.
+    ///
+    /// The statements that read, or whose effect another statement depends on, run first; the
+    /// rest — the events, this run's row, its new activities and timers, its consumed inbox, and on
+    /// a close its pending work — touch rows no other of them touches, and go to the database
+    /// together (``SQLConnection/executeTogether(_:)``: one round trip on PostgreSQL).
     func commit(
         _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
         notifications: inout StoreNotifications
     ) async throws -> Int {
         let completion = prepared.completion
+        let plan = prepared.plan
         let runID = completion.runID
-        try await appendEvents(connection, prepared, after: run.historyLength)
-        // A close without a continuation empties the whole inbox (deletePendingWork), the events
-        // taken included; a continuation must not carry the taken ones to the next run.
-        let closesInbox = prepared.plan.closing != nil && prepared.plan.continuation == nil
-        if let consumed = completion.consumedInboxThrough, run.hasInbox, !closesInbox {
-            try await connection.execute("DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", runID, consumed)
-        }
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
+        // Other runs first: signals and cancellations to them, child starts.
         let queuedOutcomes = try await deliverExternalRequests(
-            connection, prepared.plan, sender: (runID, completion.workflowID),
-            queuesOutcomes: prepared.plan.closing == nil,
+            connection, plan, sender: (runID, completion.workflowID), queuesOutcomes: plan.closing == nil,
             now: completion.now, notifications: &notifications)
         let queuedStarts = try await startChildren(
-            connection, prepared.plan, parent: ParentWorkflowInfo(workflowID: completion.workflowID, runID: runID),
-            queuesOutcomes: prepared.plan.closing == nil, now: completion.now, notifications: &notifications)
-        if let closing = prepared.plan.closing {
-            try await connection.execute(
-                """
-                UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?,
-                    updated_at = ?,
-                    history_length = ?, task_version = ?, needs_task = \(dialect.false), task_ready_at = NULL,
-                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
-                    stage = COALESCE(?, stage)
-                WHERE run_id = ?
-                """, closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason,
-                completion.now,
-                completion.now, historyLength, newVersion, prepared.plan.stage, runID)
-            try await writeSearchAttributes(connection, prepared.plan.searchAttributes, runID: runID)
-            if let continuation = prepared.plan.continuation {
+            connection, plan, parent: ParentWorkflowInfo(workflowID: completion.workflowID, runID: runID),
+            queuesOutcomes: plan.closing == nil, now: completion.now, notifications: &notifications)
+        // Before a continuation copies them to the next run.
+        try await writeSearchAttributes(connection, plan.searchAttributes, runID: runID)
+        var writes = eventInserts(prepared, after: run.historyLength)
+        // A close without a continuation empties the whole inbox (pendingWorkDeletions), the events
+        // taken included; a continuation must not carry the taken ones to the next run.
+        let closesInbox = plan.closing != nil && plan.continuation == nil
+        if let consumed = completion.consumedInboxThrough, run.hasInbox, !closesInbox {
+            writes.append(SQLStatement("DELETE FROM run_inbox WHERE run_id = ? AND id <= ?", runID, consumed))
+        }
+        if let closing = plan.closing {
+            if plan.withdrawsApprovals { try await withdrawApprovals(connection, runID: runID, now: completion.now) }
+            writes.append(
+                SQLStatement(
+                    """
+                    UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?,
+                        updated_at = ?,
+                        history_length = ?, task_version = ?, needs_task = \(dialect.false), task_ready_at = NULL,
+                        lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
+                        stage = COALESCE(?, stage)
+                    WHERE run_id = ?
+                    """, closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason,
+                    completion.now, completion.now, historyLength, newVersion, plan.stage, runID))
+            if let continuation = plan.continuation {
+                // It copies the closed run's row (its stage, as this close leaves it) and its inbox.
+                try await connection.executeTogether(writes)
+                writes = []
                 try await startContinuedRun(
                     connection, continuation, after: runID, now: completion.now, notifications: &notifications)
             }
-            try await deletePendingWork(
-                connection, runID: runID, withdrawingApprovals: prepared.plan.withdrawsApprovals,
-                inboxMayHoldEvents: run.hasInbox, now: completion.now)
-            if prepared.plan.continuation == nil, completion.parent != nil {
+            writes += pendingWorkDeletions(runID: runID, inboxMayHoldEvents: run.hasInbox)
+            try await connection.executeTogether(writes)
+            if plan.continuation == nil, completion.parent != nil {
                 try await notifyParent(
                     connection, ofClosedRun: runID, closing, now: completion.now, notifications: &notifications)
             }
@@ -169,79 +179,81 @@ extension SQLWorkflowStore {
             notifications.closedRuns.append(runID)
             return newVersion
         }
-        for activity in prepared.plan.activities {
-            let lease = completion.eagerLeases[activity.seq]
-            // The column start_to_close holds the attempt lease (ActivityOptions.attemptLease).
-            try await connection.execute(
-                """
-                INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key, options,
-                                            start_to_close, attempt, scheduled_at, visible_at, lease_owner,
-                                                lease_token, task_queue)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                        COALESCE(CAST(? AS TEXT), (SELECT task_queue FROM workflow_runs WHERE run_id = ?)))
-                """, runID, activity.seq, completion.workflowID, activity.name, activity.input.data,
-                activity.idempotencyKey,
-                prepared.encodedOptions[activity.seq] ?? Data(), activity.options.attemptLease?.seconds,
-                lease == nil ? 0 : 1,
-                activity.scheduledAt, lease?.expiresAt ?? completion.now, lease?.owner, lease?.token,
-                activity.options.taskQueue, runID)
-            if lease == nil { notifications.topics.insert(.activityTasks) }
-        }
-        for timer in prepared.plan.timers {
-            try await connection.execute(
-                "INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt)
-            notifications.topics.insert(.timers)
-        }
-        for seq in prepared.plan.cancelledTimers {
-            try await connection.execute("DELETE FROM timers WHERE run_id = ? AND seq = ?", runID, seq)
-        }
         var endedActivities = false
-        for seq in prepared.plan.cancelledActivities {
+        for seq in plan.cancelledActivities {
             if try await requestActivityCancellation(
                 connection, runID: runID, seq: seq, now: completion.now, notifications: &notifications)
             {
                 endedActivities = true
             }
         }
-        if !prepared.plan.approvals.isEmpty {
-            try await insertApprovals(connection, prepared.plan, runID: runID)
+        if !plan.approvals.isEmpty {
+            try await insertApprovals(connection, plan, runID: runID)
             notifications.topics.insert(.timers)
         }
-        if prepared.plan.withdrawsApprovals {
+        if plan.withdrawsApprovals {
             try await withdrawApprovals(connection, runID: runID, now: completion.now)
         }
-        var pending = queuedOutcomes || queuedStarts || endedActivities
-        if !pending, run.hasInbox {
-            pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
-        }
-        try await connection.execute(
-            """
-            UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
-                task_ready_at = ?,
-                lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
-                stage = COALESCE(?, stage)
-            WHERE run_id = ?
-            """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil,
-            prepared.plan.stage,
-            runID)
-        try await writeSearchAttributes(connection, prepared.plan.searchAttributes, runID: runID)
-        if let reason = prepared.plan.compensationFailure {
+        if let reason = plan.compensationFailure {
             // Its own statement: setting the indexed status column on every commit costs index writes.
             try await connection.execute(
                 "UPDATE workflow_runs SET status = 'compensationFailed', status_reason = ? WHERE run_id = ?",
                 reason, runID)
         }
+        var pending = queuedOutcomes || queuedStarts || endedActivities
+        if !pending, run.hasInbox {
+            pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
+        }
+        for activity in plan.activities {
+            let lease = completion.eagerLeases[activity.seq]
+            // The column start_to_close holds the attempt lease (ActivityOptions.attemptLease).
+            writes.append(
+                SQLStatement(
+                    """
+                    INSERT INTO activity_tasks (run_id, seq, workflow_id, activity_name, input, idempotency_key,
+                                                options, start_to_close, attempt, scheduled_at, visible_at,
+                                                lease_owner, lease_token, task_queue)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, runID, activity.seq, completion.workflowID, activity.name, activity.input.data,
+                    activity.idempotencyKey, prepared.encodedOptions[activity.seq] ?? Data(),
+                    activity.options.attemptLease?.seconds, lease == nil ? 0 : 1, activity.scheduledAt,
+                    lease?.expiresAt ?? completion.now, lease?.owner, lease?.token,
+                    activity.options.taskQueue ?? run.taskQueue))
+            if lease == nil { notifications.topics.insert(.activityTasks) }
+        }
+        // A timer started and cancelled by this one task is neither inserted nor deleted, so the
+        // inserts and deletes touch different rows.
+        let cancelledTimers = Set(plan.cancelledTimers)
+        let startedTimers = Set(plan.timers.map(\.seq))
+        for timer in plan.timers where !cancelledTimers.contains(timer.seq) {
+            writes.append(
+                SQLStatement("INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt))
+            notifications.topics.insert(.timers)
+        }
+        for seq in plan.cancelledTimers where !startedTimers.contains(seq) {
+            writes.append(SQLStatement("DELETE FROM timers WHERE run_id = ? AND seq = ?", runID, seq))
+        }
+        writes.append(
+            SQLStatement(
+                """
+                UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
+                    task_ready_at = ?,
+                    lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, task_claims = 0,
+                    stage = COALESCE(?, stage)
+                WHERE run_id = ?
+                """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, plan.stage,
+                runID))
+        try await connection.executeTogether(writes)
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
     }
 
-    /// Appends the task's events to the run's history, numbered after `historyLength`, in
-    /// multi-row inserts (one round trip for a task's events on PostgreSQL). The started event of
-    /// an eager start (``PreparedCompletion/startedEvent``) goes first, as event `historyLength`.
-    private func appendEvents(_ connection: any SQLConnection, _ prepared: PreparedCompletion, after historyLength: Int)
-        async throws
-    {
+    /// The inserts of the task's events into the run's history, numbered after `historyLength`,
+    /// as multi-row inserts. The started event of an eager start (``PreparedCompletion/startedEvent``)
+    /// goes first, as event `historyLength`.
+    private func eventInserts(_ prepared: PreparedCompletion, after historyLength: Int) -> [SQLStatement] {
         let events = prepared.completion.events
+        var inserts: [SQLStatement] = []
         var start = 0
         var leading = prepared.startedEvent
         while start < events.count || leading != nil {
@@ -263,11 +275,12 @@ extension SQLWorkflowStore {
                 ]
             }
             let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: binds.count / 5).joined(separator: ", ")
-            try await connection.execute(
-                "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds)
+            inserts.append(
+                SQLStatement("INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds))
             start = end
             leading = nil
         }
+        return inserts
     }
 
     /// Starts the run that `previousRunID` (closed by this transaction) continues as: same

@@ -47,7 +47,8 @@ package final class SQLWorkflowStore: WorkflowStore {
                 notifications: &notifications)
             guard result.created else { return result }
             if let firstTask {
-                _ = try await commit(connection, firstTask, run: .started, notifications: &notifications)
+                _ = try await commit(
+                    connection, firstTask, run: .started(taskQueue: request.taskQueue), notifications: &notifications)
             } else {
                 notifications.topics.insert(.workflowTasks)
             }
@@ -369,14 +370,14 @@ package final class SQLWorkflowStore: WorkflowStore {
             SELECT status, task_version, history_length, lease_token, lease_expires_at,
                    needs_task = \(dialect.true)
                        OR EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id),
-                   schedule_id IS NOT NULL
+                   schedule_id IS NOT NULL, task_queue
             FROM workflow_runs WHERE run_id = ?\(dialect.lockRows)
             """, runID
         ).map { row in
             RunFence(
                 status: RunStatus(rawValue: try row.get(0)) ?? .running, taskVersion: try row.get(1),
                 historyLength: try row.get(2), leaseToken: try row.get(3), leaseExpiresAt: try row.get(4),
-                hasInbox: try row.get(5), startedBySchedule: try row.get(6))
+                hasInbox: try row.get(5), startedBySchedule: try row.get(6), taskQueue: try row.get(7))
         }
     }
 
@@ -422,14 +423,21 @@ package final class SQLWorkflowStore: WorkflowStore {
         now: Date
     ) async throws {
         if withdrawingApprovals { try await withdrawApprovals(connection, runID: runID, now: now) }
-        try await connection.execute(
-            """
-            DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))
-            """, runID)
-        try await connection.execute(
-            "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))",
-            runID)
-        if inboxMayHoldEvents { try await connection.execute("DELETE FROM run_inbox WHERE run_id = ?", runID) }
+        try await connection.executeTogether(pendingWorkDeletions(runID: runID, inboxMayHoldEvents: inboxMayHoldEvents))
+    }
+
+    /// The statements of ``deletePendingWork(_:runID:withdrawingApprovals:inboxMayHoldEvents:now:)``
+    /// that delete rows (independent of one another and of the run's own row).
+    func pendingWorkDeletions(runID: String, inboxMayHoldEvents: Bool) -> [SQLStatement] {
+        var deletions = [
+            SQLStatement(
+                "DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))",
+                runID),
+            SQLStatement(
+                "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))", runID),
+        ]
+        if inboxMayHoldEvents { deletions.append(SQLStatement("DELETE FROM run_inbox WHERE run_id = ?", runID)) }
+        return deletions
     }
 
     static func run(from row: SQLRow) throws -> WorkflowRun {
