@@ -153,7 +153,7 @@ package final class PostgresDriver: SQLDriver {
     private static func keelError(for error: Error) -> Error {
         switch error {
         case let error as KeelError: return error
-        case is CancellationError: return error
+        case is CancellationError, is CommitRequirementUnmet: return error
         case let error as PostgresTransactionError:
             return keelError(
                 for: error.closureError ?? error.commitError ?? error.beginError ?? error.rollbackError ?? error)

@@ -56,13 +56,17 @@ package struct PostgresSQLConnection: SQLConnection {
         _ = try await query(sql, binds)
     }
 
-    /// Runs the statements as one: `WITH s0 AS (…), s1 AS (…) SELECT 1`. PostgreSQL runs every
-    /// data-modifying query of a `WITH` to completion, all on one snapshot, in an order it chooses
-    /// — hence the contract that none reads or writes a row another writes. (A row changed twice
-    /// in one statement keeps only one of the changes, without an error.) Statements are joined
-    /// while their values stay within ``maximumJoinedBinds``; a task with thousands of events
-    /// takes several statements.
-    package func executeTogether(_ statements: [SQLStatement]) async throws {
+    /// Runs the statements as one: `WITH s0 AS (…), s1 AS (…) SELECT …`, the primary query
+    /// counting the rows each counted statement returned. PostgreSQL runs every data-modifying
+    /// query of a `WITH` to completion, all on one snapshot, in an order it chooses — hence the
+    /// contract that none reads or writes a row another writes. (A row changed twice in one
+    /// statement keeps only one of the changes, without an error.) Statements are joined while
+    /// their values stay within ``maximumJoinedBinds``; a task with thousands of events takes
+    /// several statements.
+    @discardableResult
+    package func executeTogether(_ statements: [SQLStatement]) async throws -> [Int] {
+        var changes: [Int] = []
+        changes.reserveCapacity(statements.count)
         var index = statements.startIndex
         while index < statements.endIndex {
             var end = index + 1
@@ -71,22 +75,40 @@ package struct PostgresSQLConnection: SQLConnection {
                 bindCount += statements[end].binds.count
                 end += 1
             }
-            let group = statements[index..<end]
-            if group.count == 1 {
-                try await execute(group[index].sql, group[index].binds)
-            } else {
-                var sql = "WITH "
-                var binds: [SQLValue] = []
-                binds.reserveCapacity(bindCount)
-                for (position, statement) in group.enumerated() {
-                    sql += position == 0 ? "s0 AS (" : "), s\(position) AS ("
-                    sql += statement.sql
-                    binds += statement.binds
-                }
-                sql += ") SELECT 1"
-                try await execute(sql, binds)
-            }
+            changes += try await executeJoined(statements[index..<end], bindCount: bindCount)
             index = end
+        }
+        return changes
+    }
+
+    /// Runs `group` as one statement. - Returns: each statement's count of changed rows (0 when not counted).
+    private func executeJoined(_ group: ArraySlice<SQLStatement>, bindCount: Int) async throws -> [Int] {
+        if group.count == 1, let statement = group.first {
+            guard statement.countsChanges else {
+                try await execute(statement.sql, statement.binds)
+                return [0]
+            }
+            return [try await self.changes(statement.sql, statement.binds)]
+        }
+        var sql = "WITH "
+        var binds: [SQLValue] = []
+        binds.reserveCapacity(bindCount)
+        var counts: [String] = []
+        for (position, statement) in group.enumerated() {
+            sql += position == 0 ? "s0 AS (" : "), s\(position) AS ("
+            sql += statement.sql
+            binds += statement.binds
+            if statement.countsChanges { counts.append("(SELECT count(*) FROM s\(position))") }
+        }
+        sql += ") SELECT " + (counts.isEmpty ? "1" : counts.joined(separator: ", "))
+        let row = try await query(sql, binds).first
+        var counted = (row?.values ?? []).makeIterator()
+        return try group.map { statement in
+            guard statement.countsChanges else { return 0 }
+            guard case .int(let count)? = counted.next() else {
+                throw KeelError(.storage, "PostgreSQL did not count the rows of a joined statement")
+            }
+            return Int(count)
         }
     }
 

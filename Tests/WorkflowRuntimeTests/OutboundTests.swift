@@ -243,7 +243,9 @@ struct OutboundTests {
     func emergencyStopHoldsAndReleases() async throws {
         let server = try await LoopbackHTTPServer.start()
         defer { Task { await server.shutdown() } }
-        try await withEnvironment(.sqlite, configuration: Self.liveEmail(server)) { env, ledger in
+        // A long timeout: under the whole suite's load a 5 s one expired on a request the server
+        // had taken, and its retry (same key, as it should) was a second request.
+        try await withEnvironment(.sqlite, configuration: Self.liveEmail(server, timeout: .seconds(60))) { env, ledger in
             try await ledger.setEmergencyStop(true, reason: "wrong template in the cadence", by: "ops")
             let messages = (1...100).map { Self.email("lead\($0)@x.example") }
             let handle = try await env.client.start(
@@ -260,7 +262,9 @@ struct OutboundTests {
             let receipts = try await env.result(of: handle, as: DiagnosticSend.self)
             #expect(receipts.count == 100 && receipts.allSatisfy { $0.status == .sent })
             let keys = server.requests.compactMap(\.idempotencyKey)
-            #expect(keys.count == 100 && Set(keys) == Set(receipts.map(\.idempotencyKey)))
+            #expect(
+                keys.count == 100 && Set(keys) == Set(receipts.map(\.idempotencyKey)),
+                "\(keys.count) requests with \(Set(keys).count) distinct keys; \(server.requests.count) requests in all")
             #expect(try await ledger.outbox(limit: 1000).allSatisfy { $0.status == "sent" })
         }
     }

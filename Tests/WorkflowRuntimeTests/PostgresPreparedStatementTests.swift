@@ -124,6 +124,14 @@ struct PostgresPreparedStatementTests {
                 try await sql.query("SELECT id, note FROM items ORDER BY id", []).map { $0.values }
                     == [[.int(0), .text("zero")], [.int(1), .text("one")]])
             #expect(try await prepared(on: connection).values.contains { $0.hasPrefix("WITH s0 AS (INSERT") })
+            // Counted statements report the rows they changed; the others 0.
+            let counted = try await sql.executeTogether([
+                SQLStatement("DELETE FROM items WHERE id = ? RETURNING 1", [.int(0)], countsChanges: true),
+                SQLStatement("INSERT INTO items (id, n) VALUES (?, ?)", 2, 2),
+                SQLStatement("DELETE FROM items WHERE id = ? RETURNING 1", [.int(999)], countsChanges: true),
+            ])
+            #expect(counted == [1, 0, 0])
+            #expect(try await sql.query("SELECT id FROM items ORDER BY id", []).map { $0.values } == [[.int(1)], [.int(2)]])
             // 30 inserts of 200 rows each: 18,000 values, more than one statement may join.
             let inserts = (0..<30).map { chunk in
                 let ids = (0..<200).map { 1000 + chunk * 200 + $0 }

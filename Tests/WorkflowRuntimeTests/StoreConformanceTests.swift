@@ -383,4 +383,39 @@ struct StoreConformanceTests {
             }
         }
     }
+
+    @Test("the fast path of an attempt whose lease was lost writes nothing, though the run is in step",
+          arguments: StoreBackend.allCases)
+    func fastPathLostLease(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let task = try #require(try await store.claimWorkflowTasks(owner: "a", limit: 1, lease: .seconds(10), now: t0,
+                                                                         cachedTaskVersion: { _ in nil }).first)
+            var first = completion(task, [scheduleStep, .timerStarted(seq: 2, fireAt: t0.addingTimeInterval(60))])
+            first.eagerLeases = [1: ActivityLease(owner: "a", token: 42, expiresAt: t0.addingTimeInterval(30))]
+            #expect(try await store.completeWorkflowTask(first) == .committed(taskVersion: 1))
+            let before = try await store.history(runID: run.runID).count
+
+            // Another attempt holds the activity now (token 43): this report's commit must not stand.
+            let result = Payload(json: "1")
+            let report = ActivityReport(runID: run.runID, seq: 1, leaseToken: 43, attempt: 1, outcome: .completed(result), now: t0)
+            let continuation = WorkflowTaskCompletion(
+                runID: run.runID, workflowID: "w", leaseToken: nil, expectedTaskVersion: 1, consumedInboxThrough: nil,
+                events: [(.activityCompleted(seq: 1, result: result, attempt: 1), t0), (.timerCancelled(seq: 2), t0),
+                         (.workflowCompleted(result: result), t0)],
+                eagerLeases: [:], now: t0)
+            #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .stale)
+            #expect(try await store.run(runID: run.runID)?.status == .running)
+            #expect(try await store.history(runID: run.runID).count == before)
+            let pending = try await store.pendingWork(runID: run.runID)
+            #expect(pending.activities.map(\.seq) == [1])
+            #expect(pending.timers.map(\.seq) == [2])
+
+            // The attempt that holds the lease commits.
+            let held = ActivityReport(runID: run.runID, seq: 1, leaseToken: 42, attempt: 1, outcome: .completed(result), now: t0)
+            #expect(try await store.reportActivityAndContinue(held, continuation: continuation) == .continued(taskVersion: 2))
+            #expect(try await store.run(runID: run.runID)?.status == .completed)
+            #expect(try await store.pendingWork(runID: run.runID).activities.isEmpty)
+        }
+    }
 }

@@ -57,17 +57,23 @@ package protocol SQLConnection: Sendable {
     /// another of them writes — and whose rows are not needed. PostgreSQL runs them as one
     /// statement (each a data-modifying `WITH` query, all seeing the same snapshot): one round trip
     /// instead of one each. SQLite, in process, runs them one after another (the default).
-    func executeTogether(_ statements: [SQLStatement]) async throws
+    /// - Returns: for each statement, how many rows it changed if it ``SQLStatement/countsChanges``, else 0.
+    @discardableResult
+    func executeTogether(_ statements: [SQLStatement]) async throws -> [Int]
 }
 
 /// One statement of the core: SQL with `?` placeholders and the values bound to them, in order.
 package struct SQLStatement: Sendable {
     package var sql: String
     package var binds: [SQLValue]
+    /// Whether ``SQLConnection/executeTogether(_:)`` reports how many rows it changed; its SQL
+    /// then ends with ``SQLDialect/countingChanges``, as for ``SQLConnection/changes(_:_:)``.
+    package var countsChanges = false
 
-    package init(_ sql: String, _ binds: [SQLValue]) {
+    package init(_ sql: String, _ binds: [SQLValue], countsChanges: Bool = false) {
         self.sql = sql
         self.binds = binds
+        self.countsChanges = countsChanges
     }
 
     package init(_ sql: String, _ binds: any SQLBindable...) {
@@ -92,8 +98,19 @@ extension SQLConnection {
     }
 
     /// Runs each statement in order.
-    package func executeTogether(_ statements: [SQLStatement]) async throws {
-        for statement in statements { try await execute(statement.sql, statement.binds) }
+    @discardableResult
+    package func executeTogether(_ statements: [SQLStatement]) async throws -> [Int] {
+        var changes: [Int] = []
+        changes.reserveCapacity(statements.count)
+        for statement in statements {
+            if statement.countsChanges {
+                changes.append(try await self.changes(statement.sql, statement.binds))
+            } else {
+                try await execute(statement.sql, statement.binds)
+                changes.append(0)
+            }
+        }
+        return changes
     }
 
     /// The first row of a statement's result, if any.

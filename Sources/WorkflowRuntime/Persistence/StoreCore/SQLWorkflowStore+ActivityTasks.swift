@@ -71,18 +71,25 @@ extension SQLWorkflowStore {
     ) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
-        return try await driver.write { [self] connection, notifications in
-            try await lockRelatedRuns(connection, prepared)
-            guard let run = try await lockRun(connection, runID: report.runID),
-                run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970)
-            else {
-                let recorded = try await recordActivityOutcome(
-                    connection, report, body: body, notifications: &notifications)
-                return recorded ? .outcomeOnly : .stale
+        do {
+            return try await driver.write { [self] connection, notifications in
+                try await lockRelatedRuns(connection, prepared)
+                guard let run = try await lockRun(connection, runID: report.runID),
+                    run.admitsFastPath(continuation, now: report.now.timeIntervalSince1970)
+                else {
+                    let recorded = try await recordActivityOutcome(
+                        connection, report, body: body, notifications: &notifications)
+                    return recorded ? .outcomeOnly : .stale
+                }
+                // The attempt's row goes with the commit's writes (one round trip on PostgreSQL);
+                // if its lease was lost, nothing of the commit stands.
+                return .continued(
+                    taskVersion: try await commit(
+                        connection, prepared, run: run, requirement: takingLeasedActivity(report),
+                        notifications: &notifications))
             }
-            guard try await takeLeasedActivity(connection, report) else { return .stale }
-            return .continued(
-                taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
+        } catch is CommitRequirementUnmet {
+            return .stale
         }
     }
 
@@ -133,10 +140,15 @@ extension SQLWorkflowStore {
 
     /// Deletes the attempt's row if its lease is still held. - Returns: whether it was.
     func takeLeasedActivity(_ connection: any SQLConnection, _ report: ActivityReport) async throws -> Bool {
-        try await connection.changes(
-            """
-            DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)
-            """, report.runID, report.seq, report.leaseToken) > 0
+        let taking = takingLeasedActivity(report)
+        return try await connection.changes(taking.sql, taking.binds) > 0
+    }
+
+    /// The statement of ``takeLeasedActivity(_:_:)``, counting the row it deletes.
+    func takingLeasedActivity(_ report: ActivityReport) -> SQLStatement {
+        SQLStatement(
+            "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)",
+            [.text(report.runID), .int(Int64(report.seq)), .int(report.leaseToken)], countsChanges: true)
     }
 
     /// Records an attempt's outcome under its lease: a retry or a release makes the attempt due

@@ -119,9 +119,13 @@ extension SQLWorkflowStore {
     /// rest — the events, this run's row, its new activities and timers, its consumed inbox, and on
     /// a close its pending work — touch rows no other of them touches, and go to the database
     /// together (``SQLConnection/executeTogether(_:)``: one round trip on PostgreSQL).
+    /// - Parameter requirement: a statement that must change a row for the commit to stand (the
+    ///   fast path's taking of its activity under the attempt's lease); it goes with the first of
+    ///   those writes. - Throws: ``CommitRequirementUnmet`` when it changed none; the caller's
+    ///   transaction then rolls back.
     func commit(
         _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
-        notifications: inout StoreNotifications
+        requirement: SQLStatement? = nil, notifications: inout StoreNotifications
     ) async throws -> Int {
         let completion = prepared.completion
         let plan = prepared.plan
@@ -137,7 +141,14 @@ extension SQLWorkflowStore {
             queuesOutcomes: plan.closing == nil, now: completion.now, notifications: &notifications)
         // Before a continuation copies them to the next run.
         try await writeSearchAttributes(connection, plan.searchAttributes, runID: runID)
-        var writes = eventInserts(prepared, after: run.historyLength)
+        var writes = (requirement.map { [$0] } ?? []) + eventInserts(prepared, after: run.historyLength)
+        var requirementPending = requirement != nil
+        // Sends the writes queued so far; the first batch checks the requirement.
+        func send(_ writes: [SQLStatement]) async throws {
+            let changes = try await connection.executeTogether(writes)
+            if requirementPending, changes.first == 0 { throw CommitRequirementUnmet() }
+            requirementPending = false
+        }
         // A close without a continuation empties the whole inbox (pendingWorkDeletions), the events
         // taken included; a continuation must not carry the taken ones to the next run.
         let closesInbox = plan.closing != nil && plan.continuation == nil
@@ -159,13 +170,13 @@ extension SQLWorkflowStore {
                     completion.now, completion.now, historyLength, newVersion, plan.stage, runID))
             if let continuation = plan.continuation {
                 // It copies the closed run's row (its stage, as this close leaves it) and its inbox.
-                try await connection.executeTogether(writes)
+                try await send(writes)
                 writes = []
                 try await startContinuedRun(
                     connection, continuation, after: runID, now: completion.now, notifications: &notifications)
             }
             writes += pendingWorkDeletions(runID: runID, inboxMayHoldEvents: run.hasInbox)
-            try await connection.executeTogether(writes)
+            try await send(writes)
             if plan.continuation == nil, completion.parent != nil {
                 try await notifyParent(
                     connection, ofClosedRun: runID, closing, now: completion.now, notifications: &notifications)
@@ -243,7 +254,7 @@ extension SQLWorkflowStore {
                 WHERE run_id = ?
                 """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, plan.stage,
                 runID))
-        try await connection.executeTogether(writes)
+        try await send(writes)
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
     }
@@ -374,3 +385,7 @@ extension SQLWorkflowStore {
             })
     }
 }
+
+/// A commit's requirement (see ``SQLWorkflowStore/commit(_:_:run:requirement:notifications:)``)
+/// changed no row: the transaction must not commit. Drivers pass it through unchanged.
+package struct CommitRequirementUnmet: Error {}
