@@ -141,13 +141,19 @@ final class GroupCommit: Sendable {
     }
 
     /// One transaction: `BEGIN`, every write, one `NOTIFY` for all, `COMMIT`.
+    ///
+    /// `BEGIN` and `NOTIFY` are sent without waiting for their answers: PostgresNIO sends each
+    /// statement of a connection once the one before it has been answered, so the next follows at
+    /// once from the connection's event loop instead of after a trip through this task. Their
+    /// outcomes are checked all the same — a failed `BEGIN` fails the transaction, a failed
+    /// `NOTIFY` aborts it and `COMMIT` is answered with `ROLLBACK`.
     private func attempt(_ batch: [Request]) async -> Attempt {
         let logger = self.logger
         let bodies = batch.map(\.body)
         let statements = self.statements
         do {
             return try await client.withLiveConnection { connection -> Attempt in
-                try await connection.query("BEGIN", logger: logger)
+                let begin: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)
                 let sqlConnection = PostgresSQLConnection(
                     connection: connection, statements: statements, logger: logger)
                 var outcomes: [Outcome] = []
@@ -158,14 +164,18 @@ final class GroupCommit: Sendable {
                     do {
                         outcomes.append((try await body(sqlConnection, &notifications), notifications))
                     } catch {
+                        // Without a transaction the write's statements failed for that reason.
+                        _ = try await begin.get()
                         // A write that failed and then lost its connection on ROLLBACK still failed first.
                         _ = try? await connection.query("ROLLBACK", logger: logger)
                         return .writeFailed(index: index, error: error)
                     }
                     combined.formUnion(notifications)
                 }
-                try await Self.notify(combined, on: connection, logger: logger)
+                let notified = Self.notify(combined, on: connection, logger: logger)
                 try await Self.commit(on: connection, logger: logger)
+                _ = try await begin.get()
+                _ = try await notified?.get()
                 return .committed(outcomes)
             }
         } catch {
@@ -174,13 +184,14 @@ final class GroupCommit: Sendable {
     }
 
     /// One `NOTIFY` per distinct payload of `notifications` (``PostgresDriver/payloads(of:)``), in
-    /// one statement; other processes' listeners wake their waiters when the transaction commits.
+    /// one statement, sent but not awaited; other processes' listeners wake their waiters when the
+    /// transaction commits. - Returns: its answer to come, or `nil` when there is nothing to notify.
     private static func notify(
         _ notifications: StoreNotifications, on connection: PostgresConnection, logger: Logger
-    ) async throws {
+    ) -> EventLoopFuture<PostgresQueryResult>? {
         let payloads = PostgresDriver.payloads(of: notifications)
-        guard !payloads.isEmpty else { return }
-        try await connection.query(
+        guard !payloads.isEmpty else { return nil }
+        return connection.query(
             "SELECT pg_notify(\(PostgresDriver.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)
     }
 }

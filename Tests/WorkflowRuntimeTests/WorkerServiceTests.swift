@@ -40,8 +40,9 @@ struct WorkerServiceTests {
             for handle in handles {
                 let output = try await client.result(of: handle, as: DiagnosticSleep.self, timeout: .seconds(30))
                 let closed = try #require(try await client.waitForClose(runID: handle.runID).closedAt)
-                // Generous for a loaded machine, and far below the 20 s a missed wake-up would cost.
-                #expect(closed.timeIntervalSince(output.intendedWake) < 5, "\(handle.workflowID) closed late")
+                // Generous for a loaded machine (5.3 s was seen under the whole suite's load), and
+                // half the 20 s a missed wake-up would cost.
+                #expect(closed.timeIntervalSince(output.intendedWake) < 10, "\(handle.workflowID) closed late")
             }
         }
     }
