@@ -35,7 +35,7 @@ extension SQLWorkflowStore {
                 return .duplicate(runID: runID)
             }
         }
-        try await addToInbox(
+        try await addToOpenRunInbox(
             connection, runID: runID, kind: kind, body: body, now: request.now, notifications: &notifications)
         return .delivered(runID: runID)
     }
@@ -45,7 +45,7 @@ extension SQLWorkflowStore {
         let body = try EventCodec.encode(kind)
         return try await driver.write { [self] connection, notifications in
             let runID = try await lockOpenRun(connection, workflowID: workflowID, action: "cancel")
-            try await addToInbox(
+            try await addToOpenRunInbox(
                 connection, runID: runID, kind: kind, body: body, now: now, notifications: &notifications)
             return runID
         }
@@ -93,17 +93,9 @@ extension SQLWorkflowStore {
     private func markNeedingTask(_ connection: any SQLConnection, runIDs: [String], now: Date) async throws
         -> Set<String>
     {
-        let update = { (ids: [String]) in
-            """
-            UPDATE workflow_runs
-            SET task_ready_at = CASE WHEN needs_task = \(self.dialect.true) THEN task_ready_at ELSE ? END,
-                needs_task = \(self.dialect.true), updated_at = ?
-            WHERE run_id IN (\(SQLDialect.placeholders(ids.count))) AND status IN \(RunStatus.openSQLList)
-            """
-        }
-        let binds = { (ids: [String]) in [now.sqlValue, now.sqlValue] + ids.map(SQLValue.text) }
         if runIDs.count == 1 {
-            let updated = try await connection.changes(update(runIDs) + dialect.countingChanges, binds(runIDs))
+            let update = markingNeedingTask(runIDs, now: now)
+            let updated = try await connection.changes(update.sql + dialect.countingChanges, update.binds)
             return updated > 0 ? Set(runIDs) : []
         }
         let open = try await connection.query(
@@ -113,8 +105,37 @@ extension SQLWorkflowStore {
             ORDER BY run_id\(dialect.lockRows)
             """, runIDs.map(SQLValue.text)
         ).map { try $0.get(0, as: String.self) }
-        if !open.isEmpty { try await connection.execute(update(open), binds(open)) }
+        if !open.isEmpty {
+            let update = markingNeedingTask(open, now: now)
+            try await connection.execute(update.sql, update.binds)
+        }
         return Set(open)
+    }
+
+    /// The statement that marks the open ones of `runIDs` as needing a task (ready now, unless already).
+    private func markingNeedingTask(_ runIDs: [String], now: Date) -> SQLStatement {
+        SQLStatement(
+            """
+            UPDATE workflow_runs
+            SET task_ready_at = CASE WHEN needs_task = \(dialect.true) THEN task_ready_at ELSE ? END,
+                needs_task = \(dialect.true), updated_at = ?
+            WHERE run_id IN (\(SQLDialect.placeholders(runIDs.count))) AND status IN \(RunStatus.openSQLList)
+            """, [now.sqlValue, now.sqlValue] + runIDs.map(SQLValue.text))
+    }
+
+    /// ``addToInbox(_:runID:kind:body:now:notifications:)`` for a run the caller has locked and
+    /// found open: marking the run and queuing the event touch different rows, and go together
+    /// (``SQLConnection/executeTogether(_:)``: one round trip on PostgreSQL).
+    func addToOpenRunInbox(
+        _ connection: any SQLConnection, runID: String, kind: HistoryEvent.Kind, body: Data, now: Date,
+        notifications: inout StoreNotifications
+    ) async throws {
+        try await connection.executeTogether([
+            markingNeedingTask([runID], now: now),
+            SQLStatement(
+                "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)", runID, kind.name, now, body),
+        ])
+        notifications.topics.insert(.workflowTasks)
     }
 
     /// Whether events wait in the run's inbox after `id` (after none: any).
