@@ -139,6 +139,9 @@ public final class Worker: Service, Sendable {
 
     private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
 
+    /// Whether ``run()`` has started serving (and takes eager starts) and not yet stopped.
+    public var isRunning: Bool { running.load(ordering: .relaxed) }
+
     /// Eager start: while this worker runs, a client in the same process may have it compute a new
     /// run's first workflow task and commit it with the start, and run its first activities at once
     /// (for runs of a type it knows, on a queue it serves).

@@ -132,6 +132,9 @@ extension BenchCommand {
                 return nil
             }
             defer { worker.stop() }
+            // The workload starts on a serving worker: runs started before it serves are not
+            // started eagerly, and their first timers or signals would find them out of its cache.
+            while !worker.isRunning { try await Task.sleep(for: .milliseconds(1)) }
             return try await workloads.run(workload, n: count)
         }
         metrics["setup_s"] = setupSeconds
