@@ -85,7 +85,7 @@ extension SQLWorkflowStore {
                 // if its lease was lost, nothing of the commit stands.
                 return .continued(
                     taskVersion: try await commit(
-                        connection, prepared, run: run, requirement: takingLeasedActivity(report),
+                        connection, prepared, run: run, takenActivity: report,
                         notifications: &notifications))
             }
         } catch is CommitRequirementUnmet {

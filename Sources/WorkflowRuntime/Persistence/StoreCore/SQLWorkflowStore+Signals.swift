@@ -133,7 +133,8 @@ extension SQLWorkflowStore {
         try await connection.executeTogether([
             markingNeedingTask([runID], now: now),
             SQLStatement(
-                "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)", runID, kind.name, now, body),
+                "INSERT INTO run_inbox (run_id, kind, timestamp, body) VALUES (?, ?, ?, ?)", runID, kind.name, now, body
+            ),
         ])
         notifications.topics.insert(.workflowTasks)
     }

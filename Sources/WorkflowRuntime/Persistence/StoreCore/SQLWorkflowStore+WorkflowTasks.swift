@@ -119,13 +119,13 @@ extension SQLWorkflowStore {
     /// rest — the events, this run's row, its new activities and timers, its consumed inbox, and on
     /// a close its pending work — touch rows no other of them touches, and go to the database
     /// together (``SQLConnection/executeTogether(_:)``: one round trip on PostgreSQL).
-    /// - Parameter requirement: a statement that must change a row for the commit to stand (the
-    ///   fast path's taking of its activity under the attempt's lease); it goes with the first of
-    ///   those writes. - Throws: ``CommitRequirementUnmet`` when it changed none; the caller's
-    ///   transaction then rolls back.
+    /// - Parameter takenActivity: the fast path's attempt, whose row goes with the first of those
+    ///   writes and must still be held under its lease for the commit to stand (a close leaves
+    ///   that row to it). - Throws: ``CommitRequirementUnmet`` when the lease was lost; the
+    ///   caller's transaction then rolls back.
     func commit(
         _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
-        requirement: SQLStatement? = nil, notifications: inout StoreNotifications
+        takenActivity: ActivityReport? = nil, notifications: inout StoreNotifications
     ) async throws -> Int {
         let completion = prepared.completion
         let plan = prepared.plan
@@ -141,9 +141,10 @@ extension SQLWorkflowStore {
             queuesOutcomes: plan.closing == nil, now: completion.now, notifications: &notifications)
         // Before a continuation copies them to the next run.
         try await writeSearchAttributes(connection, plan.searchAttributes, runID: runID)
-        var writes = (requirement.map { [$0] } ?? []) + eventInserts(prepared, after: run.historyLength)
-        var requirementPending = requirement != nil
-        // Sends the writes queued so far; the first batch checks the requirement.
+        var writes =
+            (takenActivity.map { [takingLeasedActivity($0)] } ?? []) + eventInserts(prepared, after: run.historyLength)
+        var requirementPending = takenActivity != nil
+        // Sends the writes queued so far; the first batch checks that the activity was taken.
         func send(_ writes: [SQLStatement]) async throws {
             let changes = try await connection.executeTogether(writes)
             if requirementPending, changes.first == 0 { throw CommitRequirementUnmet() }
@@ -175,7 +176,8 @@ extension SQLWorkflowStore {
                 try await startContinuedRun(
                     connection, continuation, after: runID, now: completion.now, notifications: &notifications)
             }
-            writes += pendingWorkDeletions(runID: runID, inboxMayHoldEvents: run.hasInbox)
+            writes += pendingWorkDeletions(
+                runID: runID, inboxMayHoldEvents: run.hasInbox, sparingActivity: takenActivity?.seq)
             try await send(writes)
             if plan.continuation == nil, completion.parent != nil {
                 try await notifyParent(
@@ -238,7 +240,8 @@ extension SQLWorkflowStore {
         let startedTimers = Set(plan.timers.map(\.seq))
         for timer in plan.timers where !cancelledTimers.contains(timer.seq) {
             writes.append(
-                SQLStatement("INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt))
+                SQLStatement(
+                    "INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt))
             notifications.topics.insert(.timers)
         }
         for seq in plan.cancelledTimers where !startedTimers.contains(seq) {
@@ -287,7 +290,8 @@ extension SQLWorkflowStore {
             }
             let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: binds.count / 5).joined(separator: ", ")
             inserts.append(
-                SQLStatement("INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds))
+                SQLStatement(
+                    "INSERT INTO history_events (run_id, event_id, kind, timestamp, body) VALUES \(rows)", binds))
             start = end
             leading = nil
         }
@@ -386,6 +390,7 @@ extension SQLWorkflowStore {
     }
 }
 
-/// A commit's requirement (see ``SQLWorkflowStore/commit(_:_:run:requirement:notifications:)``)
-/// changed no row: the transaction must not commit. Drivers pass it through unchanged.
+/// The fast path's activity was no longer held under its lease (see
+/// ``SQLWorkflowStore/commit(_:_:run:takenActivity:notifications:)``): the transaction must not
+/// commit. Drivers pass it through unchanged.
 package struct CommitRequirementUnmet: Error {}

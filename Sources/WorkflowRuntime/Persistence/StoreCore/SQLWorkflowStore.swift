@@ -428,11 +428,24 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     /// The statements of ``deletePendingWork(_:runID:withdrawingApprovals:inboxMayHoldEvents:now:)``
     /// that delete rows (independent of one another and of the run's own row).
-    func pendingWorkDeletions(runID: String, inboxMayHoldEvents: Bool) -> [SQLStatement] {
+    /// - Parameter sparingActivity: an activity whose row the caller deletes itself, in the same
+    ///   joined statement (the fast path's, under its lease), so no two statements touch one row.
+    func pendingWorkDeletions(runID: String, inboxMayHoldEvents: Bool, sparingActivity: Int? = nil) -> [SQLStatement] {
+        let activities: SQLStatement
+        if let spared = sparingActivity {
+            activities = SQLStatement(
+                """
+                DELETE FROM activity_tasks
+                WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ? AND seq <> ?\(dialect.skipLocked))
+                """, runID, spared)
+        } else {
+            activities = SQLStatement(
+                """
+                DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))
+                """, runID)
+        }
         var deletions = [
-            SQLStatement(
-                "DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))",
-                runID),
+            activities,
             SQLStatement(
                 "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))", runID),
         ]
