@@ -134,7 +134,13 @@ extension BenchCommand {
             defer { worker.stop() }
             // The workload starts on a serving worker: runs started before it serves are not
             // started eagerly, and their first timers or signals would find them out of its cache.
-            while !worker.isRunning { try await Task.sleep(for: .milliseconds(1)) }
+            let serving = ContinuousClock.now + .seconds(30)
+            while !worker.isRunning {
+                guard ContinuousClock.now < serving else {
+                    throw BenchmarkError("the worker did not start serving within 30 s")
+                }
+                try await Task.sleep(for: .milliseconds(1))
+            }
             return try await workloads.run(workload, n: count)
         }
         metrics["setup_s"] = setupSeconds
