@@ -17,11 +17,15 @@ struct BusinessWorkflowCrashTests {
         defer { Task { await server.shutdown() } }
         let config = scratch.directory.appendingPathComponent("keel.json")
         let base = "\(server.url.absoluteString)/v1"
+        // A long provider timeout: the provider is this test process's server, which the whole
+        // suite's load can stall for seconds; a request that timed out would be sent again (with
+        // its key, as it should), and this test asks for each key exactly once.
         try Data("""
             {"channels": {
-               "email": {"mode": "live", "baseURL": "\(base)", "credentialVariable": "KEEL_E2E_KEY"},
-               "crm": {"mode": "live", "baseURL": "\(base)", "credentialVariable": "KEEL_E2E_KEY"},
-               "notifications": {"mode": "live", "baseURL": "\(base)", "credentialVariable": "KEEL_E2E_KEY"}}}
+               "email": {"mode": "live", "baseURL": "\(base)", "credentialVariable": "KEEL_E2E_KEY", "timeoutSeconds": 60},
+               "crm": {"mode": "live", "baseURL": "\(base)", "credentialVariable": "KEEL_E2E_KEY", "timeoutSeconds": 60},
+               "notifications": {"mode": "live", "baseURL": "\(base)", "credentialVariable": "KEEL_E2E_KEY",
+                                 "timeoutSeconds": 60}}}
             """.utf8).write(to: config)
         let environment = ["KEEL_CONFIG": config.path, "KEEL_E2E_KEY": "k-e2e"]
         let db = scratch.databaseURL
