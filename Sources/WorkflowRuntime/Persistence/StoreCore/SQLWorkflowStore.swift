@@ -431,19 +431,12 @@ package final class SQLWorkflowStore: WorkflowStore {
     /// - Parameter sparingActivity: an activity whose row the caller deletes itself, in the same
     ///   joined statement (the fast path's, under its lease), so no two statements touch one row.
     func pendingWorkDeletions(runID: String, inboxMayHoldEvents: Bool, sparingActivity: Int? = nil) -> [SQLStatement] {
-        let activities: SQLStatement
-        if let spared = sparingActivity {
-            activities = SQLStatement(
-                """
-                DELETE FROM activity_tasks
-                WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ? AND seq <> ?\(dialect.skipLocked))
-                """, runID, spared)
-        } else {
-            activities = SQLStatement(
-                """
-                DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks WHERE run_id = ?\(dialect.skipLocked))
-                """, runID)
-        }
+        let spared = sparingActivity.map { [SQLValue.int(Int64($0))] } ?? []
+        let activities = SQLStatement(
+            """
+            DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks
+                WHERE run_id = ?\(spared.isEmpty ? "" : " AND seq <> ?")\(dialect.skipLocked))
+            """, [.text(runID)] + spared)
         var deletions = [
             activities,
             SQLStatement(
