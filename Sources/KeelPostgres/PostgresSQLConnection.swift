@@ -63,6 +63,12 @@ package struct PostgresSQLConnection: SQLConnection {
     /// statement keeps only one of the changes, without an error.) Statements are joined while
     /// their values stay within ``maximumJoinedBinds``; a task with thousands of events takes
     /// several statements.
+    ///
+    /// A required statement (``SQLStatement/isRequired``) that changed no row throws
+    /// ``CommitRequirementUnmet`` once its statement has run. So does a unique violation in a
+    /// batch with a requirement: all of it ran on one snapshot, so its inserts may collide with
+    /// rows that the transaction which moved the required row on had written (a run's next
+    /// events, when another worker's commit took the run's history past this worker's).
     @discardableResult
     package func executeTogether(_ statements: [SQLStatement]) async throws -> [Int] {
         var changes: [Int] = []
@@ -75,11 +81,24 @@ package struct PostgresSQLConnection: SQLConnection {
                 bindCount += statements[end].binds.count
                 end += 1
             }
-            changes += try await executeJoined(statements[index..<end], bindCount: bindCount)
+            let group = statements[index..<end]
+            let counts: [Int]
+            do {
+                counts = try await executeJoined(group, bindCount: bindCount)
+            } catch let error as PSQLError
+                where error.serverInfo?[.sqlState] == Self.uniqueViolation && statements.contains(where: \.isRequired)
+            {
+                throw CommitRequirementUnmet()
+            }
+            if zip(group, counts).contains(where: { $0.isRequired && $1 == 0 }) { throw CommitRequirementUnmet() }
+            changes += counts
             index = end
         }
         return changes
     }
+
+    /// PostgreSQL's SQLSTATE for a duplicate key.
+    private static let uniqueViolation = "23505"
 
     /// Runs `group` as one statement. - Returns: each statement's count of changed rows (0 when not counted).
     private func executeJoined(_ group: ArraySlice<SQLStatement>, bindCount: Int) async throws -> [Int] {

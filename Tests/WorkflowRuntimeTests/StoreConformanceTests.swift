@@ -349,8 +349,13 @@ struct StoreConformanceTests {
         }
     }
 
-    @Test("the fast path commits outcome and continuation together only when the run is in step", arguments: StoreBackend.allCases)
-    func fastPath(backend: StoreBackend) async throws {
+    /// How a fast path's worker knows the run it continues: `nil` makes the store read the fence
+    /// under the run's lock first; a known run makes it check the fence within the writes.
+    static let knownRun = KnownRun(historyLength: 2, constants: RunConstants(taskQueue: "default", startedBySchedule: false))
+
+    @Test("the fast path commits outcome and continuation together only when the run is in step",
+          arguments: StoreBackend.allCases, [nil, knownRun])
+    func fastPath(backend: StoreBackend, knownRun: KnownRun?) async throws {
         try await backend.withStore { store in
             for (index, inStep) in [true, false].enumerated() {
                 let id = "w\(index)"
@@ -367,7 +372,7 @@ struct StoreConformanceTests {
                 let continuation = WorkflowTaskCompletion(
                     runID: run.runID, workflowID: id, leaseToken: nil, expectedTaskVersion: 1, consumedInboxThrough: nil,
                     events: [(.activityCompleted(seq: 1, result: result, attempt: 1), t0), (.workflowCompleted(result: result), t0)],
-                    eagerLeases: [:], now: t0)
+                    eagerLeases: [:], knownRun: knownRun, now: t0)
                 if inStep {
                     #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .continued(taskVersion: 2))
                     #expect(try await store.run(runID: run.runID)?.status == .completed)
@@ -384,9 +389,44 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("the fast path of a run whose history another task moved on records only the outcome; its events do not land",
+          arguments: StoreBackend.allCases, [nil, knownRun])
+    func fastPathAfterAnotherTask(backend: StoreBackend, knownRun: KnownRun?) async throws {
+        try await backend.withStore { store in
+            let run = try await start(store, "w")
+            let task = try #require(try await store.claimWorkflowTasks(owner: "a", limit: 1, lease: .seconds(10), now: t0,
+                                                                         cachedTaskVersion: { _ in nil }).first)
+            var first = completion(task, [scheduleStep])
+            first.eagerLeases = [1: ActivityLease(owner: "a", token: 42, expiresAt: t0.addingTimeInterval(30))]
+            #expect(try await store.completeWorkflowTask(first) == .committed(taskVersion: 1))
+            // A signal, taken by another worker's task (this worker's cache does not see it).
+            _ = try await store.signal(SignalRequest(workflowID: "w", name: "s", now: t0))
+            let other = try #require(try await store.claimWorkflowTasks(owner: "b", limit: 1, lease: .seconds(10), now: t0,
+                                                                          cachedTaskVersion: { _ in nil }).first)
+            let taken = try #require(other.inbox.last)
+            var second = completion(other, [taken.kind, .timerStarted(seq: 2, fireAt: t0.addingTimeInterval(60))])
+            second.consumedInboxThrough = taken.id
+            #expect(try await store.completeWorkflowTask(second) == .committed(taskVersion: 2))
+            let history = try await store.history(runID: run.runID)
+
+            let result = Payload(json: "1")
+            let report = ActivityReport(runID: run.runID, seq: 1, leaseToken: 42, attempt: 1, outcome: .completed(result), now: t0)
+            let continuation = WorkflowTaskCompletion(
+                runID: run.runID, workflowID: "w", leaseToken: nil, expectedTaskVersion: 1, consumedInboxThrough: nil,
+                events: [(.activityCompleted(seq: 1, result: result, attempt: 1), t0), (.workflowCompleted(result: result), t0)],
+                eagerLeases: [:], knownRun: knownRun, now: t0)
+            #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .outcomeOnly)
+            #expect(try await store.run(runID: run.runID)?.status == .running)
+            #expect(try await store.history(runID: run.runID).map(\.kind) == history.map(\.kind))
+            let pending = try await store.pendingWork(runID: run.runID)
+            #expect(pending.inbox.map(\.kind) == ["activityCompleted"])
+            #expect(pending.timers.map(\.seq) == [2])
+        }
+    }
+
     @Test("the fast path of an attempt whose lease was lost writes nothing, though the run is in step",
-          arguments: StoreBackend.allCases)
-    func fastPathLostLease(backend: StoreBackend) async throws {
+          arguments: StoreBackend.allCases, [nil, knownRun])
+    func fastPathLostLease(backend: StoreBackend, knownRun: KnownRun?) async throws {
         try await backend.withStore { store in
             let run = try await start(store, "w")
             let task = try #require(try await store.claimWorkflowTasks(owner: "a", limit: 1, lease: .seconds(10), now: t0,
@@ -403,7 +443,7 @@ struct StoreConformanceTests {
                 runID: run.runID, workflowID: "w", leaseToken: nil, expectedTaskVersion: 1, consumedInboxThrough: nil,
                 events: [(.activityCompleted(seq: 1, result: result, attempt: 1), t0), (.timerCancelled(seq: 2), t0),
                          (.workflowCompleted(result: result), t0)],
-                eagerLeases: [:], now: t0)
+                eagerLeases: [:], knownRun: knownRun.map { KnownRun(historyLength: 3, constants: $0.constants) }, now: t0)
             #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .stale)
             #expect(try await store.run(runID: run.runID)?.status == .running)
             #expect(try await store.history(runID: run.runID).count == before)

@@ -90,7 +90,10 @@ extension WorkflowEngine {
             runID: report.runID, workflowID: workflowID, leaseToken: nil, expectedTaskVersion: execution.taskVersion,
             consumedInboxThrough: nil, events: events, eagerLeases: leases,
             hasPendingApprovals: execution.hasPendingApprovals, parent: execution.info.parent,
-            hasChildren: execution.hasChildren, now: report.now)
+            hasChildren: execution.hasChildren,
+            knownRun: execution.runConstants.map {
+                KnownRun(historyLength: execution.historyLength - events.count, constants: $0)
+            }, now: report.now)
         let result: FastPathResult
         do {
             result = try await store.reportActivityAndContinue(report, continuation: continuation)

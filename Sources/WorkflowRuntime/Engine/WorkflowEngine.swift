@@ -88,6 +88,8 @@ package final class WorkflowEngine: Sendable {
             activitySlots.release(eager.count)
             return (result, [])
         }
+        execution.runConstants = RunConstants(
+            taskQueue: request.taskQueue, startedBySchedule: request.scheduleID != nil)
         keep(execution, version: 1)
         return (result, eager)
     }
@@ -169,6 +171,7 @@ package final class WorkflowEngine: Sendable {
         do {
             switch try await store.completeWorkflowTask(completion) {
             case .committed(let version):
+                execution.runConstants = task.constants
                 keep(execution, version: version)
                 return eager
             case .rejected(let reason):

@@ -18,6 +18,9 @@ final class WorkflowExecution: @unchecked Sendable {
     var taskVersion = 0
     /// Events in history, including the ones handed out by ``takeNewEvents()``.
     private(set) var historyLength = 0
+    /// What the run's row holds that never changes, once the engine has learnt it (from the
+    /// run's start or a claim of its task): the fast path's commits then need no locking read.
+    var runConstants: RunConstants?
 
     private var machine: ReplayStateMachine
     private let executor = WorkflowTaskExecutor()

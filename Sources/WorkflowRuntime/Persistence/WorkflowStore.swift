@@ -272,14 +272,44 @@ package struct WorkflowTask: Sendable {
     /// the rest go to the next task — or, if this one closes the run, are read with
     /// ``WorkflowStore/inbox(runID:after:)`` first.
     package var inboxTruncated: Bool
+    /// What the run's row holds that never changes, for the claimer's later fast-path commits.
+    package var constants: RunConstants?
 
     package init(
         runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
-        history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1, inboxTruncated: Bool = false
+        history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1, inboxTruncated: Bool = false,
+        constants: RunConstants? = nil
     ) {
         self.runID = runID; self.workflowID = workflowID; self.workflowType = workflowType; self.leaseToken = leaseToken
         self.taskVersion = taskVersion; self.history = history; self.inbox = inbox; self.claims = claims
-        self.inboxTruncated = inboxTruncated
+        self.inboxTruncated = inboxTruncated; self.constants = constants
+    }
+}
+
+/// What a run's row holds that never changes once the run exists. A worker keeping the run's
+/// execution in memory knows it (from the run's start or a claim), so its fast-path commits need
+/// not read the row first (``WorkflowTaskCompletion/knownRun``).
+package struct RunConstants: Sendable, Hashable {
+    /// The run's task queue: its activities' queue unless their options name another.
+    package var taskQueue: String
+    /// Whether a schedule's tick started the run (its close may let a buffered tick start).
+    package var startedBySchedule: Bool
+
+    package init(taskQueue: String, startedBySchedule: Bool) {
+        self.taskQueue = taskQueue
+        self.startedBySchedule = startedBySchedule
+    }
+}
+
+/// The run as a fast path's cached execution knows it while in step with the store.
+package struct KnownRun: Sendable, Hashable {
+    /// Events in the run's history before the commit's.
+    package var historyLength: Int
+    package var constants: RunConstants
+
+    package init(historyLength: Int, constants: RunConstants) {
+        self.historyLength = historyLength
+        self.constants = constants
     }
 }
 
@@ -315,19 +345,22 @@ package struct WorkflowTaskCompletion: Sendable {
     package var parent: ParentWorkflowInfo?
     /// Whether the run started child workflows: a closing commit applies their parent-close policy.
     package var hasChildren: Bool
+    /// The run as the fast path's execution knows it: the store may then check the fence within
+    /// the commit's writes instead of reading the run's row first. `nil`: the store reads it.
+    package var knownRun: KnownRun?
     package var now: Date
 
     package init(
         runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
         events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease],
         hasPendingApprovals: Bool = false, parent: ParentWorkflowInfo? = nil, hasChildren: Bool = false,
-        now: Date
+        knownRun: KnownRun? = nil, now: Date
     ) {
         self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken;
         self.expectedTaskVersion = expectedTaskVersion
         self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases
         self.hasPendingApprovals = hasPendingApprovals; self.parent = parent; self.hasChildren = hasChildren
-        self.now = now
+        self.knownRun = knownRun; self.now = now
     }
 }
 

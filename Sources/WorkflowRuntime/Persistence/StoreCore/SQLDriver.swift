@@ -58,6 +58,8 @@ package protocol SQLConnection: Sendable {
     /// statement (each a data-modifying `WITH` query, all seeing the same snapshot): one round trip
     /// instead of one each. SQLite, in process, runs them one after another (the default).
     /// - Returns: for each statement, how many rows it changed if it ``SQLStatement/countsChanges``, else 0.
+    /// - Throws: ``CommitRequirementUnmet`` when a statement that ``SQLStatement/isRequired``
+    ///   changed no row; what the others did must then be rolled back with the transaction.
     @discardableResult
     func executeTogether(_ statements: [SQLStatement]) async throws -> [Int]
 }
@@ -69,11 +71,17 @@ package struct SQLStatement: Sendable {
     /// Whether ``SQLConnection/executeTogether(_:)`` reports how many rows it changed; its SQL
     /// then ends with ``SQLDialect/countingChanges``, as for ``SQLConnection/changes(_:_:)``.
     package var countsChanges = false
+    /// Whether the statements run with it stand only if it changes a row (a fence checked within
+    /// the writes): it is counted, and ``SQLConnection/executeTogether(_:)`` throws
+    /// ``CommitRequirementUnmet`` when it changes none. Required statements go first, so that on
+    /// SQLite, which runs them in order, nothing after an unmet one runs.
+    package var isRequired = false
 
-    package init(_ sql: String, _ binds: [SQLValue], countsChanges: Bool = false) {
+    package init(_ sql: String, _ binds: [SQLValue], countsChanges: Bool = false, isRequired: Bool = false) {
         self.sql = sql
         self.binds = binds
-        self.countsChanges = countsChanges
+        self.countsChanges = countsChanges || isRequired
+        self.isRequired = isRequired
     }
 
     package init(_ sql: String, _ binds: any SQLBindable...) {
@@ -104,7 +112,9 @@ extension SQLConnection {
         changes.reserveCapacity(statements.count)
         for statement in statements {
             if statement.countsChanges {
-                changes.append(try await self.changes(statement.sql, statement.binds))
+                let changed = try await self.changes(statement.sql, statement.binds)
+                if statement.isRequired, changed == 0 { throw CommitRequirementUnmet() }
+                changes.append(changed)
             } else {
                 try await execute(statement.sql, statement.binds)
                 changes.append(0)
@@ -117,6 +127,13 @@ extension SQLConnection {
     package func row(_ sql: String, _ binds: any SQLBindable...) async throws -> SQLRow? {
         try await query(sql, binds.map { $0.sqlValue }).first
     }
+}
+
+/// A statement that ``SQLStatement/isRequired`` changed no row (see
+/// ``SQLConnection/executeTogether(_:)``): the transaction must not commit. Drivers pass it
+/// through unchanged.
+package struct CommitRequirementUnmet: Error {
+    package init() {}
 }
 
 /// Where the two SQL dialects differ in the statements the core writes.

@@ -71,6 +71,25 @@ extension SQLWorkflowStore {
     ) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
+        if let known = continuation.knownRun, prepared.plan.compensationFailure == nil {
+            // The fence checked by the writes themselves: no locking read first. (A compensation
+            // failure changes the run's status before those writes, so it takes the path below.)
+            let fence = RunFence(
+                status: .running, taskVersion: continuation.expectedTaskVersion, historyLength: known.historyLength,
+                leaseToken: nil, leaseExpiresAt: nil, hasInbox: false,
+                startedBySchedule: known.constants.startedBySchedule, taskQueue: known.constants.taskQueue)
+            do {
+                return try await driver.write { [self] connection, notifications in
+                    try await lockRelatedRuns(connection, prepared)
+                    return .continued(
+                        taskVersion: try await commit(
+                            connection, prepared, run: fence, checksFenceInWrites: true, takenActivity: report,
+                            notifications: &notifications))
+                }
+            } catch is CommitRequirementUnmet {
+                // Out of step, or the lease was lost: the fenced path below tells which.
+            }
+        }
         do {
             return try await driver.write { [self] connection, notifications in
                 try await lockRelatedRuns(connection, prepared)
@@ -144,11 +163,12 @@ extension SQLWorkflowStore {
         return try await connection.changes(taking.sql, taking.binds) > 0
     }
 
-    /// The statement of ``takeLeasedActivity(_:_:)``, counting the row it deletes.
+    /// The statement of ``takeLeasedActivity(_:_:)``, counting the row it deletes; required when
+    /// it goes with a commit's writes.
     func takingLeasedActivity(_ report: ActivityReport) -> SQLStatement {
         SQLStatement(
             "DELETE FROM activity_tasks WHERE run_id = ? AND seq = ? AND lease_token = ?\(dialect.countingChanges)",
-            [.text(report.runID), .int(Int64(report.seq)), .int(report.leaseToken)], countsChanges: true)
+            [.text(report.runID), .int(Int64(report.seq)), .int(report.leaseToken)], isRequired: true)
     }
 
     /// Records an attempt's outcome under its lease: a retry or a release makes the attempt due

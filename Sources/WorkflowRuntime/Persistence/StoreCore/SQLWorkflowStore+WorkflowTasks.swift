@@ -28,7 +28,8 @@ extension SQLWorkflowStore {
                                  WHERE needs_task = \(dialect.true) AND status = 'running' AND task_ready_at <= ?
                                    AND task_queue IN (\(SQLDialect.placeholders(taskQueues.count)))
                                  ORDER BY task_ready_at LIMIT ?\(dialect.skipLocked))
-                RETURNING run_id, workflow_id, workflow_type, task_version, task_claims
+                RETURNING run_id, workflow_id, workflow_type, task_version, task_claims, task_queue,
+                    schedule_id IS NOT NULL
                 """, binds)
             let inboxes = try await inboxRows(
                 connection, runIDs: try rows.map { try $0.get(0, as: String.self) }, limit: Self.inboxBatch + 1)
@@ -45,7 +46,8 @@ extension SQLWorkflowStore {
                             runID: runID, workflowID: try row.get(1), workflowType: try row.get(2),
                             leaseToken: token, taskVersion: version, history: history,
                             inbox: Array(inbox.prefix(Self.inboxBatch)), claims: try row.get(4),
-                            inboxTruncated: inbox.count > Self.inboxBatch))
+                            inboxTruncated: inbox.count > Self.inboxBatch,
+                            constants: RunConstants(taskQueue: try row.get(5), startedBySchedule: try row.get(6))))
                 } catch let error as KeelError where error.code == .storage {
                     // (Decoding's errors: database errors end the claim.)
                     // One undecodable row must not stop every claim: park its run, go on with the others.
@@ -119,19 +121,33 @@ extension SQLWorkflowStore {
     /// rest — the events, this run's row, its new activities and timers, its consumed inbox, and on
     /// a close its pending work — touch rows no other of them touches, and go to the database
     /// together (``SQLConnection/executeTogether(_:)``: one round trip on PostgreSQL).
-    /// - Parameter takenActivity: the fast path's attempt, whose row goes with the first of those
-    ///   writes and must still be held under its lease for the commit to stand (a close leaves
-    ///   that row to it). - Throws: ``CommitRequirementUnmet`` when the lease was lost; the
-    ///   caller's transaction then rolls back.
+    /// - Parameters:
+    ///   - run: the fence as read under the run's lock, or as the fast path's worker knows it
+    ///     (`checksFenceInWrites`).
+    ///   - checksFenceInWrites: instead of the caller locking the row and checking the fence
+    ///     first, this run's row is written first of those writes only where it is still as `run`
+    ///     says (``fastPathFence``); the commit stands only if it was.
+    ///   - takenActivity: the fast path's attempt, whose row goes with those writes and must still
+    ///     be held under its lease for the commit to stand (a close leaves that row to it).
+    /// - Throws: ``CommitRequirementUnmet`` when the lease was lost or the fence checked in the
+    ///   writes did not hold; the caller's transaction then rolls back.
     func commit(
         _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
-        takenActivity: ActivityReport? = nil, notifications: inout StoreNotifications
+        checksFenceInWrites: Bool = false, takenActivity: ActivityReport? = nil,
+        notifications: inout StoreNotifications
     ) async throws -> Int {
         let completion = prepared.completion
         let plan = prepared.plan
         let runID = completion.runID
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
+        // This run's row: where the fence is checked in the writes, first of them, and required.
+        func writeRun(_ sql: String, _ values: any SQLBindable...) -> SQLStatement {
+            let binds = values.map(\.sqlValue)
+            guard checksFenceInWrites else { return SQLStatement(sql, binds) }
+            let fence = fastPathFence(run, now: completion.now)
+            return SQLStatement(sql + fence.sql + dialect.countingChanges, binds + fence.binds, isRequired: true)
+        }
         // Other runs first: signals and cancellations to them, child starts.
         let queuedOutcomes = try await deliverExternalRequests(
             connection, plan, sender: (runID, completion.workflowID), queuesOutcomes: plan.closing == nil,
@@ -141,14 +157,11 @@ extension SQLWorkflowStore {
             queuesOutcomes: plan.closing == nil, now: completion.now, notifications: &notifications)
         // Before a continuation copies them to the next run.
         try await writeSearchAttributes(connection, plan.searchAttributes, runID: runID)
+        // Required statements go first: the run's row (added below) and the taken activity.
         var writes =
             (takenActivity.map { [takingLeasedActivity($0)] } ?? []) + eventInserts(prepared, after: run.historyLength)
-        var requirementPending = takenActivity != nil
-        // Sends the writes queued so far; the first batch checks that the activity was taken.
         func send(_ writes: [SQLStatement]) async throws {
-            let changes = try await connection.executeTogether(writes)
-            if requirementPending, changes.first == 0 { throw CommitRequirementUnmet() }
-            requirementPending = false
+            try await connection.executeTogether(writes)
         }
         // A close without a continuation empties the whole inbox (pendingWorkDeletions), the events
         // taken included; a continuation must not carry the taken ones to the next run.
@@ -158,8 +171,8 @@ extension SQLWorkflowStore {
         }
         if let closing = plan.closing {
             if plan.withdrawsApprovals { try await withdrawApprovals(connection, runID: runID, now: completion.now) }
-            writes.append(
-                SQLStatement(
+            writes.insert(
+                writeRun(
                     """
                     UPDATE workflow_runs SET status = ?, result = ?, failure = ?, status_reason = ?, closed_at = ?,
                         updated_at = ?,
@@ -168,7 +181,7 @@ extension SQLWorkflowStore {
                         stage = COALESCE(?, stage)
                     WHERE run_id = ?
                     """, closing.status.rawValue, closing.result?.data, prepared.closingFailure, closing.reason,
-                    completion.now, completion.now, historyLength, newVersion, plan.stage, runID))
+                    completion.now, completion.now, historyLength, newVersion, plan.stage, runID), at: 0)
             if let continuation = plan.continuation {
                 // It copies the closed run's row (its stage, as this close leaves it) and its inbox.
                 try await send(writes)
@@ -247,8 +260,8 @@ extension SQLWorkflowStore {
         for seq in plan.cancelledTimers where !startedTimers.contains(seq) {
             writes.append(SQLStatement("DELETE FROM timers WHERE run_id = ? AND seq = ?", runID, seq))
         }
-        writes.append(
-            SQLStatement(
+        writes.insert(
+            writeRun(
                 """
                 UPDATE workflow_runs SET history_length = ?, task_version = ?, updated_at = ?, needs_task = ?,
                     task_ready_at = ?,
@@ -256,7 +269,7 @@ extension SQLWorkflowStore {
                     stage = COALESCE(?, stage)
                 WHERE run_id = ?
                 """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, plan.stage,
-                runID))
+                runID), at: 0)
         try await send(writes)
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
@@ -389,8 +402,3 @@ extension SQLWorkflowStore {
             })
     }
 }
-
-/// The fast path's activity was no longer held under its lease (see
-/// ``SQLWorkflowStore/commit(_:_:run:takenActivity:notifications:)``): the transaction must not
-/// commit. Drivers pass it through unchanged.
-package struct CommitRequirementUnmet: Error {}

@@ -381,6 +381,23 @@ package final class SQLWorkflowStore: WorkflowStore {
         }
     }
 
+    /// The conditions, appended to an `UPDATE` of the run's row by its id, under which the fast
+    /// path may commit (``RunFence/admitsFastPath(_:now:)``, checked by the statement itself
+    /// instead of after a locking read): the run is open and still at `run`'s task version and
+    /// history length, no one holds its task lease, and nothing waits in its inbox. Whatever
+    /// queues an inbox event sets `needs_task` on the row in the same transaction, so an `UPDATE`
+    /// that waited for that transaction sees it when PostgreSQL re-checks these conditions on the
+    /// row's new version.
+    func fastPathFence(_ run: RunFence, now: Date) -> (sql: String, binds: [SQLValue]) {
+        (
+            """
+             AND status = 'running' AND task_version = ? AND history_length = ?
+                AND (lease_token IS NULL OR lease_expires_at <= ?) AND needs_task = \(dialect.false)
+                AND NOT EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
+            """, [.int(Int64(run.taskVersion)), .int(Int64(run.historyLength)), now.sqlValue]
+        )
+    }
+
     /// Locks the open run of `workflowID` (PostgreSQL). - Throws: `.workflowClosed` or `.workflowNotFound`.
     func lockOpenRun(_ connection: any SQLConnection, workflowID: String, action: String) async throws -> String {
         if let row = try await connection.row(
