@@ -167,6 +167,7 @@ struct StoreConformanceTests {
                 return
             }
             #expect(try await store.run(runID: run.runID)?.status == .running)
+            #expect(try await store.history(runID: run.runID).count == 1)  // nothing of the refused close
             let retry = try #require(try await claimOne(store))
             #expect(retry.inbox.map(\.kind.name) == ["signalReceived"])
             #expect(try await store.completeWorkflowTask(completion(retry, retry.inbox.map(\.kind) + [.workflowCompleted(result: Payload(json: "1"))]))

@@ -62,6 +62,21 @@ extension SQLWorkflowStore {
 
     package func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
+        do {
+            return try await completeWorkflowTask(prepared, checkingInboxFirst: false)
+        } catch is CommitRequirementUnmet {
+            // An event came before the close: checked first, it refuses the close.
+            return try await completeWorkflowTask(prepared, checkingInboxFirst: true)
+        }
+    }
+
+    /// - Parameter checkingInboxFirst: whether a close looks for unseen inbox events with a
+    ///   statement of its own, and refuses; otherwise the close's writes check, and throw
+    ///   ``CommitRequirementUnmet`` (one statement fewer when, as nearly always, none waits).
+    private func completeWorkflowTask(_ prepared: PreparedCompletion, checkingInboxFirst: Bool) async throws
+        -> WorkflowTaskCommitResult
+    {
+        let completion = prepared.completion
         return try await driver.write { [self] connection, notifications in
             try await lockRelatedRuns(connection, prepared)
             guard let run = try await lockRun(connection, runID: completion.runID), run.admits(completion) else {
@@ -76,7 +91,7 @@ extension SQLWorkflowStore {
                     reason: "the workflow task's lease was lost (another worker took the run over, or it closed)")
             }
             // A continue-as-new is not refused: what waits unseen moves to the next run (startContinuedRun).
-            if prepared.plan.closing != nil, prepared.plan.continuation == nil, run.hasInbox,
+            if checkingInboxFirst, prepared.plan.closing != nil, prepared.plan.continuation == nil, run.hasInbox,
                 try await hasInbox(connection, runID: completion.runID, after: completion.consumedInboxThrough)
             {
                 // Refuse to close the run over an event it has not seen; release the lease so it runs again.
@@ -91,7 +106,9 @@ extension SQLWorkflowStore {
                 return .rejected(reason: "an event arrived while the task was closing the run")
             }
             return .committed(
-                taskVersion: try await commit(connection, prepared, run: run, notifications: &notifications))
+                taskVersion: try await commit(
+                    connection, prepared, run: run, closesOnlyOverSeenInbox: !checkingInboxFirst,
+                    notifications: &notifications))
         }
     }
 
@@ -127,13 +144,16 @@ extension SQLWorkflowStore {
     ///   - checksFenceInWrites: instead of the caller locking the row and checking the fence
     ///     first, this run's row is written first of those writes only where it is still as `run`
     ///     says (``fastPathFence``); the commit stands only if it was.
+    ///   - closesOnlyOverSeenInbox: a close (without a continuation) stands only if no event
+    ///     waits in the run's inbox beyond the ones the task took; the caller, holding the row's
+    ///     lock, has not checked.
     ///   - takenActivity: the fast path's attempt, whose row goes with those writes and must still
     ///     be held under its lease for the commit to stand (a close leaves that row to it).
-    /// - Throws: ``CommitRequirementUnmet`` when the lease was lost or the fence checked in the
-    ///   writes did not hold; the caller's transaction then rolls back.
+    /// - Throws: ``CommitRequirementUnmet`` when the lease was lost, the fence checked in the
+    ///   writes did not hold or an unseen event waits; the caller's transaction then rolls back.
     func commit(
         _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
-        checksFenceInWrites: Bool = false, takenActivity: ActivityReport? = nil,
+        checksFenceInWrites: Bool = false, closesOnlyOverSeenInbox: Bool = false, takenActivity: ActivityReport? = nil,
         notifications: inout StoreNotifications
     ) async throws -> Int {
         let completion = prepared.completion
@@ -141,12 +161,21 @@ extension SQLWorkflowStore {
         let runID = completion.runID
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
-        // This run's row: where the fence is checked in the writes, first of them, and required.
+        // What this run's row must still be for the commit to stand, checked by its UPDATE.
+        var requirements: (sql: String, binds: [SQLValue]) =
+            checksFenceInWrites ? fastPathFence(run, now: completion.now) : ("", [])
+        if closesOnlyOverSeenInbox, plan.closing != nil, plan.continuation == nil, run.hasInbox {
+            // The caller holds the row's lock, so this statement sees every event queued before.
+            requirements.sql +=
+                " AND NOT EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id AND id > ?)"
+            requirements.binds.append(.int(completion.consumedInboxThrough ?? 0))
+        }
+        // This run's row: with requirements, first of the writes, and required.
         func writeRun(_ sql: String, _ values: any SQLBindable...) -> SQLStatement {
             let binds = values.map(\.sqlValue)
-            guard checksFenceInWrites else { return SQLStatement(sql, binds) }
-            let fence = fastPathFence(run, now: completion.now)
-            return SQLStatement(sql + fence.sql + dialect.countingChanges, binds + fence.binds, isRequired: true)
+            guard !requirements.sql.isEmpty else { return SQLStatement(sql, binds) }
+            return SQLStatement(
+                sql + requirements.sql + dialect.countingChanges, binds + requirements.binds, isRequired: true)
         }
         // Other runs first: signals and cancellations to them, child starts.
         let queuedOutcomes = try await deliverExternalRequests(
