@@ -51,17 +51,22 @@ final class GroupCommit: Sendable {
     let maximumBatch: Int
     private let client: PostgresClient
     private let statements: PreparedStatements
+    /// The driver's mark on its `NOTIFY` payloads (``PostgresDriver/origin``).
+    private let origin: String
     private let logger: Logger
     private let state = Mutex(State())
 
     /// - Parameters:
     ///   - client: the pool whose connections the lanes take.
     ///   - statements: the names of the core's statements on every connection.
+    ///   - origin: the driver's mark on its `NOTIFY` payloads.
     init(
-        client: PostgresClient, statements: PreparedStatements, maximumLanes: Int, maximumBatch: Int, logger: Logger
+        client: PostgresClient, statements: PreparedStatements, origin: String, maximumLanes: Int, maximumBatch: Int,
+        logger: Logger
     ) {
         self.client = client
         self.statements = statements
+        self.origin = origin
         self.maximumLanes = max(1, maximumLanes)
         self.maximumBatch = max(1, maximumBatch)
         self.logger = logger
@@ -150,7 +155,7 @@ final class GroupCommit: Sendable {
     private func attempt(_ batch: [Request]) async -> Attempt {
         let logger = self.logger
         let bodies = batch.map(\.body)
-        let statements = self.statements
+        let (statements, origin) = (self.statements, self.origin)
         do {
             return try await client.withLiveConnection { connection -> Attempt in
                 let begin: EventLoopFuture<PostgresQueryResult> = connection.query("BEGIN", logger: logger)
@@ -172,7 +177,7 @@ final class GroupCommit: Sendable {
                     }
                     combined.formUnion(notifications)
                 }
-                let notified = Self.notify(combined, on: connection, logger: logger)
+                let notified = Self.notify(combined, origin: origin, on: connection, logger: logger)
                 try await Self.commit(on: connection, logger: logger)
                 _ = try await begin.get()
                 _ = try await notified?.get()
@@ -183,13 +188,13 @@ final class GroupCommit: Sendable {
         }
     }
 
-    /// One `NOTIFY` per distinct payload of `notifications` (``PostgresDriver/payloads(of:)``), in
+    /// One `NOTIFY` per distinct payload of `notifications` (``PostgresDriver/payloads(of:origin:)``), in
     /// one statement, sent but not awaited; other processes' listeners wake their waiters when the
     /// transaction commits. - Returns: its answer to come, or `nil` when there is nothing to notify.
     private static func notify(
-        _ notifications: StoreNotifications, on connection: PostgresConnection, logger: Logger
+        _ notifications: StoreNotifications, origin: String, on connection: PostgresConnection, logger: Logger
     ) -> EventLoopFuture<PostgresQueryResult>? {
-        let payloads = PostgresDriver.payloads(of: notifications)
+        let payloads = PostgresDriver.payloads(of: notifications, origin: origin)
         guard !payloads.isEmpty else { return nil }
         return connection.query(
             "SELECT pg_notify(\(PostgresDriver.channel), p) FROM unnest(\(payloads)::text[]) AS p", logger: logger)

@@ -27,6 +27,9 @@ package final class PostgresDriver: SQLDriver {
     private let statements: PreparedStatements
     /// The channel every process `LISTEN`s on; ``GroupCommit`` sends the `NOTIFY`s.
     static let channel = "keel_events"
+    /// Marks this driver's `NOTIFY` payloads: its own writes wake its waiters directly (``runTransaction(_:)``),
+    /// so the listener skips them when they come back from the server.
+    let origin = String(UInt64.random(in: 0...UInt64.max), radix: 36)
 
     /// - Parameters:
     ///   - configuration: server, credentials and pool size (see README: each worker uses up to
@@ -37,7 +40,7 @@ package final class PostgresDriver: SQLDriver {
         statements = PreparedStatements()
         // Lanes leave most of the pool to claims, reads and activities.
         groupCommit = GroupCommit(
-            client: client, statements: statements,
+            client: client, statements: statements, origin: origin,
             maximumLanes: max(1, configuration.options.maximumConnections / 4), maximumBatch: 64, logger: logger)
     }
 
@@ -74,9 +77,9 @@ package final class PostgresDriver: SQLDriver {
         }
     }
 
-    /// The payloads of `notifications` on ``channel``, one per distinct topic or closed run: the
-    /// wire format ``deliver(_:)`` reads.
-    static func payloads(of notifications: StoreNotifications) -> [String] {
+    /// The payloads of `notifications` on ``channel``, one per distinct topic or closed run, each
+    /// after the sender's `origin` and a `/`: the wire format ``deliver(_:)`` reads.
+    static func payloads(of notifications: StoreNotifications, origin: String) -> [String] {
         var payloads = notifications.topics.sorted { $0.rawValue < $1.rawValue }.map { topic in
             switch topic {
             case .workflowTasks: "w"
@@ -85,10 +88,12 @@ package final class PostgresDriver: SQLDriver {
             }
         }
         payloads += Set(notifications.closedRuns).sorted().map { "c:\($0)" }
-        return payloads
+        return payloads.map { "\(origin)/\($0)" }
     }
 
-    private func deliver(_ payload: String) {
+    private func deliver(_ sent: String) {
+        guard let slash = sent.firstIndex(of: "/"), sent[..<slash] != origin else { return }
+        let payload = sent[sent.index(after: slash)...]
         switch payload {
         case "w": notifier.notify(.workflowTasks)
         case "a": notifier.notify(.activityTasks)

@@ -200,6 +200,10 @@ public final class Worker: Service, Sendable {
                         await self.engine.runConcurrently(eager)
                     }
                 }
+                if tasks.count < free {
+                    // The claim took every task ready then; whatever makes one ready later notifies.
+                    await notifier.wait(for: .workflowTasks, timeout: engine.configuration.pollInterval)
+                }
             }
         }
     }
