@@ -85,6 +85,47 @@ struct StoreConformanceTests {
         }
     }
 
+    @Test("an eager start writes its run as the first task leaves it; of an id already open it writes nothing",
+          arguments: StoreBackend.allCases)
+    func eagerStart(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            func request(runID: String) -> StartWorkflowRequest {
+                StartWorkflowRequest(
+                    workflowID: "order", runID: runID, workflowType: "conformance", input: Payload(json: "{}"), now: t0,
+                    firstTask: WorkflowTaskCompletion(
+                        runID: runID, workflowID: "order", leaseToken: nil, expectedTaskVersion: 0, consumedInboxThrough: nil,
+                        events: [(scheduleStep, t0), (.timerStarted(seq: 2, fireAt: t0.addingTimeInterval(60)), t0)],
+                        eagerLeases: [1: ActivityLease(owner: "a", token: 7, expiresAt: t0.addingTimeInterval(30))], now: t0))
+            }
+            let runID = RunID.make()
+            let first = try await store.startWorkflow(request(runID: runID))
+            #expect(first.created && first.runID == runID)
+            #expect(try await store.history(runID: runID).map(\.kind.name) == ["workflowStarted", "activityScheduled", "timerStarted"])
+            #expect(try await store.run(runID: runID)?.historyLength == 3)
+            let pending = try await store.pendingWork(runID: runID)
+            #expect(pending.activities.map(\.seq) == [1] && pending.timers.map(\.seq) == [2])
+            #expect(try await claimOne(store) == nil)  // its first task is done
+
+            let otherID = RunID.make()
+            let again = try await store.startWorkflow(request(runID: otherID))
+            #expect(!again.created && again.runID == runID)
+            #expect(try await store.history(runID: otherID).isEmpty)
+            let nothing = try await store.pendingWork(runID: otherID)
+            #expect(nothing.activities.isEmpty && nothing.timers.isEmpty)
+
+            // The row is in step with the first task: the fast path continues from it.
+            let result = Payload(json: "1")
+            let report = ActivityReport(runID: runID, seq: 1, leaseToken: 7, attempt: 1, outcome: .completed(result), now: t0)
+            let continuation = WorkflowTaskCompletion(
+                runID: runID, workflowID: "order", leaseToken: nil, expectedTaskVersion: 1, consumedInboxThrough: nil,
+                events: [(.activityCompleted(seq: 1, result: result, attempt: 1), t0), (.timerCancelled(seq: 2), t0),
+                         (.workflowCompleted(result: result), t0)],
+                eagerLeases: [:], knownRun: KnownRun(historyLength: 3, constants: Self.knownRun.constants), now: t0)
+            #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .continued(taskVersion: 2))
+            #expect(try await store.run(runID: runID)?.status == .completed)
+        }
+    }
+
     @Test("a claimed task is leased: not claimable again until the lease expires", arguments: StoreBackend.allCases)
     func leaseExpiry(backend: StoreBackend) async throws {
         try await backend.withStore { store in

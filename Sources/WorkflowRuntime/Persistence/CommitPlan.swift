@@ -64,6 +64,14 @@ package struct CommitPlan {
     /// compensating): they are withdrawn.
     package var withdrawsApprovals = false
 
+    /// Whether the task writes only its events, its run's row and the run's new activities and
+    /// timers (and its stage): nothing is read first, no other run is touched, and the run stays
+    /// open — so its writes may all go in one statement, the run's row included.
+    package var writesOnlyItsRun: Bool {
+        externalRequests.isEmpty && children.isEmpty && searchAttributes.isEmpty && cancelledActivities.isEmpty
+            && approvals.isEmpty && !withdrawsApprovals && compensationFailure == nil && closing == nil
+    }
+
     /// - Parameter runID: the committing run's, from which external requests take their request ids.
     package init(events: [(kind: HistoryEvent.Kind, timestamp: Date)], runID: String, hasPendingApprovals: Bool) {
         var startsCompensating = false

@@ -147,17 +147,23 @@ extension SQLWorkflowStore {
     ///   - closesOnlyOverSeenInbox: a close (without a continuation) stands only if no event
     ///     waits in the run's inbox beyond the ones the task took; the caller, holding the row's
     ///     lock, has not checked.
+    ///   - insertingRun: an eager start whose first task ``CommitPlan/writesOnlyItsRun``: the run's
+    ///     row is inserted with those writes, as the task leaves it, instead of updated (`run` is
+    ///     ``RunFence/started(taskQueue:)``); the commit stands only if the id had no open run.
     ///   - takenActivity: the fast path's attempt, whose row goes with those writes and must still
     ///     be held under its lease for the commit to stand (a close leaves that row to it).
     /// - Throws: ``CommitRequirementUnmet`` when the lease was lost, the fence checked in the
     ///   writes did not hold or an unseen event waits; the caller's transaction then rolls back.
     func commit(
         _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
-        checksFenceInWrites: Bool = false, closesOnlyOverSeenInbox: Bool = false, takenActivity: ActivityReport? = nil,
+        checksFenceInWrites: Bool = false, closesOnlyOverSeenInbox: Bool = false,
+        insertingRun: StartWorkflowRequest? = nil, takenActivity: ActivityReport? = nil,
         notifications: inout StoreNotifications
     ) async throws -> Int {
         let completion = prepared.completion
         let plan = prepared.plan
+        // (Callers check; a first task that does more is committed after a plain insert of the run.)
+        guard insertingRun == nil || plan.writesOnlyItsRun else { throw CommitRequirementUnmet() }
         let runID = completion.runID
         let newVersion = run.taskVersion + 1
         let historyLength = run.historyLength + completion.events.count
@@ -288,6 +294,15 @@ extension SQLWorkflowStore {
         }
         for seq in plan.cancelledTimers where !startedTimers.contains(seq) {
             writes.append(SQLStatement("DELETE FROM timers WHERE run_id = ? AND seq = ?", runID, seq))
+        }
+        if let start = insertingRun {
+            writes.insert(
+                runInsert(
+                    start, historyLength: historyLength, taskVersion: newVersion, needsTask: pending, stage: plan.stage),
+                at: 0)
+            try await send(writes)
+            if pending { notifications.topics.insert(.workflowTasks) }
+            return newVersion
         }
         writes.insert(
             writeRun(

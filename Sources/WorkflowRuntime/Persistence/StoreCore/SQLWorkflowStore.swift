@@ -41,6 +41,22 @@ package final class SQLWorkflowStore: WorkflowStore {
         let firstTask = try request.firstTask.map {
             try PreparedCompletion($0, startedEvent: (body: started, timestamp: request.now))
         }
+        if let firstTask, request.idReusePolicy == .allowDuplicate, request.searchAttributes.isEmpty,
+            request.notBefore == nil, firstTask.plan.writesOnlyItsRun
+        {
+            // The run's row is inserted as its first task leaves it, with that task's writes: one
+            // statement on PostgreSQL. If the id has an open run, it changes nothing and throws.
+            do {
+                return try await driver.write { [self] connection, notifications in
+                    _ = try await commit(
+                        connection, firstTask, run: .started(taskQueue: request.taskQueue), insertingRun: request,
+                        notifications: &notifications)
+                    return StartWorkflowResult(runID: request.runID, created: true)
+                }
+            } catch is CommitRequirementUnmet {
+                // The id's open run (or a concurrent start's) is found below.
+            }
+        }
         return try await driver.write { [self] connection, notifications in
             let result = try await insertRun(
                 connection, request, started: firstTask == nil ? started : nil, needsTask: firstTask == nil,
@@ -108,21 +124,8 @@ package final class SQLWorkflowStore: WorkflowStore {
                 throw KeelError(.workflowIDReused, refusal)
             }
         }
-        // The partial unique index on open runs' workflow ids makes a concurrent start a no-op.
-        let inserted = try await connection.changes(
-            """
-            INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
-                                       history_length, needs_task, task_ready_at, task_queue, parent_workflow_id,
-                                       parent_run_id, parent_seq, parent_close_policy, schedule_id)
-            VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
-            """, request.runID, request.workflowID, request.workflowType, request.input.data, request.now,
-            request.now, needsTask, needsTask ? max(request.now, request.notBefore ?? request.now) : nil,
-            request.taskQueue,
-            request.parent?.parent.workflowID,
-            request.parent?.parent.runID, request.parent?.seq, request.parent?.closePolicy.rawValue,
-            request.scheduleID)
-        guard inserted > 0 else {
+        let insert = runInsert(request, historyLength: 1, taskVersion: 0, needsTask: needsTask, stage: nil)
+        guard try await connection.changes(insert.sql, insert.binds) > 0 else {
             // A concurrent start won (PostgreSQL): its run is the id's open run.
             return StartWorkflowResult(
                 runID: try await lockOpenRun(connection, workflowID: request.workflowID, action: "start"),
@@ -137,6 +140,33 @@ package final class SQLWorkflowStore: WorkflowStore {
         }
         try await writeSearchAttributes(connection, request.searchAttributes, runID: request.runID)
         return StartWorkflowResult(runID: request.runID, created: true)
+    }
+
+    /// The `INSERT` of a start's run, with its history's length, task version and need of a task
+    /// as given; it counts the row, and is required (``SQLStatement/isRequired``). The partial
+    /// unique index on open runs' workflow ids makes it insert nothing when the id has an open
+    /// run (a concurrent start's, on PostgreSQL).
+    func runInsert(
+        _ request: StartWorkflowRequest, historyLength: Int, taskVersion: Int, needsTask: Bool, stage: String?
+    ) -> SQLStatement {
+        SQLStatement(
+            """
+            INSERT INTO workflow_runs (run_id, workflow_id, workflow_type, status, input, created_at, updated_at,
+                                       history_length, task_version, needs_task, task_ready_at, task_queue,
+                                       parent_workflow_id, parent_run_id, parent_seq, parent_close_policy,
+                                       schedule_id, stage)
+            VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (workflow_id) WHERE status IN \(RunStatus.openSQLList) DO NOTHING\(dialect.countingChanges)
+            """,
+            [
+                .text(request.runID), .text(request.workflowID), .text(request.workflowType),
+                .blob(request.input.data), request.now.sqlValue, request.now.sqlValue,
+                .int(Int64(historyLength)), .int(Int64(taskVersion)), .bool(needsTask),
+                needsTask ? max(request.now, request.notBefore ?? request.now).sqlValue : .null,
+                .text(request.taskQueue), request.parent?.parent.workflowID.sqlValue ?? .null,
+                request.parent?.parent.runID.sqlValue ?? .null, request.parent?.seq.sqlValue ?? .null,
+                request.parent?.closePolicy.rawValue.sqlValue ?? .null, request.scheduleID.sqlValue, stage.sqlValue,
+            ], isRequired: true)
     }
 
     package func terminate(workflowID: String, reason: String, now: Date) async throws -> String {
