@@ -286,6 +286,23 @@ public struct WorkflowClient: Sendable {
     /// Waits until the run closes and returns it.
     /// - Throws: ``KeelError`` `.timeout` if `timeout` passes first.
     public func waitForClose(runID: String, timeout: Duration? = nil) async throws -> WorkflowRun {
+        guard case .read(let run) = try await awaitClose(runID: runID, timeout: timeout, takesResult: false) else {
+            preconditionFailure("a wait that takes no result returns the run it read")
+        }
+        return run
+    }
+
+    /// How a wait for a run's close ended.
+    private enum Close {
+        /// The closed run, as read.
+        case read(WorkflowRun)
+        /// The run completed with this result, handed over by this process's worker, which
+        /// committed the close (``WorkNotifier/runClosed(_:result:)``): no read needed.
+        case completed(Payload)
+    }
+
+    /// Waits until the run closes. - Parameter takesResult: whether a handed-over result will do.
+    private func awaitClose(runID: String, timeout: Duration?, takesResult: Bool) async throws -> Close {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
             let ticket = store.notifier.closeTicket(for: runID)
@@ -300,7 +317,7 @@ public struct WorkflowClient: Sendable {
             }
             if !run.status.isOpen {
                 store.notifier.discard(ticket)
-                return run
+                return .read(run)
             }
             var wait = pollInterval
             if let deadline {
@@ -311,7 +328,9 @@ public struct WorkflowClient: Sendable {
                 }
                 wait = min(wait, left)
             }
-            await store.notifier.wait(for: ticket, timeout: wait)
+            if let result = await store.notifier.wait(for: ticket, timeout: wait), takesResult {
+                return .completed(result)
+            }
         }
     }
 
@@ -321,7 +340,11 @@ public struct WorkflowClient: Sendable {
         async throws -> W.Output
     {
         let deadline = timeout.map { ContinuousClock.now + $0 }
-        var run = try await waitForClose(runID: handle.runID, timeout: timeout)
+        var run: WorkflowRun
+        switch try await awaitClose(runID: handle.runID, timeout: timeout, takesResult: true) {
+        case .completed(let result): return try result.decode(as: W.Output.self)
+        case .read(let closed): run = closed
+        }
         while run.status == .continuedAsNew, let next = try await store.nextRun(after: run.runID) {
             run = try await waitForClose(runID: next.runID, timeout: deadline.map { $0 - ContinuousClock.now })
         }

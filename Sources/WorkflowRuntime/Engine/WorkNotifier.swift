@@ -20,6 +20,8 @@ public final class WorkNotifier: Sendable {
         var closeTickets: [String: Set<Int>] = [:]
         var firedTickets: Set<Int> = []
         var closeWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Results handed to close tickets by ``runClosed(_:result:)``, until their wait takes them.
+        var handedResults: [Int: Payload] = [:]
         var nextID = 0
         /// Waits that timed out before they were registered.
         var expired: Set<Int> = []
@@ -41,11 +43,14 @@ public final class WorkNotifier: Sendable {
     }
 
     /// Wakes whoever waits for `runID` to close.
-    public func runClosed(_ runID: String) {
+    /// - Parameter result: the run's result, when it completed and this process committed its
+    ///   close: handed to the waiters, which need not read the run.
+    public func runClosed(_ runID: String, result: Payload? = nil) {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard let tickets = state.closeTickets.removeValue(forKey: runID) else { return [] }
             var waiters: [CheckedContinuation<Void, Never>] = []
             for ticket in tickets {
+                if let result { state.handedResults[ticket] = result }
                 if let waiter = state.closeWaiters.removeValue(forKey: ticket) {
                     waiters.append(waiter)
                 } else {
@@ -78,6 +83,7 @@ public final class WorkNotifier: Sendable {
             state.closeTickets[ticket.runID]?.remove(ticket.id)
             if state.closeTickets[ticket.runID]?.isEmpty == true { state.closeTickets[ticket.runID] = nil }
             state.firedTickets.remove(ticket.id)
+            state.handedResults[ticket.id] = nil
         }
     }
 
@@ -103,7 +109,9 @@ public final class WorkNotifier: Sendable {
 
     /// Returns when the ticket's run is reported closed (or was since the ticket), or after `timeout`.
     /// The ticket is used up either way.
-    func wait(for ticket: CloseTicket, timeout: Duration) async {
+    /// - Returns: the run's result, if it completed and its close was committed in this process.
+    @discardableResult
+    func wait(for ticket: CloseTicket, timeout: Duration) async -> Payload? {
         await waitWithTimeout(timeout, id: ticket.id) { state, id, continuation in
             if state.firedTickets.remove(id) != nil { return false }
             state.closeWaiters[id] = continuation
@@ -111,7 +119,9 @@ public final class WorkNotifier: Sendable {
         } remove: { state, id in
             state.closeWaiters.removeValue(forKey: id)
         }
+        let result = state.withLock { $0.handedResults.removeValue(forKey: ticket.id) }
         discard(ticket)
+        return result
     }
 
     private func waitWithTimeout(

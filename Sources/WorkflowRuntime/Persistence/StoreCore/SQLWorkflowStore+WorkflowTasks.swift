@@ -238,6 +238,7 @@ extension SQLWorkflowStore {
             // A tick buffered behind this run (overlap policy bufferOne) starts on the pass this wakes.
             if run.startedBySchedule { notifications.topics.insert(.timers) }
             notifications.closedRuns.append(runID)
+            if closing.status == .completed, let result = closing.result { notifications.results[runID] = result }
             return newVersion
         }
         var endedActivities = false
