@@ -195,9 +195,6 @@ extension SQLWorkflowStore {
         // Required statements go first: the run's row (added below) and the taken activity.
         var writes =
             (takenActivity.map { [takingLeasedActivity($0)] } ?? []) + eventInserts(prepared, after: run.historyLength)
-        func send(_ writes: [SQLStatement]) async throws {
-            try await connection.executeTogether(writes)
-        }
         // A close without a continuation empties the whole inbox (pendingWorkDeletions), the events
         // taken included; a continuation must not carry the taken ones to the next run.
         let closesInbox = plan.closing != nil && plan.continuation == nil
@@ -219,14 +216,14 @@ extension SQLWorkflowStore {
                     completion.now, completion.now, historyLength, newVersion, plan.stage, runID), at: 0)
             if let continuation = plan.continuation {
                 // It copies the closed run's row (its stage, as this close leaves it) and its inbox.
-                try await send(writes)
+                try await connection.executeTogether(writes)
                 writes = []
                 try await startContinuedRun(
                     connection, continuation, after: runID, now: completion.now, notifications: &notifications)
             }
             writes += pendingWorkDeletions(
                 runID: runID, inboxMayHoldEvents: run.hasInbox, sparingActivity: takenActivity?.seq)
-            try await send(writes)
+            try await connection.executeTogether(writes)
             if plan.continuation == nil, completion.parent != nil {
                 try await notifyParent(
                     connection, ofClosedRun: runID, closing, now: completion.now, notifications: &notifications)
@@ -301,7 +298,7 @@ extension SQLWorkflowStore {
                 runInsert(
                     start, historyLength: historyLength, taskVersion: newVersion, needsTask: pending, stage: plan.stage),
                 at: 0)
-            try await send(writes)
+            try await connection.executeTogether(writes)
             if pending { notifications.topics.insert(.workflowTasks) }
             return newVersion
         }
@@ -315,7 +312,7 @@ extension SQLWorkflowStore {
                 WHERE run_id = ?
                 """, historyLength, newVersion, completion.now, pending, pending ? completion.now : nil, plan.stage,
                 runID), at: 0)
-        try await send(writes)
+        try await connection.executeTogether(writes)
         if pending { notifications.topics.insert(.workflowTasks) }
         return newVersion
     }
