@@ -355,5 +355,14 @@ extension PostgresDriver {
                     PRIMARY KEY (cadence_id, version)
                 );
                 """#),
+        SchemaMigration(
+            name: "0014_inbox_version",
+            sql: #"""
+                -- Keel schema, version 14 (same number and meaning as SQLite's 0014): a count of the
+                -- events queued in a run's inbox, raised with each. A claimed task's commit checks it is
+                -- still what the claim read, in the run's own UPDATE, instead of locking the row first.
+
+                ALTER TABLE workflow_runs ADD COLUMN inbox_version BIGINT NOT NULL DEFAULT 0;
+                """#),
     ]
 }

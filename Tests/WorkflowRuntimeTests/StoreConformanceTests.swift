@@ -64,7 +64,7 @@ struct StoreConformanceTests {
         try await backend.withEmptyStore { store in
             #expect(try await store.pendingMigrations() == [
                 "0001_initial", "0002_approvals_compensation", "0003_signal_request_fingerprint", "0004_workflow_task_claims",
-                "0005_task_queues", "0006_activity_cancellation", "0007_continue_as_new", "0008_child_workflows", "0009_stage_search_attributes", "0010_schedules", "0011_schedule_runs", "0012_outbound", "0013_cadences",
+                "0005_task_queues", "0006_activity_cancellation", "0007_continue_as_new", "0008_child_workflows", "0009_stage_search_attributes", "0010_schedules", "0011_schedule_runs", "0012_outbound", "0013_cadences", "0014_inbox_version",
             ])
             try await store.migrate()
             try await store.migrate()
@@ -428,6 +428,53 @@ struct StoreConformanceTests {
                 // A second report of the same outcome is recorded once.
                 #expect(try await store.reportActivityAndContinue(report, continuation: continuation) == .stale)
             }
+        }
+    }
+
+    @Test("a claimed task's commit checks its fence in its writes; an event queued since the claim is neither lost nor closed over",
+          arguments: StoreBackend.allCases)
+    func claimedTaskWithKnownRun(backend: StoreBackend) async throws {
+        try await backend.withStore { store in
+            // The commit of `task` as a worker that knows the run sends it.
+            func known(_ task: WorkflowTask, _ events: [HistoryEvent.Kind], historyLength: Int) -> WorkflowTaskCompletion {
+                var commit = completion(task, events)
+                commit.knownRun = KnownRun(historyLength: historyLength, constants: Self.knownRun.constants)
+                commit.claimedInboxVersion = task.inboxVersion
+                return commit
+            }
+            let run = try await start(store, "w")
+            let first = try #require(try await claimOne(store))
+            #expect(try await store.completeWorkflowTask(
+                known(first, [.timerStarted(seq: 1, fireAt: t0.addingTimeInterval(60))], historyLength: 1)) == .committed(taskVersion: 1))
+            #expect(try await claimOne(store) == nil)
+
+            // A signal comes after the claim: the commit stands, and the run needs another task for it.
+            _ = try await store.signal(SignalRequest(workflowID: "w", name: "a", now: t0))
+            let second = try #require(try await claimOne(store))
+            #expect(second.inboxVersion == first.inboxVersion + 1)
+            _ = try await store.signal(SignalRequest(workflowID: "w", name: "b", now: t0))
+            #expect(try await store.completeWorkflowTask(known(second, second.inbox.map(\.kind), historyLength: 2))
+                    == .committed(taskVersion: 2))
+            let third = try #require(try await claimOne(store))
+            #expect(third.inbox.map(\.kind) == [.signalReceived(name: "b", payload: .emptyObject, requestID: nil)])
+
+            // One comes before a close: the close is refused, writing nothing.
+            _ = try await store.signal(SignalRequest(workflowID: "w", name: "c", now: t0))
+            guard case .rejected = try await store.completeWorkflowTask(
+                known(third, third.inbox.map(\.kind) + [.workflowCompleted(result: Payload(json: "1"))], historyLength: 3))
+            else {
+                Issue.record("the run closed over a signal its task had not seen")
+                return
+            }
+            #expect(try await store.run(runID: run.runID)?.status == .running)
+            #expect(try await store.history(runID: run.runID).count == 3)
+            let fourth = try #require(try await claimOne(store))
+            #expect(fourth.inbox.map(\.kind.name) == ["signalReceived", "signalReceived"])
+            #expect(try await store.completeWorkflowTask(
+                known(fourth, fourth.inbox.map(\.kind) + [.workflowCompleted(result: Payload(json: "1"))], historyLength: 3))
+                    == .committed(taskVersion: 3))
+            #expect(try await store.run(runID: run.runID)?.status == .completed)
+            #expect(try await store.history(runID: run.runID).count == 6)
         }
     }
 

@@ -132,6 +132,7 @@ package final class WorkflowEngine: Sendable {
             return []
         }
         var consumedThrough = task.inbox.last?.id
+        var leavesInboxEvents = task.inboxTruncated
         for event in Self.deliveryOrder(task.inbox) {
             execution.apply(event.kind, at: event.timestamp)
         }
@@ -142,6 +143,7 @@ package final class WorkflowEngine: Sendable {
                 let rest = try await store.inbox(runID: task.runID, after: consumedThrough)
                 for event in Self.deliveryOrder(rest) { execution.apply(event.kind, at: event.timestamp) }
                 consumedThrough = rest.last?.id ?? consumedThrough
+                leavesInboxEvents = false
             } catch {
                 logger.warning(
                     "reading the rest of the inbox failed", metadata: runMetadata.merging(["error": "\(error)"]) { $1 })
@@ -161,17 +163,20 @@ package final class WorkflowEngine: Sendable {
         let now = clock.now()
         let events = execution.takeNewEvents()
         let (leases, eager) = leaseEagerActivities(events, runID: task.runID, workflowID: task.workflowID, now: now)
+        execution.runConstants = task.constants ?? execution.runConstants
         let completion = WorkflowTaskCompletion(
             runID: task.runID, workflowID: task.workflowID, leaseToken: task.leaseToken,
             expectedTaskVersion: execution.taskVersion,
             consumedInboxThrough: consumedThrough, events: events, eagerLeases: leases,
             hasPendingApprovals: execution.hasPendingApprovals, parent: execution.info.parent,
-            hasChildren: execution.hasChildren, now: now)
+            hasChildren: execution.hasChildren,
+            knownRun: execution.runConstants.map {
+                KnownRun(historyLength: execution.historyLength - events.count, constants: $0)
+            }, claimedInboxVersion: task.inboxVersion, leavesInboxEvents: leavesInboxEvents, now: now)
         var databaseUnreachable = false
         do {
             switch try await store.completeWorkflowTask(completion) {
             case .committed(let version):
-                execution.runConstants = task.constants
                 keep(execution, version: version)
                 return eager
             case .rejected(let reason):

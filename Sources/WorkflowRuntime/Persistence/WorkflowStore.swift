@@ -272,17 +272,20 @@ package struct WorkflowTask: Sendable {
     /// the rest go to the next task — or, if this one closes the run, are read with
     /// ``WorkflowStore/inbox(runID:after:)`` first.
     package var inboxTruncated: Bool
-    /// What the run's row holds that never changes, for the claimer's later fast-path commits.
+    /// What the run's row holds that never changes, for this task's commit and later fast paths.
     package var constants: RunConstants?
+    /// How many events the run's inbox had received when the task was claimed
+    /// (``WorkflowTaskCompletion/claimedInboxVersion``).
+    package var inboxVersion: Int64
 
     package init(
         runID: String, workflowID: String, workflowType: String, leaseToken: Int64, taskVersion: Int,
         history: [HistoryEvent]?, inbox: [InboxEvent], claims: Int = 1, inboxTruncated: Bool = false,
-        constants: RunConstants? = nil
+        constants: RunConstants? = nil, inboxVersion: Int64 = 0
     ) {
         self.runID = runID; self.workflowID = workflowID; self.workflowType = workflowType; self.leaseToken = leaseToken
         self.taskVersion = taskVersion; self.history = history; self.inbox = inbox; self.claims = claims
-        self.inboxTruncated = inboxTruncated; self.constants = constants
+        self.inboxTruncated = inboxTruncated; self.constants = constants; self.inboxVersion = inboxVersion
     }
 }
 
@@ -345,22 +348,29 @@ package struct WorkflowTaskCompletion: Sendable {
     package var parent: ParentWorkflowInfo?
     /// Whether the run started child workflows: a closing commit applies their parent-close policy.
     package var hasChildren: Bool
-    /// The run as the fast path's execution knows it: the store may then check the fence within
-    /// the commit's writes instead of reading the run's row first. `nil`: the store reads it.
+    /// The run as the committing worker's execution knows it: the store may then check the fence
+    /// within the commit's writes instead of reading the run's row first. `nil`: the store reads it.
     package var knownRun: KnownRun?
+    /// For a claimed task with ``knownRun``: the run's inbox version its claim read
+    /// (``WorkflowTask/inboxVersion``); an event queued since then makes the store read the row.
+    package var claimedInboxVersion: Int64?
+    /// Whether events the claim saw in the inbox stay there (beyond those the task took): the run
+    /// then needs another task.
+    package var leavesInboxEvents: Bool
     package var now: Date
 
     package init(
         runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
         events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease],
         hasPendingApprovals: Bool = false, parent: ParentWorkflowInfo? = nil, hasChildren: Bool = false,
-        knownRun: KnownRun? = nil, now: Date
+        knownRun: KnownRun? = nil, claimedInboxVersion: Int64? = nil, leavesInboxEvents: Bool = false, now: Date
     ) {
         self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken;
         self.expectedTaskVersion = expectedTaskVersion
         self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases
         self.hasPendingApprovals = hasPendingApprovals; self.parent = parent; self.hasChildren = hasChildren
-        self.knownRun = knownRun; self.now = now
+        self.knownRun = knownRun; self.claimedInboxVersion = claimedInboxVersion
+        self.leavesInboxEvents = leavesInboxEvents; self.now = now
     }
 }
 

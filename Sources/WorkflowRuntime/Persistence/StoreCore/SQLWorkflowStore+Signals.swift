@@ -112,13 +112,15 @@ extension SQLWorkflowStore {
         return Set(open)
     }
 
-    /// The statement that marks the open ones of `runIDs` as needing a task (ready now, unless already).
+    /// The statement that marks the open ones of `runIDs` as needing a task (ready now, unless
+    /// already), for events queued in their inboxes: it raises their `inbox_version`, which a
+    /// claimed task's commit checks (``SQLWorkflowStore/writeFence(_:now:)``).
     private func markingNeedingTask(_ runIDs: [String], now: Date) -> SQLStatement {
         SQLStatement(
             """
             UPDATE workflow_runs
             SET task_ready_at = CASE WHEN needs_task = \(dialect.true) THEN task_ready_at ELSE ? END,
-                needs_task = \(dialect.true), updated_at = ?
+                needs_task = \(dialect.true), updated_at = ?, inbox_version = inbox_version + 1
             WHERE run_id IN (\(SQLDialect.placeholders(runIDs.count))) AND status IN \(RunStatus.openSQLList)
             """, [now.sqlValue, now.sqlValue] + runIDs.map(SQLValue.text))
     }

@@ -29,7 +29,7 @@ extension SQLWorkflowStore {
                                    AND task_queue IN (\(SQLDialect.placeholders(taskQueues.count)))
                                  ORDER BY task_ready_at LIMIT ?\(dialect.skipLocked))
                 RETURNING run_id, workflow_id, workflow_type, task_version, task_claims, task_queue,
-                    schedule_id IS NOT NULL
+                    schedule_id IS NOT NULL, inbox_version
                 """, binds)
             let inboxes = try await inboxRows(
                 connection, runIDs: try rows.map { try $0.get(0, as: String.self) }, limit: Self.inboxBatch + 1)
@@ -47,7 +47,8 @@ extension SQLWorkflowStore {
                             leaseToken: token, taskVersion: version, history: history,
                             inbox: Array(inbox.prefix(Self.inboxBatch)), claims: try row.get(4),
                             inboxTruncated: inbox.count > Self.inboxBatch,
-                            constants: RunConstants(taskQueue: try row.get(5), startedBySchedule: try row.get(6))))
+                            constants: RunConstants(taskQueue: try row.get(5), startedBySchedule: try row.get(6)),
+                            inboxVersion: try row.get(7)))
                 } catch let error as KeelError where error.code == .storage {
                     // (Decoding's errors: database errors end the claim.)
                     // One undecodable row must not stop every claim: park its run, go on with the others.
@@ -62,6 +63,26 @@ extension SQLWorkflowStore {
 
     package func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
+        if let known = completion.knownRun, completion.claimedInboxVersion != nil,
+            prepared.plan.compensationFailure == nil
+        {
+            // The fence checked by the writes themselves (see reportActivityAndContinue).
+            let fence = RunFence(
+                status: .running, taskVersion: completion.expectedTaskVersion, historyLength: known.historyLength,
+                leaseToken: completion.leaseToken, leaseExpiresAt: nil, hasInbox: true,
+                startedBySchedule: known.constants.startedBySchedule, taskQueue: known.constants.taskQueue)
+            do {
+                return try await driver.write { [self] connection, notifications in
+                    try await lockRelatedRuns(connection, prepared)
+                    return .committed(
+                        taskVersion: try await commit(
+                            connection, prepared, run: fence, checksFenceInWrites: true, closesOnlyOverSeenInbox: true,
+                            notifications: &notifications))
+                }
+            } catch is CommitRequirementUnmet {
+                // The lease was lost or an event came since the claim: the paths below read the row.
+            }
+        }
         do {
             return try await completeWorkflowTask(prepared, checkingInboxFirst: false)
         } catch is CommitRequirementUnmet {
@@ -143,7 +164,7 @@ extension SQLWorkflowStore {
     ///     (`checksFenceInWrites`).
     ///   - checksFenceInWrites: instead of the caller locking the row and checking the fence
     ///     first, this run's row is written first of those writes only where it is still as `run`
-    ///     says (``fastPathFence``); the commit stands only if it was.
+    ///     says (``writeFence(_:run:)``); the commit stands only if it was.
     ///   - closesOnlyOverSeenInbox: a close (without a continuation) stands only if no event
     ///     waits in the run's inbox beyond the ones the task took; the caller, holding the row's
     ///     lock, has not checked.
@@ -169,7 +190,7 @@ extension SQLWorkflowStore {
         let historyLength = run.historyLength + completion.events.count
         // What this run's row must still be for the commit to stand, checked by its UPDATE.
         var requirements: (sql: String, binds: [SQLValue]) =
-            checksFenceInWrites ? fastPathFence(run, now: completion.now) : ("", [])
+            checksFenceInWrites ? writeFence(completion, run: run) : ("", [])
         if closesOnlyOverSeenInbox, plan.closing != nil, plan.continuation == nil, run.hasInbox {
             // The caller holds the row's lock, so this statement sees every event queued before.
             requirements.sql +=
@@ -260,7 +281,10 @@ extension SQLWorkflowStore {
                 reason, runID)
         }
         var pending = queuedOutcomes || queuedStarts || endedActivities
-        if !pending, run.hasInbox {
+        if checksFenceInWrites {
+            // No event came since the claim (or since the fast path's last commit).
+            pending = pending || completion.leavesInboxEvents
+        } else if !pending, run.hasInbox {
             pending = try await hasInbox(connection, runID: runID, after: completion.consumedInboxThrough)
         }
         for activity in plan.activities {

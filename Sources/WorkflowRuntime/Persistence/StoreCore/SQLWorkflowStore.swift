@@ -411,20 +411,34 @@ package final class SQLWorkflowStore: WorkflowStore {
         }
     }
 
-    /// The conditions, appended to an `UPDATE` of the run's row by its id, under which the fast
-    /// path may commit (``RunFence/admitsFastPath(_:now:)``, checked by the statement itself
-    /// instead of after a locking read): the run is open and still at `run`'s task version and
-    /// history length, no one holds its task lease, and nothing waits in its inbox. Whatever
-    /// queues an inbox event sets `needs_task` on the row in the same transaction, so an `UPDATE`
-    /// that waited for that transaction sees it when PostgreSQL re-checks these conditions on the
-    /// row's new version.
-    func fastPathFence(_ run: RunFence, now: Date) -> (sql: String, binds: [SQLValue]) {
-        (
-            """
-             AND status = 'running' AND task_version = ? AND history_length = ?
-                AND (lease_token IS NULL OR lease_expires_at <= ?) AND needs_task = \(dialect.false)
-                AND NOT EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
-            """, [.int(Int64(run.taskVersion)), .int(Int64(run.historyLength)), now.sqlValue]
+    /// The conditions, appended to an `UPDATE` of the run's row by its id, under which a commit
+    /// whose worker knows the run (``WorkflowTaskCompletion/knownRun``) may stand, checked by the
+    /// statement itself instead of after a locking read: the run is open and still at `run`'s task
+    /// version and history length, and
+    /// - for a claimed task: its lease is still the task's and no event was queued in its inbox
+    ///   since the claim (its `inbox_version` is the one the claim read);
+    /// - for the fast path (``RunFence/admitsFastPath(_:now:)``): no one holds its task lease and
+    ///   nothing waits in its inbox.
+    ///
+    /// Whatever queues an inbox event updates the run's row in the same transaction (`needs_task`,
+    /// `inbox_version`), so an `UPDATE` that waited for that transaction sees it when PostgreSQL
+    /// re-checks these conditions on the row's new version.
+    func writeFence(_ completion: WorkflowTaskCompletion, run: RunFence) -> (sql: String, binds: [SQLValue]) {
+        let common = " AND status = 'running' AND task_version = ? AND history_length = ?"
+        let binds: [SQLValue] = [.int(Int64(run.taskVersion)), .int(Int64(run.historyLength))]
+        if let token = completion.leaseToken {
+            return (
+                common + " AND lease_token = ? AND inbox_version = ?",
+                binds + [.int(token), .int(completion.claimedInboxVersion ?? -1)]
+            )
+        }
+        return (
+            common
+                + """
+                 AND (lease_token IS NULL OR lease_expires_at <= ?) AND needs_task = \(dialect.false)
+                    AND NOT EXISTS (SELECT 1 FROM run_inbox WHERE run_inbox.run_id = workflow_runs.run_id)
+                """,
+            binds + [completion.now.sqlValue]
         )
     }
 
