@@ -71,25 +71,10 @@ extension SQLWorkflowStore {
     ) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
-        if let known = continuation.knownRun, prepared.plan.compensationFailure == nil {
-            // The fence checked by the writes themselves: no locking read first. (A compensation
-            // failure changes the run's status before those writes, so it takes the path below.)
-            let fence = RunFence(
-                status: .running, taskVersion: continuation.expectedTaskVersion, historyLength: known.historyLength,
-                leaseToken: nil, leaseExpiresAt: nil, hasInbox: false,
-                startedBySchedule: known.constants.startedBySchedule, taskQueue: known.constants.taskQueue)
-            do {
-                return try await driver.write { [self] connection, notifications in
-                    try await lockRelatedRuns(connection, prepared)
-                    return .continued(
-                        taskVersion: try await commit(
-                            connection, prepared, run: fence, checksFenceInWrites: true, takenActivity: report,
-                            notifications: &notifications))
-                }
-            } catch is CommitRequirementUnmet {
-                // Out of step, or the lease was lost: the fenced path below tells which.
-            }
+        if let version = try await commitCheckingFenceInWrites(prepared, takenActivity: report) {
+            return .continued(taskVersion: version)
         }
+        // Out of step, or the lease was lost: the fenced path below tells which.
         do {
             return try await driver.write { [self] connection, notifications in
                 try await lockRelatedRuns(connection, prepared)

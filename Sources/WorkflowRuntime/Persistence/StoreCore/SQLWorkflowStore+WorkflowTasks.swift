@@ -63,31 +63,45 @@ extension SQLWorkflowStore {
 
     package func completeWorkflowTask(_ completion: WorkflowTaskCompletion) async throws -> WorkflowTaskCommitResult {
         let prepared = try PreparedCompletion(completion)
-        if let known = completion.knownRun, completion.claimedInboxVersion != nil,
-            prepared.plan.compensationFailure == nil
-        {
-            // The fence checked by the writes themselves (see reportActivityAndContinue).
-            let fence = RunFence(
-                status: .running, taskVersion: completion.expectedTaskVersion, historyLength: known.historyLength,
-                leaseToken: completion.leaseToken, leaseExpiresAt: nil, hasInbox: true,
-                startedBySchedule: known.constants.startedBySchedule, taskQueue: known.constants.taskQueue)
-            do {
-                return try await driver.write { [self] connection, notifications in
-                    try await lockRelatedRuns(connection, prepared)
-                    return .committed(
-                        taskVersion: try await commit(
-                            connection, prepared, run: fence, checksFenceInWrites: true, closesOnlyOverSeenInbox: true,
-                            notifications: &notifications))
-                }
-            } catch is CommitRequirementUnmet {
-                // The lease was lost or an event came since the claim: the paths below read the row.
-            }
+        if let version = try await commitCheckingFenceInWrites(prepared) {
+            return .committed(taskVersion: version)
         }
+        // The lease was lost or an event came since the claim: the paths below read the row.
         do {
             return try await completeWorkflowTask(prepared, checkingInboxFirst: false)
         } catch is CommitRequirementUnmet {
             // An event came before the close: checked first, it refuses the close.
             return try await completeWorkflowTask(prepared, checkingInboxFirst: true)
+        }
+    }
+
+    /// Commits what a worker that knows the run (``WorkflowTaskCompletion/knownRun``) sends, its
+    /// fence checked by its own writes (``writeFence(_:run:)``) instead of a locking read first.
+    /// - Parameter takenActivity: the fast path's attempt.
+    /// - Returns: the new task version; `nil` when nothing was written — the worker does not know
+    ///   the run, the task fails a compensation (which changes the run's status before those
+    ///   writes), or the fence (or the attempt's lease) did not hold — and the caller reads the row.
+    func commitCheckingFenceInWrites(_ prepared: PreparedCompletion, takenActivity: ActivityReport? = nil)
+        async throws -> Int?
+    {
+        let completion = prepared.completion
+        let claimed = completion.leaseToken != nil
+        guard let known = completion.knownRun, !claimed || completion.claimedInboxVersion != nil,
+            prepared.plan.compensationFailure == nil
+        else { return nil }
+        let fence = RunFence(
+            status: .running, taskVersion: completion.expectedTaskVersion, historyLength: known.historyLength,
+            leaseToken: completion.leaseToken, leaseExpiresAt: nil, hasInbox: claimed,
+            startedBySchedule: known.constants.startedBySchedule, taskQueue: known.constants.taskQueue)
+        do {
+            return try await driver.write { [self] connection, notifications in
+                try await lockRelatedRuns(connection, prepared)
+                return try await commit(
+                    connection, prepared, run: fence, checksFenceInWrites: true, closesOnlyOverSeenInbox: true,
+                    takenActivity: takenActivity, notifications: &notifications)
+            }
+        } catch is CommitRequirementUnmet {
+            return nil
         }
     }
 
