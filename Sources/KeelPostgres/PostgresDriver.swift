@@ -91,9 +91,14 @@ package final class PostgresDriver: SQLDriver {
         return payloads.map { "\(origin)/\($0)" }
     }
 
+    /// Wakes this process's waiters for a payload another process sent (one without an origin
+    /// comes from a Keel version before origins, during a rolling upgrade).
     private func deliver(_ sent: String) {
-        guard let slash = sent.firstIndex(of: "/"), sent[..<slash] != origin else { return }
-        let payload = sent[sent.index(after: slash)...]
+        var payload = sent[...]
+        if let slash = sent.firstIndex(of: "/") {
+            guard sent[..<slash] != origin else { return }
+            payload = sent[sent.index(after: slash)...]
+        }
         switch payload {
         case "w": notifier.notify(.workflowTasks)
         case "a": notifier.notify(.activityTasks)
