@@ -114,7 +114,7 @@ extension SQLWorkflowStore {
 
     /// The statement that marks the open ones of `runIDs` as needing a task (ready now, unless
     /// already), for events queued in their inboxes: it raises their `inbox_version`, which a
-    /// claimed task's commit checks (``SQLWorkflowStore/writeFence(_:now:)``).
+    /// claimed task's commit checks (``SQLWorkflowStore/writeFence(_:run:)``).
     private func markingNeedingTask(_ runIDs: [String], now: Date) -> SQLStatement {
         SQLStatement(
             """
