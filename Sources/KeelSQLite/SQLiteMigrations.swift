@@ -374,5 +374,15 @@ extension SQLiteDriver {
 
                 ALTER TABLE workflow_runs ADD COLUMN inbox_version INTEGER NOT NULL DEFAULT 0;
                 """#),
+        SchemaMigration(
+            name: "0015_timer_owner",
+            sql: #"""
+                -- Keel schema, version 15 (same number and meaning as PostgreSQL's 0015): the worker that
+                -- keeps a timer's run in memory and fires the timer itself; the timer passes leave it to
+                -- that worker for a moment past its time. NULL: the passes fire it when due.
+
+                ALTER TABLE timers ADD COLUMN owner TEXT;
+                CREATE INDEX timers_unowned_fire_at ON timers (fire_at) WHERE owner IS NULL;
+                """#),
     ]
 }

@@ -64,7 +64,7 @@ struct StoreConformanceTests {
         try await backend.withEmptyStore { store in
             #expect(try await store.pendingMigrations() == [
                 "0001_initial", "0002_approvals_compensation", "0003_signal_request_fingerprint", "0004_workflow_task_claims",
-                "0005_task_queues", "0006_activity_cancellation", "0007_continue_as_new", "0008_child_workflows", "0009_stage_search_attributes", "0010_schedules", "0011_schedule_runs", "0012_outbound", "0013_cadences", "0014_inbox_version",
+                "0005_task_queues", "0006_activity_cancellation", "0007_continue_as_new", "0008_child_workflows", "0009_stage_search_attributes", "0010_schedules", "0011_schedule_runs", "0012_outbound", "0013_cadences", "0014_inbox_version", "0015_timer_owner",
             ])
             try await store.migrate()
             try await store.migrate()

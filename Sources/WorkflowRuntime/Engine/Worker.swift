@@ -39,7 +39,8 @@ public final class Worker: Service, Sendable {
         var logger = logger
         logger[metadataKey: "worker"] = "\(configuration.identity)"
         engine = WorkflowEngine(
-            store: store, registry: registry, clock: clock, configuration: configuration, logger: logger)
+            store: store, registry: registry, clock: clock, configuration: configuration, ownsTimers: true,
+            logger: logger)
         (eagerStarts, eagerStartsInput) = AsyncStream.makeStream(of: ActivityTask.self)
     }
 
@@ -66,6 +67,7 @@ public final class Worker: Service, Sendable {
                     group.addTask { await self.workflowTaskLoop() }
                     group.addTask { await self.activityLoop() }
                     group.addTask { await self.timerLoop() }
+                    group.addTask { await self.ownedTimerLoop() }
                     group.addTask { await self.eagerStartLoop() }
                 }
                 outer.cancelAll()  // drained within the grace period
@@ -135,6 +137,7 @@ public final class Worker: Service, Sendable {
         engine.beginDraining()
         eagerStartsInput.finish()
         for topic in WorkNotifier.Topic.allCases { engine.store.notifier.notify(topic) }
+        engine.ownedTimers.wakeUps.notify(.timers)
     }
 
     private var isStopping: Bool { stopping.load(ordering: .relaxed) || Task.isCancelled }
@@ -251,6 +254,26 @@ public final class Worker: Service, Sendable {
             } catch {
                 engine.logger.warning("cannot fire timers; backing off", metadata: ["error": "\(error)"])
                 await sleepBeforeRetry()
+            }
+        }
+    }
+
+    /// Fires this worker's own timers as they come due (``OwnedTimers``), each run's on its own,
+    /// so a burst of them commits together.
+    private func ownedTimerLoop() async {
+        let timers = engine.ownedTimers
+        await withDiscardingTaskGroup { group in
+            while !isStopping {
+                for (runID, seqs) in timers.takeDue(at: engine.clock.now()) {
+                    group.addTask {
+                        await self.engine.runConcurrently(await self.engine.fireOwnedTimers(seqs, runID: runID))
+                    }
+                }
+                var timeout = engine.configuration.pollInterval
+                if let earliest = timers.earliest {
+                    timeout = min(timeout, .saturating(seconds: max(0, earliest.timeIntervalSince(engine.clock.now()))))
+                }
+                await timers.wakeUps.wait(for: .timers, timeout: timeout)
             }
         }
     }

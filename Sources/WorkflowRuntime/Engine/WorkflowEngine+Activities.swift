@@ -86,14 +86,7 @@ extension WorkflowEngine {
         }
         let events = execution.takeNewEvents()
         let (leases, eager) = leaseEagerActivities(events, runID: report.runID, workflowID: workflowID, now: report.now)
-        let continuation = WorkflowTaskCompletion(
-            runID: report.runID, workflowID: workflowID, leaseToken: nil, expectedTaskVersion: execution.taskVersion,
-            consumedInboxThrough: nil, events: events, eagerLeases: leases,
-            hasPendingApprovals: execution.hasPendingApprovals, parent: execution.info.parent,
-            hasChildren: execution.hasChildren,
-            knownRun: execution.runConstants.map {
-                KnownRun(historyLength: execution.historyLength - events.count, constants: $0)
-            }, now: report.now)
+        let continuation = stickyContinuation(of: execution, events: events, eagerLeases: leases, now: report.now)
         let result: FastPathResult
         do {
             result = try await store.reportActivityAndContinue(report, continuation: continuation)
@@ -103,7 +96,7 @@ extension WorkflowEngine {
             throw error
         }
         if case .continued(let version) = result {
-            keep(execution, version: version)
+            keep(execution, version: version, committed: events)
             return eager
         }
         execution.evict()

@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// Fast path: activities scheduled by a task are leased to this worker in the same commit and run
 /// at once; when one finishes, the run's cached execution continues in memory and the activity's
-/// outcome and the run's next commands are committed together.
+/// outcome and the run's next commands are committed together. Timers its runs start are this
+/// worker's to fire (``OwnedTimers``): when one is due, the run continues in memory the same way.
 package final class WorkflowEngine: Sendable {
     package let store: any WorkflowStore
     package let registry: WorkflowRegistry
@@ -16,6 +17,12 @@ package final class WorkflowEngine: Sendable {
     package let configuration: WorkerConfiguration
     let logger: Logger
     let cache: ExecutionCache
+    /// The timers this worker fires itself, when it ``ownsTimers``.
+    let ownedTimers = OwnedTimers(capacity: OwnedTimers.defaultCapacity)
+    /// Whether the timers its runs start are this worker's to fire (``OwnedTimers``): a worker
+    /// daemon's are, with a loop that fires them; the time-skipping environment's are left to
+    /// the timer passes it drives.
+    let ownsTimers: Bool
     let activitySlots: SlotPool
     private let draining = Atomic<Bool>(false)
     /// Ends when a stopping worker's grace period has passed (``endShutdownGrace()``).
@@ -37,9 +44,10 @@ package final class WorkflowEngine: Sendable {
 
     package init(
         store: any WorkflowStore, registry: WorkflowRegistry, clock: any WorkflowClock,
-        configuration: WorkerConfiguration, logger: Logger
+        configuration: WorkerConfiguration, ownsTimers: Bool = false, logger: Logger
     ) {
         self.store = store
+        self.ownsTimers = ownsTimers
         self.registry = registry
         self.clock = clock
         self.configuration = configuration
@@ -74,7 +82,7 @@ package final class WorkflowEngine: Sendable {
             runID: request.runID, workflowID: request.workflowID, leaseToken: nil, expectedTaskVersion: 0,
             consumedInboxThrough: nil,
             events: events, eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals,
-            hasChildren: execution.hasChildren, now: request.now)
+            hasChildren: execution.hasChildren, timerOwner: timerOwner, now: request.now)
         let result: StartWorkflowResult
         do {
             result = try await store.startWorkflow(request)
@@ -90,7 +98,7 @@ package final class WorkflowEngine: Sendable {
         }
         execution.runConstants = RunConstants(
             taskQueue: request.taskQueue, startedBySchedule: request.scheduleID != nil)
-        keep(execution, version: 1)
+        keep(execution, version: 1, committed: events)
         return (result, eager)
     }
 
@@ -172,12 +180,13 @@ package final class WorkflowEngine: Sendable {
             hasChildren: execution.hasChildren,
             knownRun: execution.runConstants.map {
                 KnownRun(historyLength: execution.historyLength - events.count, constants: $0)
-            }, claimedInboxVersion: task.inboxVersion, leavesInboxEvents: leavesInboxEvents, now: now)
+            }, claimedInboxVersion: task.inboxVersion, leavesInboxEvents: leavesInboxEvents,
+            timerOwner: timerOwner, now: now)
         var databaseUnreachable = false
         do {
             switch try await store.completeWorkflowTask(completion) {
             case .committed(let version):
-                keep(execution, version: version)
+                keep(execution, version: version, committed: events)
                 return eager
             case .rejected(let reason):
                 logger.debug("workflow task rejected", metadata: runMetadata.merging(["reason": "\(reason)"]) { $1 })
@@ -252,10 +261,36 @@ package final class WorkflowEngine: Sendable {
         return execution
     }
 
-    func keep(_ execution: WorkflowExecution, version: Int) {
+    /// Caches the execution after a commit of `events`, in step with task `version`; the timers
+    /// those events started are this worker's to fire.
+    func keep(_ execution: WorkflowExecution, version: Int, committed events: [(kind: HistoryEvent.Kind, timestamp: Date)]) {
         execution.taskVersion = version
-        if !execution.isFinished { cache.checkIn(execution) }
+        guard !execution.isFinished else { return }
+        for (kind, _) in events where ownsTimers {
+            if case .timerStarted(let seq, let fireAt) = kind, execution.awaitsTimer(seq) {
+                ownedTimers.add(runID: execution.info.runID, seq: seq, fireAt: fireAt)
+            }
+        }
+        cache.checkIn(execution)
     }
+
+    /// The commit of a cached execution's next events on the sticky fast path (no claim, no lease).
+    func stickyContinuation(
+        of execution: WorkflowExecution, events: [(kind: HistoryEvent.Kind, timestamp: Date)],
+        eagerLeases: [Int: ActivityLease], now: Date
+    ) -> WorkflowTaskCompletion {
+        WorkflowTaskCompletion(
+            runID: execution.info.runID, workflowID: execution.info.workflowID, leaseToken: nil,
+            expectedTaskVersion: execution.taskVersion, consumedInboxThrough: nil, events: events,
+            eagerLeases: eagerLeases, hasPendingApprovals: execution.hasPendingApprovals,
+            parent: execution.info.parent, hasChildren: execution.hasChildren,
+            knownRun: execution.runConstants.map {
+                KnownRun(historyLength: execution.historyLength - events.count, constants: $0)
+            }, timerOwner: timerOwner, now: now)
+    }
+
+    /// This worker's identity as the owner of the timers its commits start, if it ``ownsTimers``.
+    var timerOwner: String? { ownsTimers ? configuration.identity : nil }
 
     /// Leases newly scheduled activities to this worker, as far as it has free slots and knows them.
     func leaseEagerActivities(
@@ -289,7 +324,8 @@ package final class WorkflowEngine: Sendable {
     /// Due timers fired in one transaction; a full batch means more are due.
     package static let timerBatch = 1000
 
-    /// Fires the timers and schedules' ticks due at `now` (by default, the clock's now).
+    /// Fires the timers and schedules' ticks due at `now` (by default, the clock's now): a timer
+    /// pass (which leaves workers' own timers to them for ``timerOwnerGrace``).
     /// - Returns: how many fired (at `limit`, more may be due).
     package func fireDueTimers(now: Date? = nil, limit: Int = WorkflowEngine.timerBatch) async throws -> Int {
         let now = now ?? clock.now()
@@ -312,6 +348,7 @@ package final class WorkflowEngine: Sendable {
 
     /// Evicts every cached run (on shutdown).
     package func evictAll() {
+        ownedTimers.removeAll()
         cache.removeAll()
     }
 }

@@ -112,6 +112,11 @@ final class WorkflowExecution: @unchecked Sendable {
         return events
     }
 
+    /// Whether timer `seq` still waits to fire.
+    func awaitsTimer(_ seq: Int) -> Bool {
+        machine.awaitsTimer(seq)
+    }
+
     /// Whether the code has returned or thrown (the run will close).
     var isFinished: Bool { result != nil }
 

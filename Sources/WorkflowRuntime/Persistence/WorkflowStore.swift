@@ -139,12 +139,27 @@ package protocol WorkflowStore: Sendable {
 
     // MARK: Timers
 
-    /// Moves due timers into their runs' inboxes. - Returns: how many fired.
+    /// Moves due timers into their runs' inboxes; a worker's own (``WorkflowTaskCompletion/timerOwner``)
+    /// only once ``timerOwnerGrace`` past their time: the owner fires them itself, and this pass
+    /// stands in when it stopped or lost the run. - Returns: how many fired.
     func fireDueTimers(now: Date, limit: Int) async throws -> Int
+    /// Moves the run's timers `seqs` into its inbox now, if they are still waiting: their owner's
+    /// way when it cannot continue the run in memory. - Returns: how many fired.
+    func fireTimers(_ seqs: [Int], runID: String, now: Date) async throws -> Int
+    /// The sticky fast path for timers: records that the run's timers `seqs` fired and the workflow
+    /// task that continues the run, in one transaction, when the timers are still waiting and the
+    /// run is in step with the continuation (lease free, inbox empty; ``WorkflowTaskCompletion/knownRun``
+    /// required). - Returns: the new task version; `nil` when nothing was written (a timer pass
+    /// fired one first, or the run moved on), and the timers are left to the passes.
+    func fireTimersAndContinue(_ seqs: [Int], continuation: WorkflowTaskCompletion) async throws -> Int?
     /// The earliest time after `after` at which something becomes due (a timer, an activity
     /// retry, a delayed workflow task, a schedule's tick); what is due already is not counted.
     func nextWakeUp(after: Date) async throws -> Date?
 }
+
+/// How long past its time a worker's own timer (``WorkflowTaskCompletion/timerOwner``) is left
+/// to it before the timer passes fire it (the owner stopped, or lost the run's cache).
+package let timerOwnerGrace: TimeInterval = 0.5
 
 extension WorkflowStore {
     /// The earliest time something becomes due, whether it is due already or not (the
@@ -357,20 +372,25 @@ package struct WorkflowTaskCompletion: Sendable {
     /// Whether events the claim saw in the inbox stay there (beyond those the task took): the run
     /// then needs another task.
     package var leavesInboxEvents: Bool
+    /// The worker that keeps the run in memory after this commit and fires the timers it starts
+    /// itself (``WorkflowStore/fireTimersAndContinue(_:continuation:)``): the timer passes leave
+    /// those to it until ``timerOwnerGrace`` past their time. `nil`: the passes fire them when due.
+    package var timerOwner: String?
     package var now: Date
 
     package init(
         runID: String, workflowID: String, leaseToken: Int64?, expectedTaskVersion: Int, consumedInboxThrough: Int64?,
         events: [(kind: HistoryEvent.Kind, timestamp: Date)], eagerLeases: [Int: ActivityLease],
         hasPendingApprovals: Bool = false, parent: ParentWorkflowInfo? = nil, hasChildren: Bool = false,
-        knownRun: KnownRun? = nil, claimedInboxVersion: Int64? = nil, leavesInboxEvents: Bool = false, now: Date
+        knownRun: KnownRun? = nil, claimedInboxVersion: Int64? = nil, leavesInboxEvents: Bool = false,
+        timerOwner: String? = nil, now: Date
     ) {
         self.runID = runID; self.workflowID = workflowID; self.leaseToken = leaseToken;
         self.expectedTaskVersion = expectedTaskVersion
         self.consumedInboxThrough = consumedInboxThrough; self.events = events; self.eagerLeases = eagerLeases
         self.hasPendingApprovals = hasPendingApprovals; self.parent = parent; self.hasChildren = hasChildren
         self.knownRun = knownRun; self.claimedInboxVersion = claimedInboxVersion
-        self.leavesInboxEvents = leavesInboxEvents; self.now = now
+        self.leavesInboxEvents = leavesInboxEvents; self.timerOwner = timerOwner; self.now = now
     }
 }
 

@@ -16,14 +16,18 @@ public struct DiagnosticSequence: Workflow {
         public var stepTimeoutSeconds: Double?
         /// Run the steps at once (`context.parallel`) instead of one after the other.
         public var parallel: Bool?
+        /// Milliseconds of durable sleep (a timer) before each step after the first, one after the other.
+        public var pauseMilliseconds: Int?
 
         public init(
-            steps: Int, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil, parallel: Bool? = nil
+            steps: Int, stepDelayMilliseconds: Int? = nil, stepTimeoutSeconds: Double? = nil, parallel: Bool? = nil,
+            pauseMilliseconds: Int? = nil
         ) {
             self.steps = steps
             self.stepDelayMilliseconds = stepDelayMilliseconds
             self.stepTimeoutSeconds = stepTimeoutSeconds
             self.parallel = parallel
+            self.pauseMilliseconds = pauseMilliseconds
         }
     }
 
@@ -43,6 +47,7 @@ public struct DiagnosticSequence: Workflow {
     public func run(context: WorkflowContext, input: Input) async throws -> Output {
         try DiagnosticInput.checkSteps(input.steps)
         try DiagnosticInput.checkDelay(input.stepDelayMilliseconds, "stepDelayMilliseconds")
+        try DiagnosticInput.checkDelay(input.pauseMilliseconds, "pauseMilliseconds")
         let options = ActivityOptions(
             retryPolicy: RetryPolicy(initialInterval: .milliseconds(200), maximumInterval: .seconds(5)),
             startToCloseTimeout: try .checked(
@@ -59,6 +64,9 @@ public struct DiagnosticSequence: Workflow {
         }
         var attempts: [Int] = []
         for number in numbers {
+            if number > 1, let pause = input.pauseMilliseconds {
+                try await context.sleep(for: .milliseconds(pause))
+            }
             attempts.append(try await step(number))
         }
         return Output(steps: input.steps, attempts: attempts)

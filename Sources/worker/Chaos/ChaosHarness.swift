@@ -126,9 +126,13 @@ struct ChaosHarness {
                 input: .init(summary: "chaos \(index)", payload: .number(Double(index)), deadlineSeconds: 3600))
             return Expected(handle: handle, kind: index % 10 == 1 ? .approve : .reject)
         default:
+            // Some sleep between steps: timers fired by the worker that keeps the run, or by the
+            // others' timer passes when it was killed.
             let handle = try await client.start(
                 DiagnosticSequence.self, id: id,
-                input: .init(steps: Self.steps, stepDelayMilliseconds: 150, stepTimeoutSeconds: 2))
+                input: .init(
+                    steps: Self.steps, stepDelayMilliseconds: 150, stepTimeoutSeconds: 2,
+                    pauseMilliseconds: index % 10 == 3 ? 300 : nil))
             return Expected(handle: handle, kind: .sequence(steps: Self.steps))
         }
     }

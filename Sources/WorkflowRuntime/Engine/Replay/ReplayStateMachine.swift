@@ -331,6 +331,11 @@ package struct ReplayStateMachine {
         }
     }
 
+    /// Whether timer `seq` still waits to fire (a sleep, or a signal wait's timeout).
+    package func awaitsTimer(_ seq: Int) -> Bool {
+        timerWaits[seq] != nil
+    }
+
     /// A durable sleep until `currentTime + seconds`.
     package mutating func startTimer(seconds: Double) -> Step {
         let seq = takeSeq()

@@ -71,7 +71,7 @@ extension SQLWorkflowStore {
     ) async throws -> FastPathResult {
         let body = try report.event.map(EventCodec.encode)
         let prepared = try PreparedCompletion(continuation)
-        if let version = try await commitCheckingFenceInWrites(prepared, takenActivity: report) {
+        if let version = try await commitCheckingFenceInWrites(prepared, taking: .activity(report)) {
             return .continued(taskVersion: version)
         }
         // Out of step, or the lease was lost: the fenced path below tells which.
@@ -89,7 +89,7 @@ extension SQLWorkflowStore {
                 // if its lease was lost, nothing of the commit stands.
                 return .continued(
                     taskVersion: try await commit(
-                        connection, prepared, run: run, takenActivity: report,
+                        connection, prepared, run: run, taking: .activity(report),
                         notifications: &notifications))
             }
         } catch is CommitRequirementUnmet {

@@ -77,11 +77,11 @@ extension SQLWorkflowStore {
 
     /// Commits what a worker that knows the run (``WorkflowTaskCompletion/knownRun``) sends, its
     /// fence checked by its own writes (``writeFence(_:run:)``) instead of a locking read first.
-    /// - Parameter takenActivity: the fast path's attempt.
+    /// - Parameter taken: the fast path's finished attempt or fired timers.
     /// - Returns: the new task version; `nil` when nothing was written — the worker does not know
     ///   the run, the task fails a compensation (which changes the run's status before those
     ///   writes), or the fence (or the attempt's lease) did not hold — and the caller reads the row.
-    func commitCheckingFenceInWrites(_ prepared: PreparedCompletion, takenActivity: ActivityReport? = nil)
+    func commitCheckingFenceInWrites(_ prepared: PreparedCompletion, taking taken: TakenWork? = nil)
         async throws -> Int?
     {
         let completion = prepared.completion
@@ -98,7 +98,7 @@ extension SQLWorkflowStore {
                 try await lockRelatedRuns(connection, prepared)
                 return try await commit(
                     connection, prepared, run: fence, checksFenceInWrites: true, closesOnlyOverSeenInbox: true,
-                    takenActivity: takenActivity, notifications: &notifications)
+                    taking: taken, notifications: &notifications)
             }
         } catch is CommitRequirementUnmet {
             return nil
@@ -185,14 +185,15 @@ extension SQLWorkflowStore {
     ///   - insertingRun: an eager start whose first task ``CommitPlan/writesOnlyItsRun``: the run's
     ///     row is inserted with those writes, as the task leaves it, instead of updated (`run` is
     ///     ``RunFence/started(taskQueue:)``); the commit stands only if the id had no open run.
-    ///   - takenActivity: the fast path's attempt, whose row goes with those writes and must still
-    ///     be held under its lease for the commit to stand (a close leaves that row to it).
+    ///   - taken: the fast path's attempt or timers, whose rows go with those writes and must still
+    ///     be there (the attempt held under its lease) for the commit to stand; a close leaves
+    ///     those rows to it.
     /// - Throws: ``CommitRequirementUnmet`` when the lease was lost, the fence checked in the
     ///   writes did not hold or an unseen event waits; the caller's transaction then rolls back.
     func commit(
         _ connection: any SQLConnection, _ prepared: PreparedCompletion, run: RunFence,
         checksFenceInWrites: Bool = false, closesOnlyOverSeenInbox: Bool = false,
-        insertingRun: StartWorkflowRequest? = nil, takenActivity: ActivityReport? = nil,
+        insertingRun: StartWorkflowRequest? = nil, taking taken: TakenWork? = nil,
         notifications: inout StoreNotifications
     ) async throws -> Int {
         let completion = prepared.completion
@@ -227,9 +228,9 @@ extension SQLWorkflowStore {
             queuesOutcomes: plan.closing == nil, now: completion.now, notifications: &notifications)
         // Before a continuation copies them to the next run.
         try await writeSearchAttributes(connection, plan.searchAttributes, runID: runID)
-        // Required statements go first: the run's row (added below) and the taken activity.
+        // Required statements go first: the run's row (added below) and the taken work.
         var writes =
-            (takenActivity.map { [takingLeasedActivity($0)] } ?? []) + eventInserts(prepared, after: run.historyLength)
+            (taken.map { takingStatements($0, runID: runID) } ?? []) + eventInserts(prepared, after: run.historyLength)
         // A close without a continuation empties the whole inbox (pendingWorkDeletions), the events
         // taken included; a continuation must not carry the taken ones to the next run.
         let closesInbox = plan.closing != nil && plan.continuation == nil
@@ -257,7 +258,7 @@ extension SQLWorkflowStore {
                     connection, continuation, after: runID, now: completion.now, notifications: &notifications)
             }
             writes += pendingWorkDeletions(
-                runID: runID, inboxMayHoldEvents: run.hasInbox, sparingActivity: takenActivity?.seq)
+                runID: runID, inboxMayHoldEvents: run.hasInbox, sparing: taken)
             try await connection.executeTogether(writes)
             if plan.continuation == nil, completion.parent != nil {
                 try await notifyParent(
@@ -325,7 +326,8 @@ extension SQLWorkflowStore {
         for timer in plan.timers where !cancelledTimers.contains(timer.seq) {
             writes.append(
                 SQLStatement(
-                    "INSERT INTO timers (run_id, seq, fire_at) VALUES (?, ?, ?)", runID, timer.seq, timer.fireAt))
+                    "INSERT INTO timers (run_id, seq, fire_at, owner) VALUES (?, ?, ?, ?)", runID, timer.seq,
+                    timer.fireAt, completion.timerOwner))
             notifications.topics.insert(.timers)
         }
         for seq in plan.cancelledTimers where !startedTimers.contains(seq) {

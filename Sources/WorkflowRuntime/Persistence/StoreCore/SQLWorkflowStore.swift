@@ -489,19 +489,25 @@ package final class SQLWorkflowStore: WorkflowStore {
 
     /// The statements of ``deletePendingWork(_:runID:withdrawingApprovals:inboxMayHoldEvents:now:)``
     /// that delete rows (independent of one another and of the run's own row).
-    /// - Parameter sparingActivity: an activity whose row the caller deletes itself, in the same
-    ///   joined statement (the fast path's, under its lease), so no two statements touch one row.
-    func pendingWorkDeletions(runID: String, inboxMayHoldEvents: Bool, sparingActivity: Int? = nil) -> [SQLStatement] {
-        let spared = sparingActivity.map { [SQLValue.int(Int64($0))] } ?? []
-        let activities = SQLStatement(
-            """
-            DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks
-                WHERE run_id = ?\(spared.isEmpty ? "" : " AND seq <> ?")\(dialect.skipLocked))
-            """, [.text(runID)] + spared)
+    /// - Parameter sparing: work whose rows the caller deletes itself, in the same joined
+    ///   statement (``TakenWork``), so no two statements touch one row.
+    func pendingWorkDeletions(runID: String, inboxMayHoldEvents: Bool, sparing: TakenWork? = nil) -> [SQLStatement] {
+        func sparingSeqs(_ seqs: [Int]) -> (sql: String, binds: [SQLValue]) {
+            guard !seqs.isEmpty else { return ("", []) }
+            let marks = Array(repeating: "?", count: seqs.count).joined(separator: ", ")
+            return (" AND seq NOT IN (\(marks))", seqs.map { .int(Int64($0)) })
+        }
+        let activities = sparingSeqs(sparing?.activitySeq.map { [$0] } ?? [])
+        let timers = sparingSeqs(sparing?.timerSeqs ?? [])
         var deletions = [
-            activities,
             SQLStatement(
-                "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(dialect.skipLocked))", runID),
+                """
+                DELETE FROM activity_tasks WHERE id IN (SELECT id FROM activity_tasks
+                    WHERE run_id = ?\(activities.sql)\(dialect.skipLocked))
+                """, [.text(runID)] + activities.binds),
+            SQLStatement(
+                "DELETE FROM timers WHERE id IN (SELECT id FROM timers WHERE run_id = ?\(timers.sql)\(dialect.skipLocked))",
+                [.text(runID)] + timers.binds),
         ]
         if inboxMayHoldEvents { deletions.append(SQLStatement("DELETE FROM run_inbox WHERE run_id = ?", runID)) }
         return deletions
