@@ -10,7 +10,8 @@ import WorkflowRuntime
 /// A lane is one connection committing one batch at a time. While fewer than
 /// ``maximumLanes`` lanes are busy a write starts a lane at once, so an idle store answers a
 /// single write with no added wait; under load the lanes are all busy and the queue turns into
-/// batches of up to ``maximumBatch`` writes.
+/// batches of up to ``maximumBatch`` writes. A write of statements that need nothing read first
+/// (``write(_:notifications:)``), alone in its batch, is one statement that commits by itself.
 ///
 /// A batch holds what each of its writes would hold alone: a caller resumes only after the
 /// transaction with its write has committed. A write that throws takes no other write down with
@@ -26,8 +27,28 @@ final class GroupCommit: Sendable {
     typealias Outcome = (value: any Sendable, notifications: StoreNotifications)
 
     private struct Request: Sendable {
-        let body: Body
+        let work: Work
         let continuation: CheckedContinuation<Outcome, any Error>
+    }
+
+    /// What a write does: a body run in the batch's transaction, or a list of statements that
+    /// need nothing read first, which alone in a batch are one statement and one round trip
+    /// (``PostgresSQLConnection/executeAsOneTransaction(_:notifying:)``).
+    private enum Work: Sendable {
+        case body(Body)
+        case statements([SQLStatement], StoreNotifications)
+
+        /// The write as a body, for a batch's transaction.
+        var body: Body {
+            switch self {
+            case .body(let body): body
+            case .statements(let statements, let notifications):
+                { connection, collected in
+                    collected.formUnion(notifications)
+                    return try await connection.executeTogether(statements)
+                }
+            }
+        }
     }
 
     private struct State {
@@ -74,9 +95,20 @@ final class GroupCommit: Sendable {
 
     /// Runs `body` in the next transaction a lane commits; returns once that has committed.
     func write(_ body: @escaping Body) async throws -> Outcome {
+        try await enqueue(.body(body))
+    }
+
+    /// Runs `statements` (``SQLConnection/executeTogether(_:)``) in the next transaction a lane
+    /// commits, or as one statement when nothing else waits; returns their counts once committed.
+    func write(_ statements: [SQLStatement], notifications: StoreNotifications) async throws -> [Int] {
+        // The value is the one executeTogether returned.
+        try await enqueue(.statements(statements, notifications)).value as! [Int]
+    }
+
+    private func enqueue(_ work: Work) async throws -> Outcome {
         try await withCheckedThrowingContinuation { continuation in
             let startsLane = state.withLock { state -> Bool in
-                state.pending.append(Request(body: body, continuation: continuation))
+                state.pending.append(Request(work: work, continuation: continuation))
                 guard state.lanes < maximumLanes else { return false }
                 state.lanes += 1
                 return true
@@ -153,8 +185,13 @@ final class GroupCommit: Sendable {
     /// outcomes are checked all the same — a failed `BEGIN` fails the transaction, a failed
     /// `NOTIFY` aborts it and `COMMIT` is answered with `ROLLBACK`.
     private func attempt(_ batch: [Request]) async -> Attempt {
+        if batch.count == 1, case .statements(let statements, let notifications) = batch[0].work,
+            let alone = await attemptAlone(statements, notifications)
+        {
+            return alone
+        }
         let logger = self.logger
-        let bodies = batch.map(\.body)
+        let bodies = batch.map(\.work.body)
         let (statements, origin) = (self.statements, self.origin)
         do {
             return try await client.withLiveConnection { connection -> Attempt in
@@ -183,6 +220,25 @@ final class GroupCommit: Sendable {
                 _ = try await notified?.get()
                 return .committed(outcomes)
             }
+        } catch {
+            return .transactionFailed(error)
+        }
+    }
+
+    /// A lone write of statements, as one statement outside a transaction block, its `NOTIFY`
+    /// included. - Returns: `nil` when its values are too many for one statement (it then needs
+    /// a transaction).
+    private func attemptAlone(_ statements: [SQLStatement], _ notifications: StoreNotifications) async -> Attempt? {
+        let (logger, prepared, origin) = (self.logger, self.statements, self.origin)
+        do {
+            let counts = try await client.withLiveConnection { connection -> [Int]? in
+                try await PostgresSQLConnection(connection: connection, statements: prepared, logger: logger)
+                    .executeAsOneTransaction(
+                        statements, notifying: PostgresDriver.payloads(of: notifications, origin: origin))
+            }
+            return counts.map { .committed([($0, notifications)]) }
+        } catch let error as CommitRequirementUnmet {
+            return .writeFailed(index: 0, error: error)
         } catch {
             return .transactionFailed(error)
         }

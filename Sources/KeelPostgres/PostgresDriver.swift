@@ -120,6 +120,14 @@ package final class PostgresDriver: SQLDriver {
         return value
     }
 
+    /// Runs the statements in the next group commit, or, when nothing else waits to be written,
+    /// as one statement that commits by itself, its `NOTIFY` included (one round trip).
+    package func runStatements(_ statements: [SQLStatement], notifications: StoreNotifications) async throws -> [Int] {
+        let counts = try await mapErrors { try await groupCommit.write(statements, notifications: notifications) }
+        notifications.deliver(to: notifier)
+        return counts
+    }
+
     package func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws
         -> any Sendable
     {

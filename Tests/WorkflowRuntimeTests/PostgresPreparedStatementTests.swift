@@ -145,4 +145,30 @@ struct PostgresPreparedStatementTests {
             #expect(try await sql.query("SELECT count(*) FROM items WHERE note = 'bulk'", []).first?.values == [.int(6000)])
         }
     }
+
+    @Test("a write sent as one statement commits by itself with its NOTIFY; an unmet requirement leaves nothing and throws")
+    func oneStatementTransaction() async throws {
+        try await withConnection { sql, connection in
+            let listener = try await connection.listen("keel_events")
+            var payloads = listener.makeAsyncIterator()
+            let insert = { (id: Int64) in SQLStatement("INSERT INTO items (id, n) VALUES (?, 1) RETURNING 1", [.int(id)], countsChanges: true) }
+            let counts = try await sql.executeAsOneTransaction([insert(1), insert(2)], notifying: ["origin/w"])
+            #expect(counts == [1, 1])
+            // No transaction block was left open (inside the one that wrote, the writer's id stays assigned).
+            let openWriter = try await connection.query("SELECT txid_current_if_assigned()::text", logger: logger)
+                .collect().first?.decode(String?.self)
+            #expect(openWriter == .some(nil))
+            #expect(try await payloads.next()?.payload == "origin/w")
+
+            let unmet = SQLStatement("UPDATE items SET n = 2 WHERE id = 99 RETURNING 1", [], isRequired: true)
+            await #expect(throws: CommitRequirementUnmet.self) {
+                _ = try await sql.executeAsOneTransaction([unmet, insert(3)], notifying: ["origin/w"])
+            }
+            let ids = try await sql.query("SELECT id FROM items ORDER BY id", []).map { try $0.get(0, as: Int.self) }
+            #expect(ids == [1, 2])
+            let met = SQLStatement("UPDATE items SET n = 3 WHERE id = 1 RETURNING 1", [], isRequired: true)
+            #expect(try await sql.executeAsOneTransaction([met, insert(4)], notifying: []) == [1, 1])
+            #expect(try await sql.query("SELECT n FROM items WHERE id = 1", []).first?.get(0, as: Int.self) == 3)
+        }
+    }
 }

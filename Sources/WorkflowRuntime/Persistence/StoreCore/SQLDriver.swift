@@ -18,6 +18,12 @@ package protocol SQLDriver: Sendable {
     func runTransaction(
         _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> any Sendable
     ) async throws -> any Sendable
+    /// Runs `statements` (``SQLConnection/executeTogether(_:)``) in one transaction and, once
+    /// committed, delivers `notifications`: a write that needs nothing read first, which a
+    /// backend may send in fewer round trips than a transaction's body.
+    /// - Returns: the statements' counts. - Throws: ``CommitRequirementUnmet`` as `executeTogether`
+    ///   does; nothing was written then.
+    func runStatements(_ statements: [SQLStatement], notifications: StoreNotifications) async throws -> [Int]
     /// Runs `body` on a connection, outside any write transaction.
     func runRead(_ body: @escaping @Sendable (any SQLConnection) async throws -> any Sendable) async throws
         -> any Sendable
@@ -28,6 +34,14 @@ package protocol SQLDriver: Sendable {
 }
 
 extension SQLDriver {
+    /// A transaction whose body runs the statements.
+    package func runStatements(_ statements: [SQLStatement], notifications: StoreNotifications) async throws -> [Int] {
+        try await write { connection, collected in
+            collected.formUnion(notifications)
+            return try await connection.executeTogether(statements)
+        }
+    }
+
     /// ``runTransaction(_:)`` with the body's result type.
     package func write<T: Sendable>(
         _ body: @escaping @Sendable (any SQLConnection, inout StoreNotifications) async throws -> T

@@ -94,7 +94,7 @@ extension SQLWorkflowStore {
             leaseToken: completion.leaseToken, leaseExpiresAt: nil, hasInbox: claimed,
             startedBySchedule: known.constants.startedBySchedule, taskQueue: known.constants.taskQueue)
         do {
-            return try await driver.write { [self] connection, notifications in
+            return try await writeComposed { [self] connection, notifications in
                 try await lockRelatedRuns(connection, prepared)
                 return try await commit(
                     connection, prepared, run: fence, checksFenceInWrites: true, closesOnlyOverSeenInbox: true,

@@ -47,7 +47,7 @@ package final class SQLWorkflowStore: WorkflowStore {
             // The run's row is inserted as its first task leaves it, with that task's writes: one
             // statement on PostgreSQL. If the id has an open run, it changes nothing and throws.
             do {
-                return try await driver.write { [self] connection, notifications in
+                return try await writeComposed { [self] connection, notifications in
                     _ = try await commit(
                         connection, firstTask, run: .started(taskQueue: request.taskQueue), insertingRun: request,
                         notifications: &notifications)
