@@ -149,16 +149,18 @@ struct PostgresPreparedStatementTests {
     @Test("a write sent as one statement commits by itself with its NOTIFY; an unmet requirement leaves nothing and throws")
     func oneStatementTransaction() async throws {
         try await withConnection { sql, connection in
-            let listener = try await connection.listen("keel_events")
-            var payloads = listener.makeAsyncIterator()
             let insert = { (id: Int64) in SQLStatement("INSERT INTO items (id, n) VALUES (?, 1) RETURNING 1", [.int(id)], countsChanges: true) }
-            let counts = try await sql.executeAsOneTransaction([insert(1), insert(2)], notifying: ["origin/w"])
-            #expect(counts == [1, 1])
+            let payload = try await connection.listen(on: "keel_events") { notifications in
+                let counts = try await sql.executeAsOneTransaction([insert(1), insert(2)], notifying: ["origin/w"])
+                #expect(counts == [1, 1])
+                var received = notifications.makeAsyncIterator()
+                return try await received.next()?.payload
+            }
+            #expect(payload == "origin/w")
             // No transaction block was left open (inside the one that wrote, the writer's id stays assigned).
             let openWriter = try await connection.query("SELECT txid_current_if_assigned()::text", logger: logger)
                 .collect().first?.decode(String?.self)
             #expect(openWriter == .some(nil))
-            #expect(try await payloads.next()?.payload == "origin/w")
 
             let unmet = SQLStatement("UPDATE items SET n = 2 WHERE id = 99 RETURNING 1", [], isRequired: true)
             await #expect(throws: CommitRequirementUnmet.self) {
