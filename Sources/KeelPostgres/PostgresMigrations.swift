@@ -370,9 +370,17 @@ extension PostgresDriver {
                 -- Keel schema, version 15 (same number and meaning as SQLite's 0015): the worker that
                 -- keeps a timer's run in memory and fires the timer itself; the timer passes leave it to
                 -- that worker for a moment past its time. NULL: the passes fire it when due.
+                -- Also (PostgreSQL only) keel_required: a write sent as one statement outside a
+                -- transaction block checks each of its required parts with it, and fails as a whole,
+                -- with this message, when one changed no row.
 
                 ALTER TABLE timers ADD COLUMN owner TEXT;
                 CREATE INDEX timers_unowned_fire_at ON timers (fire_at) WHERE owner IS NULL;
+                -- (Its body's statements share lines: a `;` at a line's end would end the migration's statement.)
+                CREATE FUNCTION keel_required(changed BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF changed = 0 THEN RAISE EXCEPTION 'keel: a required part of a write changed no row (the run moved on); nothing of the write stands, and Keel retries it the long way' USING ERRCODE = 'KL001'; END IF; RETURN changed; END
+                $$;
                 """#),
     ]
 }

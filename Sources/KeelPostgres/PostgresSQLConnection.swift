@@ -101,9 +101,9 @@ package struct PostgresSQLConnection: SQLConnection {
     /// PostgreSQL commits as it ends: a write in one round trip instead of four (`BEGIN`, the
     /// statement, `NOTIFY`, `COMMIT`). The `NOTIFY` of `payloads` is part of the statement
     /// (sent when it commits), and so is every requirement: the statement fails — nothing of it
-    /// committed — when a required statement changed no row (its count divides by zero, which
-    /// throws ``CommitRequirementUnmet``), where a transaction would check the counts and roll
-    /// back. - Returns: nil when the statements' values exceed one statement's
+    /// committed — when a required statement changed no row (its count goes through the
+    /// function `keel_required` of migration 0015, which raises SQLSTATE `KL001`; this throws
+    /// ``CommitRequirementUnmet``), where a transaction would check the counts and roll back. - Returns: nil when the statements' values exceed one statement's
     /// (``maximumJoinedBinds``): they need a transaction.
     package func executeAsOneTransaction(_ statements: [SQLStatement], notifying payloads: [String]) async throws
         -> [Int]?
@@ -119,7 +119,7 @@ package struct PostgresSQLConnection: SQLConnection {
             sql += statement.sql
             binds += statement.binds
             if statement.isRequired {
-                columns.append("(SELECT count(*) / (count(*) > 0)::int FROM s\(position))")
+                columns.append("(SELECT keel_required(count(*)) FROM s\(position))")
             } else if statement.countsChanges {
                 columns.append("(SELECT count(*) FROM s\(position))")
             }
@@ -135,7 +135,7 @@ package struct PostgresSQLConnection: SQLConnection {
         do {
             row = try await query(sql, binds).first
         } catch let error as PSQLError
-            where [Self.divisionByZero, Self.uniqueViolation].contains(error.serverInfo?[.sqlState])
+            where [Self.requirementUnmet, Self.uniqueViolation].contains(error.serverInfo?[.sqlState])
             && statements.contains(where: \.isRequired)
         {
             throw CommitRequirementUnmet()
@@ -160,8 +160,8 @@ package struct PostgresSQLConnection: SQLConnection {
 
     /// PostgreSQL's SQLSTATE for a duplicate key.
     private static let uniqueViolation = "23505"
-    /// PostgreSQL's SQLSTATE for a division by zero: an unmet requirement of ``executeAsOneTransaction(_:notifying:)``.
-    private static let divisionByZero = "22012"
+    /// The SQLSTATE `keel_required` raises: an unmet requirement of ``executeAsOneTransaction(_:notifying:)``.
+    private static let requirementUnmet = "KL001"
 
     /// Runs `group` as one statement. - Returns: each statement's count of changed rows (0 when not counted).
     private func executeJoined(_ group: ArraySlice<SQLStatement>, bindCount: Int) async throws -> [Int] {

@@ -1,4 +1,5 @@
 import Foundation
+import KeelCLI
 import KeelPostgres
 import KeelTestSupport
 import Logging
@@ -15,12 +16,16 @@ import WorkflowRuntime
 struct PostgresPreparedStatementTests {
     private let logger = Logger(label: "keel.test.prepared")
 
-    /// Runs `body` on one new connection to a fresh database with a table `items (id BIGINT, n INTEGER, note TEXT)`.
+    /// Runs `body` on one new connection to a fresh database with a table `items (id BIGINT, n INTEGER, note TEXT)`
+    /// (and Keel's schema, with `keelSchema`).
     private func withConnection(
-        capacity: Int = 1000,
+        capacity: Int = 1000, keelSchema: Bool = false,
         _ body: (PostgresSQLConnection, PostgresConnection) async throws -> Void
     ) async throws {
         try await PostgresTestServer.withFreshDatabase { url in
+            if keelSchema {
+                _ = try await StoreLocation(url: url).withStore(reachableWithin: .seconds(30)) { try await $0.migrate() }
+            }
             let components = try #require(URLComponents(string: url))
             let configuration = PostgresConnection.Configuration(
                 host: try #require(components.host), port: components.port ?? 5432,
@@ -148,7 +153,7 @@ struct PostgresPreparedStatementTests {
 
     @Test("a write sent as one statement commits by itself with its NOTIFY; an unmet requirement leaves nothing and throws")
     func oneStatementTransaction() async throws {
-        try await withConnection { sql, connection in
+        try await withConnection(keelSchema: true) { sql, connection in
             let insert = { (id: Int64) in SQLStatement("INSERT INTO items (id, n) VALUES (?, 1) RETURNING 1", [.int(id)], countsChanges: true) }
             let payload = try await connection.listen(on: "keel_events") { notifications in
                 let counts = try await sql.executeAsOneTransaction([insert(1), insert(2)], notifying: ["origin/w"])

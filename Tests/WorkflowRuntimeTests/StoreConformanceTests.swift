@@ -22,8 +22,12 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
             try await body(try SQLWorkflowStore(sqlitePath: path))
         case .postgres:
             try await PostgresTestServer.withFreshDatabase { url in
-                // A small pool: dozens of these tests run at once against one server.
-                try await StoreLocation(url: url + "?pool=4").withStore { try await body($0) }
+                // A small pool: dozens of these tests run at once against one server, whose first
+                // answer to a new database can take seconds on a loaded machine (a checkpoint that
+                // another test's DROP DATABASE forced).
+                try await StoreLocation(url: url + "?pool=4").withStore(reachableWithin: .seconds(30)) {
+                    try await body($0)
+                }
             }
         }
     }
