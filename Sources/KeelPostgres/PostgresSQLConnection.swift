@@ -103,8 +103,9 @@ package struct PostgresSQLConnection: SQLConnection {
     /// (sent when it commits), and so is every requirement: the statement fails — nothing of it
     /// committed — when a required statement changed no row (its count goes through the
     /// function `keel_required` of migration 0015, which raises SQLSTATE `KL001`; this throws
-    /// ``CommitRequirementUnmet``), where a transaction would check the counts and roll back. - Returns: nil when the statements' values exceed one statement's
-    /// (``maximumJoinedBinds``): they need a transaction.
+    /// ``CommitRequirementUnmet``), where a transaction would check the counts and roll back.
+    /// - Returns: `nil` when the statements' values exceed one statement's (``maximumJoinedBinds``):
+    ///   they need a transaction.
     package func executeAsOneTransaction(_ statements: [SQLStatement], notifying payloads: [String]) async throws
         -> [Int]?
     {
