@@ -150,7 +150,7 @@ package protocol WorkflowStore: Sendable {
     /// task that continues the run, in one transaction, when the timers are still waiting and the
     /// run is in step with the continuation (lease free, inbox empty; ``WorkflowTaskCompletion/knownRun``
     /// required). - Returns: the new task version; `nil` when nothing was written (a timer pass
-    /// fired one first, or the run moved on), and the timers are left to the passes.
+    /// fired one first, or the run moved on): the caller queues the timers (``fireTimers(_:runID:now:)``).
     func fireTimersAndContinue(_ seqs: [Int], continuation: WorkflowTaskCompletion) async throws -> Int?
     /// The earliest time after `after` at which something becomes due (a timer, an activity
     /// retry, a delayed workflow task, a schedule's tick); what is due already is not counted.
