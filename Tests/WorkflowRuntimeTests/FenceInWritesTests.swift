@@ -18,9 +18,7 @@ struct FenceInWritesTests {
           arguments: StoreBackend.allCases)
     func noLockingRead(backend: StoreBackend) async throws {
         try await backend.withStore { plain in
-            let base = try #require(plain as? SQLWorkflowStore)
-            let log = StatementLog(base: base.driver)
-            let store = SQLWorkflowStore(driver: log)
+            let (log, store) = try StatementLog.wrapping(plain)
 
             // An eager start: the run's INSERT goes with the first task's writes.
             let runID = RunID.make()

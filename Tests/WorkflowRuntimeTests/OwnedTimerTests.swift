@@ -19,6 +19,12 @@ struct OwnedTimerTests {
     private let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     private let constants = RunConstants(taskQueue: "default", startedBySchedule: false)
 
+    /// The workflow tasks ready at `time`, claimed by `owner` (none of their runs cached).
+    private func claim(_ store: any WorkflowStore, owner: String, at time: Date) async throws -> [WorkflowTask] {
+        try await store.claimWorkflowTasks(
+            owner: owner, limit: 10, lease: .seconds(10), now: time, cachedTaskVersion: { _ in nil })
+    }
+
     /// Starts run `id` and commits its first task, which starts timer 1 due at `fireAt`, owned by `owner`.
     private func sleepingRun(
         _ store: any WorkflowStore, _ id: String, until fireAt: Date, owner: String?
@@ -27,9 +33,7 @@ struct OwnedTimerTests {
             StartWorkflowRequest(workflowID: id, workflowType: "conformance", input: Payload(json: "{}"), now: t0)
         ).runID
         let task = try #require(
-            try await store.claimWorkflowTasks(
-                owner: "a", limit: 1, lease: .seconds(10), now: t0, cachedTaskVersion: { _ in nil }
-            ).first)
+            try await claim(store, owner: "a", at: t0).first)
         let committed = try await store.completeWorkflowTask(
             WorkflowTaskCompletion(
                 runID: runID, workflowID: id, leaseToken: task.leaseToken, expectedTaskVersion: task.taskVersion,
@@ -62,9 +66,7 @@ struct OwnedTimerTests {
             #expect(try await store.fireDueTimers(now: fireAt, limit: 10) == 1)
             #expect(try await store.fireDueTimers(now: fireAt.addingTimeInterval(timerOwnerGrace / 2), limit: 10) == 0)
             #expect(try await store.fireDueTimers(now: fireAt.addingTimeInterval(timerOwnerGrace), limit: 10) == 1)
-            let woken = try await store.claimWorkflowTasks(
-                owner: "b", limit: 10, lease: .seconds(10), now: fireAt.addingTimeInterval(1),
-                cachedTaskVersion: { _ in nil })
+            let woken = try await claim(store, owner: "b", at: fireAt.addingTimeInterval(1))
             #expect(Set(woken.map(\.runID)) == [owned, unowned])
             #expect(woken.allSatisfy { $0.inbox.map(\.kind) == [.timerFired(seq: 1)] })
         }
@@ -93,9 +95,7 @@ struct OwnedTimerTests {
             #expect(try await store.fireTimersAndContinue([1], continuation: firedAndCompleted(late, "late", at: fireAt)) == nil)
             #expect(try await store.history(runID: late).count == 2)
             #expect(try await store.run(runID: late)?.status == .running)
-            let task = try #require(try await store.claimWorkflowTasks(
-                owner: "b", limit: 1, lease: .seconds(10), now: fireAt.addingTimeInterval(1), cachedTaskVersion: { _ in nil }
-            ).first)
+            let task = try #require(try await claim(store, owner: "b", at: fireAt.addingTimeInterval(1)).first)
             #expect(task.runID == late && task.inbox.map(\.kind) == [.timerFired(seq: 1)])
         }
     }
@@ -108,9 +108,7 @@ struct OwnedTimerTests {
             let runID = try await sleepingRun(store, "w", until: fireAt, owner: "a")
             #expect(try await store.fireTimers([1], runID: runID, now: fireAt) == 1)
             #expect(try await store.fireTimers([1], runID: runID, now: fireAt) == 0)
-            let task = try #require(try await store.claimWorkflowTasks(
-                owner: "a", limit: 1, lease: .seconds(10), now: fireAt, cachedTaskVersion: { _ in nil }
-            ).first)
+            let task = try #require(try await claim(store, owner: "a", at: fireAt).first)
             #expect(task.runID == runID && task.inbox.map(\.kind) == [.timerFired(seq: 1)])
         }
     }
@@ -130,9 +128,7 @@ struct OwnedTimerTests {
           arguments: StoreBackend.allCases)
     func wokenInMemory(backend: StoreBackend) async throws {
         try await backend.withStore { plain in
-            let base = try #require(plain as? SQLWorkflowStore)
-            let log = StatementLog(base: base.driver)
-            let store = SQLWorkflowStore(driver: log)
+            let (log, store) = try StatementLog.wrapping(plain)
             // The clock stops at the timer's time: the timer passes, which wait half a second
             // more for its owner, cannot fire it, however slow the machine.
             let clock = ManualClock()

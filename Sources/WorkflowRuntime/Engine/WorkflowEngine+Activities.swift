@@ -56,7 +56,7 @@ extension WorkflowEngine {
             outcome: outcome, now: now)
         do {
             if report.event != nil, let execution = cache.checkOut(task.runID) {
-                return try await continueRun(execution, after: report, workflowID: task.workflowID)
+                return try await continueRun(execution, after: report)
             }
             if try await !store.reportActivity(report) {
                 logger.info(
@@ -74,8 +74,8 @@ extension WorkflowEngine {
     }
 
     /// The fast path: applies a final activity outcome to the cached execution and commits both at once.
-    private func continueRun(_ execution: WorkflowExecution, after report: ActivityReport, workflowID: String)
-        async throws -> [ActivityTask]
+    private func continueRun(_ execution: WorkflowExecution, after report: ActivityReport) async throws
+        -> [ActivityTask]
     {
         execution.apply(report.event!, at: report.now)
         if execution.taskFailure != nil {
@@ -84,24 +84,11 @@ extension WorkflowEngine {
             _ = try await store.reportActivity(report)
             return []
         }
-        let events = execution.takeNewEvents()
-        let (leases, eager) = leaseEagerActivities(events, runID: report.runID, workflowID: workflowID, now: report.now)
-        let continuation = stickyContinuation(of: execution, events: events, eagerLeases: leases, now: report.now)
-        let result: FastPathResult
-        do {
-            result = try await store.reportActivityAndContinue(report, continuation: continuation)
-        } catch {
-            execution.evict()
-            activitySlots.release(eager.count)
-            throw error
-        }
-        if case .continued(let version) = result {
-            keep(execution, version: version, committed: events)
-            return eager
-        }
-        execution.evict()
-        activitySlots.release(eager.count)
-        return []
+        return try await commitContinuation(of: execution, now: report.now) { continuation in
+            let result = try await store.reportActivityAndContinue(report, continuation: continuation)
+            guard case .continued(let version) = result else { return nil }
+            return version
+        } ?? []
     }
 
     /// Runs the activity's code once, within its timeouts and while it holds its lease

@@ -52,25 +52,8 @@ extension WorkflowEngine {
             execution.evict()
             return nil
         }
-        let events = execution.takeNewEvents()
-        let runID = execution.info.runID
-        let (leases, eager) = leaseEagerActivities(
-            events, runID: runID, workflowID: execution.info.workflowID, now: now)
-        let continuation = stickyContinuation(of: execution, events: events, eagerLeases: leases, now: now)
-        let version: Int?
-        do {
-            version = try await store.fireTimersAndContinue(seqs, continuation: continuation)
-        } catch {
-            execution.evict()
-            activitySlots.release(eager.count)
-            throw error
+        return try await commitContinuation(of: execution, now: now) { continuation in
+            try await store.fireTimersAndContinue(seqs, continuation: continuation)
         }
-        guard let version else {
-            execution.evict()
-            activitySlots.release(eager.count)
-            return nil
-        }
-        keep(execution, version: version, committed: events)
-        return eager
     }
 }

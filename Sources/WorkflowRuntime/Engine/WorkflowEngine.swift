@@ -274,19 +274,41 @@ package final class WorkflowEngine: Sendable {
         cache.checkIn(execution)
     }
 
-    /// The commit of a cached execution's next events on the sticky fast path (no claim, no lease).
-    func stickyContinuation(
-        of execution: WorkflowExecution, events: [(kind: HistoryEvent.Kind, timestamp: Date)],
-        eagerLeases: [Int: ActivityLease], now: Date
-    ) -> WorkflowTaskCompletion {
-        WorkflowTaskCompletion(
+    /// Commits what a cached execution did since its last commit, on the sticky fast path (no
+    /// claim, no lease): its new events, the activities they schedule leased to this worker.
+    /// `commit` sends that continuation with what it carries in (an activity's outcome, fired
+    /// timers) and returns the new task version, or `nil` when nothing was written.
+    /// - Returns: the leased activities (each holds an activity slot); `nil` when nothing was
+    ///   written, and the execution is evicted (so it is when `commit` throws).
+    func commitContinuation(
+        of execution: WorkflowExecution, now: Date, _ commit: (WorkflowTaskCompletion) async throws -> Int?
+    ) async throws -> [ActivityTask]? {
+        let events = execution.takeNewEvents()
+        let (leases, eager) = leaseEagerActivities(
+            events, runID: execution.info.runID, workflowID: execution.info.workflowID, now: now)
+        let continuation = WorkflowTaskCompletion(
             runID: execution.info.runID, workflowID: execution.info.workflowID, leaseToken: nil,
             expectedTaskVersion: execution.taskVersion, consumedInboxThrough: nil, events: events,
-            eagerLeases: eagerLeases, hasPendingApprovals: execution.hasPendingApprovals,
+            eagerLeases: leases, hasPendingApprovals: execution.hasPendingApprovals,
             parent: execution.info.parent, hasChildren: execution.hasChildren,
             knownRun: execution.runConstants.map {
                 KnownRun(historyLength: execution.historyLength - events.count, constants: $0)
             }, timerOwner: timerOwner, now: now)
+        let version: Int?
+        do {
+            version = try await commit(continuation)
+        } catch {
+            execution.evict()
+            activitySlots.release(eager.count)
+            throw error
+        }
+        guard let version else {
+            execution.evict()
+            activitySlots.release(eager.count)
+            return nil
+        }
+        keep(execution, version: version, committed: events)
+        return eager
     }
 
     /// This worker's identity as the owner of the timers its commits start, if it ``ownsTimers``.

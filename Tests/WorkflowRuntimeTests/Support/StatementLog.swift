@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 import WorkflowRuntime
 
 /// A driver that runs everything on `base` and records, per write transaction, the SQL it sent:
@@ -9,6 +10,13 @@ final class StatementLog: SQLDriver {
     private let transactions = Mutex<[[String]]>([])
 
     init(base: any SQLDriver) { self.base = base }
+
+    /// A log of `store`'s driver, and a store on the same database whose writes it records.
+    static func wrapping(_ store: any WorkflowStore) throws -> (StatementLog, SQLWorkflowStore) {
+        let base = try #require(store as? SQLWorkflowStore)
+        let log = StatementLog(base: base.driver)
+        return (log, SQLWorkflowStore(driver: log))
+    }
 
     var dialect: SQLDialect { base.dialect }
     var notifier: WorkNotifier { base.notifier }
